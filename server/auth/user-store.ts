@@ -1,0 +1,69 @@
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { errorCode } from '../db/db-errors.js';
+import type { DbPool } from '../db/create-db-pool.js';
+
+export interface User {
+  readonly id: number;
+  readonly email: string;
+  readonly name: string;
+  readonly createdAt: Date;
+}
+
+export interface UserWithPassword extends User {
+  readonly passwordHash: string;
+}
+
+export class EmailTakenError extends Error {
+  override readonly name = 'EmailTakenError';
+}
+
+export interface UserStore {
+  /** `email` must already be normalised (trimmed, lower-case). Throws EmailTakenError on a duplicate. */
+  create(input: { email: string; name: string; passwordHash: string }): Promise<User>;
+  findByEmail(email: string): Promise<UserWithPassword | undefined>;
+  updatePasswordHash(id: number, passwordHash: string): Promise<void>;
+}
+
+function toUser(row: RowDataPacket): UserWithPassword {
+  return {
+    id: Number(row['id']),
+    email: String(row['email']),
+    name: String(row['name']),
+    createdAt: row['created_at'] as Date,
+    passwordHash: String(row['password_hash']),
+  };
+}
+
+export function publicUser(user: User): User {
+  return { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt };
+}
+
+export function createUserStore(db: DbPool): UserStore {
+  return {
+    async create({ email, name, passwordHash }) {
+      // Millisecond precision, the same value MySQL stores in DATETIME(3).
+      const createdAt = new Date();
+      try {
+        const result = await db.execute<ResultSetHeader>(
+          'INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?)',
+          [email, name, passwordHash, createdAt],
+        );
+        return { id: result.insertId, email, name, createdAt };
+      } catch (error) {
+        // The unique index settles concurrent registrations of one email: exactly one insert wins.
+        if (errorCode(error) === 'ER_DUP_ENTRY') throw new EmailTakenError('email already registered');
+        throw error;
+      }
+    },
+    async findByEmail(email) {
+      const rows = await db.execute<RowDataPacket[]>(
+        'SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?',
+        [email],
+      );
+      return rows[0] ? toUser(rows[0]) : undefined;
+    },
+    async updatePasswordHash(id, passwordHash) {
+      await db.execute('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, id]);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
+import { computeConnectionBudget, type ConnectionBudget } from '../db/connection-budget.js';
+import { errorCode, isUnavailableError } from '../db/db-errors.js';
+import { runMigrations } from '../db/run-migrations.js';
+
+/** Connections the primary holds for itself: the one that reads MySQL's status for /metrics. */
+export const primaryConnections = 1;
+
+/** One extra worker per replica during a rolling reload (see connection-budget.ts). */
+export const reloadSurgeWorkers = 1;
+
+/**
+ * Before any worker exists: create the database if needed, migrate, read the server's connection limits
+ * and compute the budget. Waits for a database that is still starting, up to `waitMs`.
+ */
+export async function prepareDatabase(config: Config, logger: Logger, waitMs = 30_000): Promise<ConnectionBudget> {
+  const { host, port, database, user } = config.db.connection;
+  const giveUpAt = Date.now() + waitMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
+      try {
+        await runMigrations(connection, logger);
+        const limits = await readServerLimits(connection);
+        const budget = computeConnectionBudget({
+          limits,
+          poolMax: config.db.poolMax,
+          reservedConnections: config.db.reservedConnections,
+          replicas: config.cluster.replicas,
+          workers: config.cluster.workers,
+          primaryConnections,
+          surgeWorkers: reloadSurgeWorkers,
+        });
+        logger.info({ budget, maxConnections: limits.maxConnections, maxUserConnections: limits.maxUserConnections }, 'connection budget');
+        return budget;
+      } finally {
+        await connection.end().catch(() => connection.destroy());
+      }
+    } catch (error) {
+      if (!isUnavailableError(error) || Date.now() >= giveUpAt) throw error;
+      logger.warn({ code: errorCode(error), host, port, database, user, attempt }, 'database not reachable yet; retrying');
+      await sleep(1000);
+    }
+  }
+}

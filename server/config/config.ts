@@ -1,0 +1,42 @@
+/** The validated, frozen configuration every part of the service receives. Types say what; docs in .env.example say why. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface DbConnectionOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+}
+
+export interface Config {
+  readonly nodeEnv: 'development' | 'production' | 'test';
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Largest JSON body accepted; anything bigger is a 413. */
+    readonly bodyLimitBytes: number;
+  };
+  readonly metrics: { readonly port: number };
+  readonly cluster: {
+    readonly workers: number;
+    readonly replicas: number;
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly db: {
+    readonly connection: DbConnectionOptions;
+    readonly poolMax: number;
+    readonly reservedConnections: number;
+    readonly acquireTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly maxIdle: number;
+  };
+  readonly auth: {
+    /** log2 of scrypt's N; 14 means N = 16384 (16 MiB per hash). */
+    readonly passwordHashCost: number;
+    readonly sessionTtlSeconds: number;
+  };
+  readonly log: { readonly level: LogLevel };
+  /** Extra routes that hold a DB connection on purpose; for load and fault tests only. */
+  readonly testRoutes: boolean;
+}

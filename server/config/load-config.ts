@@ -1,0 +1,83 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import type { Config } from './config.js';
+import { ConfigError } from './config-error.js';
+import { parseDatabaseUrl } from './database-url.js';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const port = int(1, 65535);
+
+// Every variable the service reads, with its default. Documented in .env.example and the README.
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: port.default(8080),
+  METRICS_PORT: port.default(9464),
+  WORKERS: int(1, 256).optional(),
+  APP_REPLICAS: int(1, 10_000).default(1),
+  DATABASE_URL: z.string().min(1).default('mysql://root@127.0.0.1:3306/app'),
+  DB_POOL_MAX: int(1, 100_000).default(50),
+  DB_RESERVED_CONNECTIONS: int(0, 100_000).default(10),
+  DB_ACQUIRE_TIMEOUT_MS: int(1, 600_000).default(1000),
+  DB_IDLE_TIMEOUT_MS: int(100, 86_400_000).default(60_000),
+  DB_MAX_IDLE: int(0, 100_000).default(10),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PASSWORD_HASH_COST: int(10, 20).default(14),
+  SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
+  ENABLE_TEST_ROUTES: z.stringbool().default(false),
+});
+
+// Values of these variables never appear in error messages.
+const secretVariables = new Set(['DATABASE_URL']);
+
+/**
+ * Parses and validates the environment once into a frozen Config.
+ * The only place that interprets environment variables; callers pass `process.env` in.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  // Empty strings mean "unset", as they do in most .env files.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const shown = secretVariables.has(name) ? '' : ` (got ${JSON.stringify(present[name])})`;
+      return `${name}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.METRICS_PORT === e.PORT) {
+    throw new ConfigError('Invalid configuration: METRICS_PORT must differ from PORT so /metrics is never on the public API port');
+  }
+  if (e.ENABLE_TEST_ROUTES && e.NODE_ENV === 'production') {
+    throw new ConfigError('Invalid configuration: ENABLE_TEST_ROUTES must not be set when NODE_ENV=production');
+  }
+  const connection = parseDatabaseUrl(e.DATABASE_URL);
+  return deepFreeze({
+    nodeEnv: e.NODE_ENV,
+    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024 },
+    metrics: { port: e.METRICS_PORT },
+    cluster: { workers: e.WORKERS ?? availableParallelism(), replicas: e.APP_REPLICAS, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    db: {
+      connection,
+      poolMax: e.DB_POOL_MAX,
+      reservedConnections: e.DB_RESERVED_CONNECTIONS,
+      acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
+      idleTimeoutMs: e.DB_IDLE_TIMEOUT_MS,
+      maxIdle: e.DB_MAX_IDLE,
+    },
+    auth: { passwordHashCost: e.PASSWORD_HASH_COST, sessionTtlSeconds: e.SESSION_TTL_SECONDS },
+    log: { level: e.LOG_LEVEL },
+    testRoutes: e.ENABLE_TEST_ROUTES,
+  });
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

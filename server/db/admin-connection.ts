@@ -1,0 +1,27 @@
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { DbConnectionOptions } from '../config/config.js';
+import type { ServerLimits } from './connection-budget.js';
+
+/**
+ * Opens the primary's single connection, creating the application database first if it is missing
+ * (the login needs the CREATE privilege for that; an existing database needs nothing extra).
+ */
+export async function openAdminConnection(options: DbConnectionOptions, connectTimeoutMs: number): Promise<Connection> {
+  const { database, ...server } = options;
+  const connection = await mysql.createConnection({ ...server, connectTimeout: connectTimeoutMs, timezone: 'Z' });
+  try {
+    await connection.query(`CREATE DATABASE IF NOT EXISTS ${connection.escapeId(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await connection.query(`USE ${connection.escapeId(database)}`);
+    return connection;
+  } catch (error) {
+    connection.destroy();
+    throw error;
+  }
+}
+
+export async function readServerLimits(connection: Connection): Promise<ServerLimits> {
+  const [[row]] = await connection.query<RowDataPacket[]>(
+    'SELECT @@GLOBAL.max_connections AS maxConnections, @@GLOBAL.max_user_connections AS maxUserConnections',
+  );
+  return { maxConnections: Number(row?.['maxConnections']), maxUserConnections: Number(row?.['maxUserConnections']) };
+}

@@ -1,0 +1,194 @@
+import mysql from 'mysql2/promise';
+import type { Logger } from 'pino';
+import { Pool as TarnPool, TimeoutError } from 'tarn';
+import type { DbConnectionOptions } from '../config/config.js';
+import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
+import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
+
+/*
+ * One pool per worker, created once at start (issue 2). Built on tarn rather than mysql2's own pool because
+ * mysql2's pool has no acquire deadline and cannot cancel a queued waiter (sidorares/node-mysql2 #673),
+ * and its acquire/release events miss direct hand-offs, so counters built on them drift. tarn gives an
+ * acquire deadline that removes the waiter, returns a connection that arrives after its waiter gave up
+ * to the free list, validates a connection before handing it out, and exposes its exact state.
+ */
+
+export interface DbPoolOptions {
+  readonly connection: DbConnectionOptions;
+  /** The worker's share of the connection budget: its pool never opens more. */
+  readonly max: number;
+  /** Idle connections kept open once they have been idle for `idleTimeoutMs`; more are closed. */
+  readonly maxIdle: number;
+  readonly acquireTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** The `pool_name` label, e.g. `primary`. */
+  readonly name?: string;
+}
+
+export interface DbPoolDeps {
+  readonly logger: Logger;
+  readonly observer?: PoolObserver;
+  /** Monotonic clock in milliseconds. */
+  readonly now?: () => number;
+}
+
+export interface PoolState {
+  readonly used: number;
+  readonly idle: number;
+  /** Requests waiting for a connection. */
+  readonly pending: number;
+  /** Connections being opened right now. */
+  readonly creating: number;
+  readonly max: number;
+  readonly idleMax: number;
+}
+
+/** What a caller of `withConnection` may do with the connection: query it, never release or end it. */
+export type DbConnection = Pick<mysql.Connection, 'query' | 'execute' | 'beginTransaction' | 'commit' | 'rollback'>;
+
+export interface DbPool {
+  readonly name: string;
+  /** Runs one statement on a pooled connection. Unavailability surfaces as DatabaseUnavailableError. */
+  execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params?: unknown[]): Promise<T>;
+  /** Holds one connection for the duration of `fn` (e.g. a transaction), then returns it to the pool. */
+  withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T>;
+  state(): PoolState;
+  /** Waits for held connections to come back, then closes every connection. Idempotent. */
+  end(): Promise<void>;
+}
+
+interface PooledConnection {
+  readonly connection: mysql.Connection;
+  /** Set when the driver reports the connection broken; tarn's validation then refuses to hand it out. */
+  dead: boolean;
+  held: boolean;
+  acquiredAt: number;
+}
+
+export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
+  const name = options.name ?? 'primary';
+  const observer = deps.observer ?? noopPoolObserver;
+  const now = deps.now ?? (() => performance.now());
+  const logger = deps.logger.child({ pool: name });
+  const idleMax = Math.min(options.maxIdle, options.max);
+  const all = new Set<PooledConnection>();
+  let ending: Promise<void> | undefined;
+
+  const tarn = new TarnPool<PooledConnection>({
+    min: idleMax,
+    max: options.max,
+    acquireTimeoutMillis: options.acquireTimeoutMs,
+    // A connect that outlives the acquire deadline is useless to the waiter that asked for it.
+    createTimeoutMillis: options.acquireTimeoutMs,
+    destroyTimeoutMillis: 2000,
+    idleTimeoutMillis: options.idleTimeoutMs,
+    reapIntervalMillis: Math.min(1000, Math.max(50, Math.floor(options.idleTimeoutMs / 2))),
+    createRetryIntervalMillis: 100,
+    // Fail the first waiter with the real cause (e.g. ECONNREFUSED) instead of making it wait out the deadline.
+    propagateCreateError: true,
+    create: async () => {
+      const started = now();
+      let connection: mysql.Connection;
+      try {
+        connection = await mysql.createConnection({
+          ...options.connection,
+          connectTimeout: options.acquireTimeoutMs,
+          enableKeepAlive: true,
+          keepAliveInitialDelay: 10_000,
+          timezone: 'Z',
+          charset: 'utf8mb4_unicode_ci',
+          supportBigNumbers: true,
+        });
+      } catch (error) {
+        observer.connectionError(errorCode(error));
+        throw error;
+      }
+      const pooled: PooledConnection = { connection, dead: false, held: false, acquiredAt: 0 };
+      // Without an 'error' listener a connection lost while idle would crash the worker.
+      const events = connection as unknown as NodeJS.EventEmitter;
+      events.on('error', (error: unknown) => {
+        pooled.dead = true;
+        observer.connectionError(errorCode(error));
+        logger.warn({ code: errorCode(error) }, 'database connection lost');
+      });
+      events.on('end', () => {
+        pooled.dead = true;
+      });
+      all.add(pooled);
+      observer.created((now() - started) / 1000);
+      return pooled;
+    },
+    validate: (pooled) => !pooled.dead,
+    destroy: async (pooled) => {
+      all.delete(pooled);
+      observer.closed(pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout');
+      if (pooled.dead) {
+        pooled.connection.destroy();
+        return;
+      }
+      await pooled.connection.end().catch(() => pooled.connection.destroy());
+    },
+  });
+
+  async function acquire(): Promise<PooledConnection> {
+    if (ending) throw new DatabaseUnavailableError('pool_closed');
+    const started = now();
+    try {
+      const pooled = await tarn.acquire().promise;
+      observer.acquired((now() - started) / 1000);
+      pooled.held = true;
+      pooled.acquiredAt = now();
+      return pooled;
+    } catch (error) {
+      const timedOut = error instanceof TimeoutError;
+      observer.acquireFailed((now() - started) / 1000, timedOut ? 'timeout' : 'error');
+      throw new DatabaseUnavailableError(timedOut ? 'acquire_timeout' : errorCode(error), { cause: error });
+    }
+  }
+
+  function release(pooled: PooledConnection): void {
+    pooled.held = false;
+    observer.released((now() - pooled.acquiredAt) / 1000);
+    tarn.release(pooled);
+  }
+
+  async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T> {
+    const pooled = await acquire();
+    try {
+      return await fn(pooled.connection);
+    } catch (error) {
+      if (isFatalConnectionError(error)) pooled.dead = true;
+      throw toUnavailable(error);
+    } finally {
+      release(pooled);
+    }
+  }
+
+  return {
+    name,
+    withConnection,
+    async execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params: unknown[] = []) {
+      return withConnection(async (connection) => {
+        const [result] = await connection.execute<T>(sql, params as never);
+        return result;
+      });
+    },
+    state() {
+      // A broken connection waiting in the free list to be discarded is neither used nor idle.
+      let brokenIdle = 0;
+      for (const pooled of all) if (pooled.dead && !pooled.held) brokenIdle++;
+      return {
+        used: tarn.numUsed(),
+        idle: tarn.numFree() - brokenIdle,
+        pending: tarn.numPendingAcquires(),
+        creating: tarn.numPendingCreates(),
+        max: options.max,
+        idleMax,
+      };
+    },
+    end() {
+      ending ??= tarn.destroy().then(() => undefined);
+      return ending;
+    },
+  };
+}

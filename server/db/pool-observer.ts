@@ -1,0 +1,28 @@
+/**
+ * What the pool reports as it works. The metrics layer implements this; the pool knows nothing of
+ * Prometheus. Durations are in seconds.
+ */
+export type CloseReason = 'idle_timeout' | 'error' | 'shutdown';
+
+export interface PoolObserver {
+  /** A waiter got a connection after `waitSeconds`. */
+  acquired(waitSeconds: number): void;
+  /** A waiter gave up at the deadline, or creating the connection it waited for failed. */
+  acquireFailed(waitSeconds: number, reason: 'timeout' | 'error'): void;
+  /** A connection went back to the pool after being held for `useSeconds`. */
+  released(useSeconds: number): void;
+  /** A new connection was established in `seconds`. */
+  created(seconds: number): void;
+  /** The driver reported an error (connect failure, lost connection, refused by the server...). */
+  connectionError(code: string): void;
+  closed(reason: CloseReason): void;
+}
+
+export const noopPoolObserver: PoolObserver = Object.freeze({
+  acquired() {},
+  acquireFailed() {},
+  released() {},
+  created() {},
+  connectionError() {},
+  closed() {},
+});

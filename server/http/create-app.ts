@@ -1,0 +1,50 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { PasswordHasher } from '../auth/password-hasher.js';
+import type { SessionStore } from '../auth/session-store.js';
+import type { UserStore } from '../auth/user-store.js';
+import type { DbPool } from '../db/create-db-pool.js';
+import type { AppState } from './app-state.js';
+import { errorBoundary } from './error-boundary.js';
+import { requestContext, securityHeaders } from './request-context.js';
+import { healthRoutes } from './routes/health-routes.js';
+import { sessionRoutes } from './routes/session-routes.js';
+import { testRoutes } from './routes/test-routes.js';
+import { userRoutes } from './routes/user-routes.js';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly db: DbPool;
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly hasher: PasswordHasher;
+  readonly bodyLimitBytes: number;
+  readonly testRoutes: boolean;
+  /** True once this worker started draining: readiness fails and responses close their connection. */
+  readonly isShuttingDown: () => boolean;
+}
+
+/** What the API is: middleware and routes. How it runs (listen, signals) lives in cluster/. */
+export function createApp(deps: AppDeps): Koa<AppState> {
+  const app = new Koa<AppState>();
+  // Errors are handled by the boundary; koa's default handler would print stacks to stderr.
+  app.silent = true;
+  app.use(requestContext(deps.logger));
+  app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
+  app.use(securityHeaders());
+  app.use(async (ctx, next) => {
+    // While draining, tell keep-alive clients to reconnect (to another worker) after this response.
+    if (deps.isShuttingDown()) ctx.set('Connection', 'close');
+    await next();
+  });
+  // One router, so 405 (path known, method not) is decided over every route at once.
+  const router = new Router<AppState>();
+  healthRoutes(router, deps);
+  userRoutes(router, deps);
+  sessionRoutes(router, deps);
+  if (deps.testRoutes) testRoutes(router, deps);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

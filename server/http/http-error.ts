@@ -1,0 +1,36 @@
+/**
+ * An expected failure with the status and public code the client sees. Thrown anywhere in a request;
+ * the error boundary turns it into `{ error, message, requestId }`.
+ */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: { readonly headers?: Record<string, string>; readonly fields?: Record<string, string> } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Seconds a client should wait before retrying a 503. */
+export const retryAfterSeconds = 1;
+
+export const httpErrors = {
+  malformedJson: () => new HttpError(400, 'malformed_json', 'The request body is not valid JSON.'),
+  badRequest: (message: string) => new HttpError(400, 'bad_request', message),
+  unauthorized: () =>
+    new HttpError(401, 'unauthorized', 'A valid bearer token is required.', { headers: { 'WWW-Authenticate': 'Bearer' } }),
+  invalidCredentials: () => new HttpError(401, 'invalid_credentials', 'Invalid email or password.'),
+  notFound: () => new HttpError(404, 'not_found', 'No such route.'),
+  methodNotAllowed: (allow: string) =>
+    new HttpError(405, 'method_not_allowed', 'This route does not accept that method.', { headers: { Allow: allow } }),
+  emailTaken: () => new HttpError(409, 'email_taken', 'An account with this email already exists.'),
+  payloadTooLarge: (limit: number) => new HttpError(413, 'payload_too_large', `The request body is larger than ${limit} bytes.`),
+  unsupportedMediaType: () => new HttpError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),
+  validationFailed: (fields: Record<string, string>) =>
+    new HttpError(422, 'validation_failed', 'Some fields are invalid.', { fields }),
+  serviceUnavailable: (code: string, message: string) =>
+    new HttpError(503, code, message, { headers: { 'Retry-After': String(retryAfterSeconds) } }),
+};

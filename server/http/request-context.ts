@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from 'pino';
+import type { AppState } from './app-state.js';
+
+// Accept the load balancer's request id only when it is short and harmless to log and echo back.
+const acceptableRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Outermost middleware: gives every request an id and a child logger, and writes one log line per
+ * request with the route template (never the raw path) once the final status is known.
+ */
+export function requestContext(logger: Logger): Middleware<AppState> {
+  return async (ctx, next) => {
+    const started = performance.now();
+    const incoming = ctx.get('X-Request-Id');
+    const requestId = acceptableRequestId.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.state.log = logger.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+      ctx.state.log.info(
+        {
+          method: ctx.method,
+          route: typeof route === 'string' ? route : undefined,
+          status: ctx.status,
+          durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        },
+        'request',
+      );
+    }
+  };
+}
+
+/** Responses carry data about a person or a token: never sniff them, never cache them. */
+export function securityHeaders(): Middleware<AppState> {
+  return async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    await next();
+  };
+}

@@ -1,0 +1,62 @@
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { PasswordHasher } from '../../auth/password-hasher.js';
+import type { SessionStore } from '../../auth/session-store.js';
+import { parseBearerToken } from '../../auth/session-token.js';
+import { publicUser, type UserStore } from '../../auth/user-store.js';
+import type { AppState } from '../app-state.js';
+import { httpErrors } from '../http-error.js';
+import { readJsonBody } from '../json-body.js';
+import { loginSchema } from '../schemas.js';
+import { validate } from '../validate.js';
+
+export interface SessionRouteDeps {
+  readonly users: UserStore;
+  readonly sessions: SessionStore;
+  readonly hasher: PasswordHasher;
+  readonly bodyLimitBytes: number;
+}
+
+/** Puts the session's user on ctx.state, or answers 401. A database failure propagates as 503, never 401. */
+export function requireSession(sessions: SessionStore): Middleware<AppState> {
+  return async (ctx, next) => {
+    const token = parseBearerToken(ctx.get('Authorization') || undefined);
+    if (!token) throw httpErrors.unauthorized();
+    const user = await sessions.findUser(token);
+    if (!user) throw httpErrors.unauthorized();
+    ctx.state.user = user;
+    ctx.state.token = token;
+    await next();
+  };
+}
+
+export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps): void {
+  const authenticated = requireSession(deps.sessions);
+
+  router.post('/api/login', async (ctx) => {
+    const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
+    // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
+    const user = await deps.users.findByEmail(input.email);
+    // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
+    const matches = await deps.hasher.verify(input.password, user?.passwordHash ?? deps.hasher.decoyHash);
+    if (!user || !matches) throw httpErrors.invalidCredentials();
+    if (deps.hasher.needsRehash(user.passwordHash)) {
+      // Upgrading the hash is worth doing but never worth failing a login over.
+      await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password)).catch((error: unknown) => {
+        ctx.state.log.warn({ err: error }, 'password rehash failed');
+      });
+    }
+    const session = await deps.sessions.create(user.id);
+    ctx.body = { token: session.token, expiresAt: session.expiresAt, user: publicUser(user) };
+  });
+
+  router.get('/api/me', authenticated, (ctx) => {
+    ctx.body = ctx.state.user;
+  });
+
+  router.post('/api/logout', authenticated, async (ctx) => {
+    await deps.sessions.revoke(ctx.state.token ?? '');
+    ctx.status = 204;
+  });
+
+}

@@ -1,0 +1,61 @@
+import cluster from 'node:cluster';
+import dotenv from 'dotenv';
+import type { Logger } from 'pino';
+import { createPrimary } from './cluster/create-primary.js';
+import { decodeWorkerSpec, isPrimaryMessage, workerSpecVariable, type WorkerMessage } from './cluster/messages.js';
+import { prepareDatabase } from './cluster/prepare-database.js';
+import { startWorker } from './cluster/start-worker.js';
+import { loadConfig } from './config/load-config.js';
+import { createLogger } from './log/create-logger.js';
+
+/*
+ * The composition root: the only module that touches process.env, process signals and process.exit.
+ * The primary reads .env once and validates it; workers receive the result through the fork environment
+ * and never read .env or process.env themselves (issue 2, "Configuration (read once)").
+ */
+
+async function runPrimary(): Promise<void> {
+  dotenv.config({ quiet: true });
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
+  const budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
+  const primary = createPrimary(
+    { workers: config.cluster.workers, shutdownTimeoutMs: config.cluster.shutdownTimeoutMs },
+    { logger, spec: (slot) => ({ config, budget, slot }) },
+  );
+  const stop = (reason: string) => void primary.shutdown(reason).then((code) => process.exit(code));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void primary.reload());
+  void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => process.exit(code)));
+  if (!(await primary.start())) return;
+  logger.info({ workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker }, 'cluster ready');
+}
+
+async function runWorker(): Promise<void> {
+  const spec = decodeWorkerSpec(process.env[workerSpecVariable]);
+  const logger = createLogger({ level: spec.config.log.level, base: { role: 'worker', worker: spec.slot } });
+  const worker = await startWorker(spec, logger).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
+  const stop = (reason: string) => void worker.shutdown(reason).then(() => process.exit(0));
+  process.on('message', (message: unknown) => isPrimaryMessage(message) && stop('primary asked'));
+  // Ctrl-C reaches the whole process group; the primary coordinates the drain, so workers ignore SIGINT.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  // The primary is gone: nobody will route to us or restart us, so drain and leave.
+  process.on('disconnect', () => stop('primary disconnected'));
+  logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
+  process.send?.({ type: 'ready' } satisfies WorkerMessage);
+}
+
+function fail(logger: Logger, error: unknown, message: string): never {
+  logger.fatal({ err: error }, message);
+  process.exit(1);
+}
+
+void (cluster.isPrimary ? runPrimary() : runWorker());

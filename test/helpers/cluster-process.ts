@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { freePort } from './free-port.js';
+
+export type LogLine = Record<string, unknown> & { msg?: string; pid?: number; role?: string; worker?: number };
+
+export interface ClusterProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  readonly metricsPort: number;
+  /** Every JSON line the cluster printed so far (primary and workers share stdout). */
+  readonly logs: LogLine[];
+  readonly stderr: string[];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first line (already printed or future) matching `predicate`. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number, after?: number): Promise<LogLine>;
+  /** PIDs of workers that logged "worker ready" and have not logged an exit. */
+  readyWorkerPids(): number[];
+  /** SIGTERM, wait; SIGKILL after `graceMs`. Safe to call after the process exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const mainScript = resolve(__dirname, '../../server/main.js');
+
+/**
+ * Starts the real cluster (`node dist/server/main.js`) as a child process on free loopback ports.
+ * It runs in a temp cwd so a developer's .env never leaks into a test.
+ */
+export async function startCluster(env: Record<string, string>, options: { waitForReady?: boolean } = {}): Promise<ClusterProcess> {
+  const port = Number(env['PORT'] ?? (await freePort()));
+  const metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
+  const child = spawn(process.execPath, ['--enable-source-maps', mainScript], {
+    cwd: tmpdir(),
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      PASSWORD_HASH_COST: '10',
+      ENABLE_TEST_ROUTES: 'true',
+      SHUTDOWN_TIMEOUT_MS: '8000',
+      ...env,
+      PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  const stderr: string[] = [];
+  const waiters = new Set<{ predicate: (line: LogLine) => boolean; after: number; resolve: (line: LogLine) => void }>();
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      line = { msg: text, raw: true };
+    }
+    logs.push(line);
+    for (const waiter of waiters) {
+      if (logs.length - 1 >= waiter.after && waiter.predicate(line)) {
+        waiters.delete(waiter);
+        waiter.resolve(line);
+      }
+    }
+  });
+  createInterface({ input: child.stderr! }).on('line', (text) => stderr.push(text));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.once('exit', (code, signal) => done({ code, signal })),
+  );
+  // Never leave a cluster running after the test process.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
+
+  const cluster: ClusterProcess = {
+    child,
+    port,
+    metricsPort,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    stderr,
+    exited,
+    waitForLog(predicate, timeoutMs = 15_000, after = 0) {
+      const seen = logs.slice(after).find(predicate);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolveLine, reject) => {
+        const waiter = { predicate, after, resolve: (line: LogLine) => (clearTimeout(timer), resolveLine(line)) };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(waiter);
+        void exited.then(() => {
+          if (!waiters.has(waiter)) return;
+          waiters.delete(waiter);
+          clearTimeout(timer);
+          reject(new Error(`cluster exited before a matching log line; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
+        });
+      });
+    },
+    readyWorkerPids() {
+      const exitedPids = new Set(logs.filter((l) => l.msg === 'worker exited' || l.msg === 'worker died; restarting').map((l) => Number(l['workerPid'])));
+      const pids = logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.pid));
+      return [...new Set(pids)].filter((pid) => !exitedPids.has(pid) && isAlive(pid));
+    },
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  if (options.waitForReady ?? true) await cluster.waitForLog((line) => line.msg === 'cluster ready', 20_000);
+  return cluster;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
