@@ -10,6 +10,9 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
   if (!ctx.is('application/json')) throw httpErrors.unsupportedMediaType();
   const charset = ctx.request.charset;
   if (charset !== '' && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8') throw httpErrors.unsupportedMediaType();
-  // strict: only objects and arrays at the top level, as JSON APIs expect.
-  return coBody.json(ctx.req, { limit: limitBytes, strict: true, encoding: 'utf8' });
+  // strict: only objects and arrays at the top level. co-body also refuses `__proto__` keys (a 400).
+  const { parsed, raw } = await coBody.json(ctx.req, { limit: limitBytes, strict: true, encoding: 'utf8', returnRawBody: true });
+  // co-body reads an empty body as {}; a JSON route given nothing was sent a malformed request.
+  if (raw.trim() === '') throw httpErrors.malformedJson();
+  return parsed as unknown;
 }

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
+import { ConfigError } from '../../server/config/config-error.js';
+import { loadConfig } from '../../server/config/load-config.js';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const config = loadConfig({});
+    assert.equal(config.http.port, 8080);
+    assert.equal(config.http.host, '0.0.0.0');
+    assert.equal(config.metrics.port, 9464);
+    assert.equal(config.cluster.workers, availableParallelism());
+    assert.equal(config.cluster.replicas, 1);
+    assert.deepEqual(config.db.connection, { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'app' });
+    assert.equal(config.db.poolMax, 50);
+    assert.equal(config.db.reservedConnections, 10);
+    assert.equal(config.db.acquireTimeoutMs, 1000);
+    assert.equal(config.cluster.shutdownTimeoutMs, 10_000);
+    assert.equal(config.http.bodyLimitBytes, 16 * 1024);
+    assert.equal(config.testRoutes, false);
+  });
+
+  it('parses every variable and treats empty strings as unset', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      METRICS_PORT: '',
+      WORKERS: '3',
+      APP_REPLICAS: '2',
+      DATABASE_URL: 'mysql://app%40svc:p%3Ass@db.internal:3307/shop',
+      DB_POOL_MAX: '20',
+      DB_RESERVED_CONNECTIONS: '0',
+      DB_ACQUIRE_TIMEOUT_MS: '250',
+      DB_IDLE_TIMEOUT_MS: '5000',
+      DB_MAX_IDLE: '2',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+      LOG_LEVEL: 'warn',
+      PASSWORD_HASH_COST: '15',
+      SESSION_TTL_SECONDS: '600',
+      ENABLE_TEST_ROUTES: 'true',
+    });
+    assert.equal(config.http.port, 9000);
+    assert.equal(config.metrics.port, 9464);
+    assert.equal(config.cluster.workers, 3);
+    assert.equal(config.cluster.replicas, 2);
+    assert.deepEqual(config.db.connection, { host: 'db.internal', port: 3307, user: 'app@svc', password: 'p:ss', database: 'shop' });
+    assert.equal(config.db.poolMax, 20);
+    assert.equal(config.db.reservedConnections, 0);
+    assert.equal(config.db.maxIdle, 2);
+    assert.equal(config.log.level, 'warn');
+    assert.equal(config.auth.passwordHashCost, 15);
+    assert.equal(config.testRoutes, true);
+  });
+
+  it('returns a deeply frozen object', () => {
+    const config = loadConfig({});
+    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.db));
+    assert.ok(Object.isFrozen(config.db.connection));
+    assert.throws(() => {
+      (config.db as { poolMax: number }).poolMax = 1;
+    }, TypeError);
+  });
+
+  for (const [name, value] of [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['WORKERS', '0'],
+    ['DB_POOL_MAX', '1.5'],
+    ['DB_RESERVED_CONNECTIONS', '-1'],
+    ['LOG_LEVEL', 'loud'],
+    ['ENABLE_TEST_ROUTES', 'maybe'],
+    ['PASSWORD_HASH_COST', '4'],
+  ] as const) {
+    it(`refuses ${name}=${value} with a message naming the variable`, () => {
+      assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, new RegExp(`${name}: `));
+        return true;
+      });
+    });
+  }
+
+  it('reports every bad variable at once', () => {
+    assert.throws(() => loadConfig({ PORT: 'x', WORKERS: 'y' }), /PORT: .*WORKERS: /);
+  });
+
+  it('never echoes DATABASE_URL, which may hold a password', () => {
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'postgres://u:hunter2@h/db' }),
+      (error: unknown) => error instanceof ConfigError && /DATABASE_URL/.test(error.message) && !error.message.includes('hunter2'),
+    );
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'not a url hunter2' }),
+      (error: unknown) => error instanceof ConfigError && !error.message.includes('hunter2'),
+    );
+  });
+
+  it('keeps /metrics off the API port', () => {
+    assert.throws(() => loadConfig({ PORT: '8080', METRICS_PORT: '8080' }), /METRICS_PORT must differ from PORT/);
+  });
+
+  it('refuses test routes in production', () => {
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', ENABLE_TEST_ROUTES: 'true' }), /ENABLE_TEST_ROUTES/);
+  });
+});

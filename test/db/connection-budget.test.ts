@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { BudgetError, computeConnectionBudget, type BudgetInput } from '../../server/db/connection-budget.js';
+
+const base: BudgetInput = {
+  limits: { maxConnections: 151, maxUserConnections: 0 },
+  poolMax: 50,
+  reservedConnections: 10,
+  replicas: 1,
+  workers: 2,
+  primaryConnections: 1,
+  surgeWorkers: 1,
+};
+
+describe('computeConnectionBudget', () => {
+  it('splits what MySQL allows, minus reserve and primary, over every pool including the reload surge', () => {
+    const budget = computeConnectionBudget(base);
+    // (151 − 10 − 1) / (1 × (2 + 1)) = 46.67 → 46, under the DB_POOL_MAX ceiling of 50
+    assert.equal(budget.usable, 140);
+    assert.equal(budget.perWorker, 46);
+    assert.equal(budget.boundBy, 'server_limit');
+    assert.equal(budget.worstCaseConnections, 3 * 46 + 1);
+    assert.ok(budget.worstCaseConnections <= budget.limit - budget.reservedConnections);
+  });
+
+  it('caps each pool at DB_POOL_MAX when the server has room to spare', () => {
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 1000, maxUserConnections: 0 } });
+    assert.equal(budget.perWorker, 50);
+    assert.equal(budget.boundBy, 'DB_POOL_MAX');
+  });
+
+  it('uses max_user_connections when it is set and smaller', () => {
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 500, maxUserConnections: 40 } });
+    assert.equal(budget.limit, 40);
+    assert.equal(budget.limitSource, 'max_user_connections');
+    assert.equal(budget.perWorker, Math.floor((40 - 10 - 1) / 3));
+  });
+
+  it('ignores a max_user_connections larger than max_connections', () => {
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 100, maxUserConnections: 400 } });
+    assert.equal(budget.limitSource, 'max_connections');
+    assert.equal(budget.limit, 100);
+  });
+
+  it('divides by replicas, and each replica has its own primary connection', () => {
+    const budget = computeConnectionBudget({ ...base, replicas: 3, workers: 4 });
+    // (151 − 10 − 3) / (3 × 5) = 9.2 → 9
+    assert.equal(budget.usable, 138);
+    assert.equal(budget.perWorker, 9);
+    assert.equal(budget.worstCaseConnections, 3 * (5 * 9 + 1));
+  });
+
+  it('never exceeds the limit minus the reserve, for any shape of deployment', () => {
+    for (let maxConnections = 10; maxConnections <= 400; maxConnections += 13) {
+      for (const replicas of [1, 2, 5]) {
+        for (const workers of [1, 2, 4, 8, 16]) {
+          for (const reservedConnections of [0, 3, 10]) {
+            const input = { ...base, limits: { maxConnections, maxUserConnections: 0 }, replicas, workers, reservedConnections };
+            try {
+              const budget = computeConnectionBudget(input);
+              assert.ok(budget.perWorker >= 1);
+              assert.ok(budget.worstCaseConnections <= maxConnections - reservedConnections, JSON.stringify(input));
+            } catch (error) {
+              assert.ok(error instanceof BudgetError);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('refuses to start when a pool would get less than one connection, showing the numbers and what to change', () => {
+    assert.throws(
+      () => computeConnectionBudget({ ...base, limits: { maxConnections: 20, maxUserConnections: 0 }, workers: 30 }),
+      (error: unknown) => {
+        assert.ok(error instanceof BudgetError);
+        assert.match(error.message, /max_connections=20/);
+        assert.match(error.message, /DB_RESERVED_CONNECTIONS=10/);
+        assert.match(error.message, /WORKERS=30/);
+        assert.match(error.message, /leaves 9 connections/);
+        assert.match(error.message, /Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or raise MySQL's max_connections/);
+        return true;
+      },
+    );
+  });
+});

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
+import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
+import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+
+const database = 'app_test_eviction';
+const connection = testConnection(database);
+
+async function connectionId(pool: DbPool): Promise<number> {
+  const rows = await pool.execute<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
+  return Number(rows[0]?.['id']);
+}
+
+describe('dead connection eviction', () => {
+  let admin: Connection;
+  let pool: DbPool;
+  before(async () => {
+    admin = await freshDatabase(connection);
+  });
+  after(async () => {
+    await admin.end();
+  });
+  beforeEach(() => {
+    pool = createDbPool({ connection, max: 1, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+  });
+  afterEach(async () => {
+    await pool.end();
+  });
+
+  it('never hands out an idle connection the server killed', async () => {
+    const first = await connectionId(pool);
+    await admin.query(`KILL ${first}`);
+    await sleep(100); // the driver sees the socket close
+    assert.equal(pool.state().idle, 0, 'a dead connection is not reported as idle');
+    const second = await connectionId(pool);
+    assert.notEqual(second, first);
+    assert.equal(pool.state().used, 0);
+  });
+
+  it('turns a connection lost mid-query into DatabaseUnavailableError and replaces the connection', async () => {
+    const id = await connectionId(pool);
+    const slow = pool.execute('SELECT SLEEP(5)');
+    await sleep(100);
+    await admin.query(`KILL ${id}`);
+    await assert.rejects(slow, (error: unknown) => error instanceof DatabaseUnavailableError);
+    const next = await connectionId(pool);
+    assert.notEqual(next, id);
+  });
+});
