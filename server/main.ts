@@ -2,11 +2,12 @@ import cluster from 'node:cluster';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
-import { decodeWorkerSpec, isPrimaryMessage, workerSpecVariable, type WorkerMessage } from './cluster/messages.js';
+import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariable, type WorkerMessage } from './cluster/messages.js';
 import { prepareDatabase } from './cluster/prepare-database.js';
 import { startWorker } from './cluster/start-worker.js';
 import { loadConfig } from './config/load-config.js';
 import { createLogger } from './log/create-logger.js';
+import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
 
 /*
  * The composition root: the only module that touches process.env, process signals and process.exit.
@@ -27,13 +28,20 @@ async function runPrimary(): Promise<void> {
   const budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
   const primary = createPrimary(
     { workers: config.cluster.workers, shutdownTimeoutMs: config.cluster.shutdownTimeoutMs },
-    { logger, spec: (slot) => ({ config, budget, slot }) },
+    { logger, spec: (slot) => ({ config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot) },
   );
-  const stop = (reason: string) => void primary.shutdown(reason).then((code) => process.exit(code));
+  const metrics = await startClusterMetrics(config, budget, {
+    logger,
+    counts: () => primary.counts(),
+    workers: () => primary.workers(),
+  }).catch((error: unknown) => fail(logger, error, `cannot serve /metrics on port ${config.metrics.port}`));
+  // Metrics keep answering while workers drain; they close last.
+  const exit = (code: number) => void metrics.close().finally(() => process.exit(code));
+  const stop = (reason: string) => void primary.shutdown(reason).then(exit);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void primary.reload());
-  void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => process.exit(code)));
+  void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => exit(code)));
   if (!(await primary.start())) return;
   logger.info({ workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker }, 'cluster ready');
 }
@@ -43,7 +51,12 @@ async function runWorker(): Promise<void> {
   const logger = createLogger({ level: spec.config.log.level, base: { role: 'worker', worker: spec.slot } });
   const worker = await startWorker(spec, logger).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
   const stop = (reason: string) => void worker.shutdown(reason).then(() => process.exit(0));
-  process.on('message', (message: unknown) => isPrimaryMessage(message) && stop('primary asked'));
+  process.on('message', (message: unknown) => {
+    if (isShutdownMessage(message)) stop('primary asked');
+    if (isMetricsRequest(message)) {
+      void worker.registry.getMetricsAsJSON().then((metrics) => process.send?.({ type: 'metrics:response', id: message.id, metrics } satisfies WorkerMessage));
+    }
+  });
   // Ctrl-C reaches the whole process group; the primary coordinates the drain, so workers ignore SIGINT.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
-import { encodeWorkerSpec, isWorkerMessage, workerSpecVariable, type PrimaryMessage, type WorkerSpec } from './messages.js';
+import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type WorkerSpec } from './messages.js';
 
 type WorkerState = 'starting' | 'ready' | 'stopping';
 
@@ -31,10 +31,18 @@ export interface Primary {
   /** Resolves with an exit code when the primary must stop on its own (a crash loop). */
   readonly fatal: Promise<number>;
   counts(): { readonly restarts: number; readonly byState: Readonly<Record<WorkerState, number>> };
+  /** Every live worker process, whatever its state (a draining worker still holds connections). */
+  workers(): readonly { readonly slot: number; readonly worker: Worker }[];
 }
 
 /** Forks workers, restarts the ones that die, reloads and shuts down without dropping requests. */
-export function createPrimary(options: PrimaryOptions, deps: { logger: Logger; spec: (slot: number) => WorkerSpec }): Primary {
+export interface PrimaryDeps {
+  readonly logger: Logger;
+  readonly spec: (slot: number) => WorkerSpec;
+  readonly onWorkerRestart?: (slot: number) => void;
+}
+
+export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Primary {
   const { logger } = deps;
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const crashPolicy = options.crashPolicy ?? createCrashPolicy();
@@ -55,7 +63,7 @@ export function createPrimary(options: PrimaryOptions, deps: { logger: Logger; s
     const entry: WorkerEntry = { worker, slot, state: 'starting', ready, exited };
     entries.set(worker.id, entry);
     worker.on('message', (message: unknown) => {
-      if (!isWorkerMessage(message) || entry.state !== 'starting') return;
+      if (!isReadyMessage(message) || entry.state !== 'starting') return;
       entry.state = 'ready';
       markReady();
     });
@@ -88,6 +96,7 @@ export function createPrimary(options: PrimaryOptions, deps: { logger: Logger; s
       restartTimers.delete(timer);
       if (stopping) return;
       restarts += 1;
+      deps.onWorkerRestart?.(entry.slot);
       active.set(entry.slot, fork(entry.slot));
     }, decision.delayMs);
     restartTimers.add(timer);
@@ -167,6 +176,9 @@ export function createPrimary(options: PrimaryOptions, deps: { logger: Logger; s
         return 0;
       })();
       return stopping;
+    },
+    workers() {
+      return [...entries.values()].map(({ slot, worker }) => ({ slot, worker }));
     },
     counts() {
       const byState: Record<WorkerState, number> = { starting: 0, ready: 0, stopping: 0 };

@@ -22,14 +22,19 @@ export function decodeWorkerSpec(raw: string | undefined): WorkerSpec {
 }
 
 /** Primary → worker. */
-export type PrimaryMessage = { readonly type: 'shutdown' };
-/** Worker → primary. */
-export type WorkerMessage = { readonly type: 'ready' };
+export type PrimaryMessage = { readonly type: 'shutdown' } | { readonly type: 'metrics:request'; readonly id: number };
+/** Worker → primary. `metrics` is prom-client's getMetricsAsJSON() output. */
+export type WorkerMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'metrics:response'; readonly id: number; readonly metrics: unknown[] };
 
-export function isWorkerMessage(value: unknown): value is WorkerMessage {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'ready';
+function hasType<T extends string>(value: unknown, type: T): value is { type: T } {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
 }
 
-export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'shutdown';
-}
+export const isReadyMessage = (value: unknown): value is { type: 'ready' } => hasType(value, 'ready');
+export const isShutdownMessage = (value: unknown): value is { type: 'shutdown' } => hasType(value, 'shutdown');
+export const isMetricsRequest = (value: unknown): value is Extract<PrimaryMessage, { type: 'metrics:request' }> =>
+  hasType(value, 'metrics:request') && typeof (value as { id?: unknown }).id === 'number';
+export const isMetricsResponse = (value: unknown): value is Extract<WorkerMessage, { type: 'metrics:response' }> =>
+  hasType(value, 'metrics:response') && Array.isArray((value as { metrics?: unknown }).metrics);

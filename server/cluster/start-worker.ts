@@ -1,5 +1,10 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createProcessRegistry } from '../../metrics/create-worker-registry.js';
+import { createHttpMetrics } from '../../metrics/http-metrics.js';
+import { createPoolMetrics } from '../../metrics/pool-metrics.js';
 import { createPasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
@@ -10,17 +15,25 @@ import type { WorkerSpec } from './messages.js';
 export interface RunningWorker {
   readonly server: Server;
   readonly db: DbPool;
+  /** This worker's metrics; the primary asks for them over IPC. */
+  readonly registry: Registry;
   /** Stop accepting, finish in-flight requests, close the pool. Idempotent; resolves when drained. */
   shutdown(reason: string): Promise<void>;
 }
 
 // Connections stay open longer than typical load balancer idle timeouts (60 s), so the balancer closes first.
 const keepAliveTimeoutMs = 65_000;
+// How long a keep-alive socket that is idle when a drain starts may still bring one last request (answered with
+// `Connection: close`) before it is closed. Closing it at once races a client that is sending on it right then.
+const idleGraceMs = 1000;
 
-/** A worker's composition: logger → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
+/** A worker's composition: registry → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
 export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
+  const instrumented = config.metrics.instrumentation;
+  const registry = createProcessRegistry(String(spec.slot));
+  const poolMetrics = createPoolMetrics(registry, 'primary');
   const db = createDbPool(
     {
       connection: config.db.connection,
@@ -29,8 +42,9 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
       acquireTimeoutMs: config.db.acquireTimeoutMs,
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
-    { logger },
+    { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },
   );
+  poolMetrics.bind(db);
   const hasher = await createPasswordHasher({ cost: config.auth.passwordHashCost });
   const app = createApp({
     logger,
@@ -41,8 +55,16 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
     isShuttingDown: () => draining !== undefined,
+    instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
   });
-  const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
+  const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 });
+  // Responses not yet finished, so a drain can tell their keep-alive clients to reconnect elsewhere afterwards.
+  const inFlight = new Set<ServerResponse>();
+  server.on('request', (_request, response: ServerResponse) => {
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+  });
+  server.on('request', app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => {
@@ -54,14 +76,21 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
   async function drain(reason: string): Promise<void> {
     logger.info({ reason }, 'worker draining');
     // Leave the primary a margin to see a clean exit before its own deadline kills us.
+    const deadlineMs = Math.max(100, config.cluster.shutdownTimeoutMs - 1000);
     const deadline = setTimeout(() => {
       logger.warn('drain deadline reached; closing remaining connections');
       server.closeAllConnections();
-    }, Math.max(100, config.cluster.shutdownTimeoutMs - 1000));
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Idle keep-alive sockets would otherwise hold close() open; busy ones close after their response.
-    server.closeIdleConnections();
+    }, deadlineMs);
+    // Requests that arrive from now on get `Connection: close` from the app; so do the ones already running,
+    // otherwise their keep-alive sockets would hold the drain open until the deadline.
+    for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close');
+    // Stop accepting. http.Server#close would also destroy idle keep-alive sockets at once, and a client sending its
+    // next request on one at that moment gets ECONNRESET (seen during rolling reloads). net.Server#close leaves them
+    // open; each may carry one more request (answered with `Connection: close`) before the sweep closes the rest.
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    const idleSweep = setTimeout(() => server.closeIdleConnections(), Math.min(idleGraceMs, deadlineMs / 2));
     await closed;
+    clearTimeout(idleSweep);
     clearTimeout(deadline);
     await db.end();
     logger.info('worker drained');
@@ -70,6 +99,7 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
   return {
     server,
     db,
+    registry,
     shutdown(reason) {
       draining ??= drain(reason);
       return draining;

@@ -17,7 +17,11 @@ export interface Config {
     /** Largest JSON body accepted; anything bigger is a 413. */
     readonly bodyLimitBytes: number;
   };
-  readonly metrics: { readonly port: number };
+  readonly metrics: {
+    readonly port: number;
+    /** Per-request HTTP and pool histograms/counters; off only to measure what they cost. */
+    readonly instrumentation: boolean;
+  };
   readonly cluster: {
     readonly workers: number;
     readonly replicas: number;

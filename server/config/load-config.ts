@@ -26,6 +26,7 @@ const envSchema = z.object({
   PASSWORD_HASH_COST: int(10, 20).default(14),
   SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
   ENABLE_TEST_ROUTES: z.stringbool().default(false),
+  METRICS_INSTRUMENTATION: z.stringbool().default(true),
 });
 
 // Values of these variables never appear in error messages.
@@ -58,7 +59,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024 },
-    metrics: { port: e.METRICS_PORT },
+    metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: { workers: e.WORKERS ?? availableParallelism(), replicas: e.APP_REPLICAS, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     db: {
       connection,

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import type { Logger } from 'pino';
 import type { PasswordHasher } from '../auth/password-hasher.js';
 import type { SessionStore } from '../auth/session-store.js';
@@ -21,6 +21,8 @@ export interface AppDeps {
   readonly hasher: PasswordHasher;
   readonly bodyLimitBytes: number;
   readonly testRoutes: boolean;
+  /** HTTP metrics middleware, placed outside the error boundary so it sees final statuses. */
+  readonly instrumentation?: Middleware | undefined;
   /** True once this worker started draining: readiness fails and responses close their connection. */
   readonly isShuttingDown: () => boolean;
 }
@@ -31,6 +33,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   // Errors are handled by the boundary; koa's default handler would print stacks to stderr.
   app.silent = true;
   app.use(requestContext(deps.logger));
+  if (deps.instrumentation) app.use(deps.instrumentation);
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
   app.use(securityHeaders());
   app.use(async (ctx, next) => {

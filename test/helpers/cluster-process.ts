@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './free-port.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; pid?: number; role?: string; worker?: number };
@@ -19,6 +20,8 @@ export interface ClusterProcess {
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number, after?: number): Promise<LogLine>;
   /** PIDs of workers that logged "worker ready" and have not logged an exit. */
   readyWorkerPids(): number[];
+  /** The exit, or undefined if the cluster is still running after `ms`. */
+  exitWithin(ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>;
   /** SIGTERM, wait; SIGKILL after `graceMs`. Safe to call after the process exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -105,6 +108,14 @@ export async function startCluster(env: Record<string, string>, options: { waitF
       const exitedPids = new Set(logs.filter((l) => l.msg === 'worker exited' || l.msg === 'worker died; restarting').map((l) => Number(l['workerPid'])));
       const pids = logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.pid));
       return [...new Set(pids)].filter((pid) => !exitedPids.has(pid) && isAlive(pid));
+    },
+    async exitWithin(ms) {
+      const timer = new AbortController();
+      try {
+        return await Promise.race([exited, sleep(ms, undefined, { signal: timer.signal })]);
+      } finally {
+        timer.abort();
+      }
     },
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;

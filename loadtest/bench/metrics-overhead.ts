@@ -1,0 +1,107 @@
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startCluster, type ClusterProcess } from '../../test/helpers/cluster-process.js';
+import { request } from '../../test/helpers/in-process-app.js';
+import { scrape } from '../../test/helpers/scrape.js';
+import { testDatabaseUrl } from '../../test/helpers/test-database.js';
+import { mean, numberFlag, percentile, printTable, runLoad, writeResult, type LoadResult } from './bench-support.js';
+
+/*
+ * `npm run bench:metrics` (issue 3): what the HTTP and pool instrumentation costs, and how fast /metrics
+ * answers under load. Both variants run in this one process, interleaved (on, off, on, off...) so that
+ * machine noise hits both alike; figures are ratios against the uninstrumented baseline.
+ * Targets: instrumentation costs ≤ 5 % throughput; scrape p99 ≤ 100 ms under load.
+ */
+
+const durationSeconds = numberFlag('duration', 8);
+const rounds = numberFlag('rounds', 2);
+const connections = numberFlag('connections', 50);
+const workers = numberFlag('workers', 2);
+const databaseUrl = process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench');
+
+async function startVariant(instrumented: boolean): Promise<{ cluster: ClusterProcess; token: string }> {
+  // Request logs off in both variants: here the harness would be parsing them, competing for the CPU.
+  const cluster = await startCluster(
+    { WORKERS: String(workers), DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', METRICS_INSTRUMENTATION: String(instrumented) },
+    { waitForReady: false },
+  );
+  await waitForWorkers(cluster);
+  const credentials = { email: 'bench@example.com', password: 'bench-password' };
+  await request(`${cluster.url}/api/users`, { method: 'POST', json: { ...credentials, name: 'Bench' } });
+  const login = await request(`${cluster.url}/api/login`, { method: 'POST', json: credentials });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+  const token = String(login.body['token']);
+  // Warm up: JIT, pool connections, prepared statements.
+  await runLoad({ url: `${cluster.url}/api/me`, connections, durationSeconds: 2, headers: { authorization: `Bearer ${token}` } });
+  return { cluster, token };
+}
+
+async function waitForWorkers(cluster: ClusterProcess): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const ready = await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`).then(
+      (result) => result.sum('cluster_workers', { state: 'ready' }),
+      () => 0,
+    );
+    if (ready === workers) return;
+    await sleep(100);
+  }
+  throw new Error('cluster did not become ready');
+}
+
+async function measure(instrumented: boolean, scrapeDuringLoad: boolean): Promise<{ load: LoadResult; scrapeMs: number[] }> {
+  const { cluster, token } = await startVariant(instrumented);
+  const scrapeMs: number[] = [];
+  let loading = true;
+  const scraper = (async () => {
+    while (scrapeDuringLoad && loading) {
+      const started = performance.now();
+      await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
+      scrapeMs.push(performance.now() - started);
+      await sleep(200);
+    }
+  })();
+  try {
+    const load = await runLoad({ url: `${cluster.url}/api/me`, connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    return { load, scrapeMs };
+  } finally {
+    loading = false;
+    await scraper;
+    await cluster.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:metrics — ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${workers} workers, ${connections} connections, ${durationSeconds} s × ${rounds} rounds per variant`);
+  const on: LoadResult[] = [];
+  const off: LoadResult[] = [];
+  const scrapes: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // Scraping every 200 ms, as a busy Prometheus would, in the instrumented runs only: that is the product.
+    const instrumented = await measure(true, true);
+    on.push(instrumented.load);
+    scrapes.push(...instrumented.scrapeMs);
+    off.push((await measure(false, false)).load);
+  }
+  const summary = {
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+    settings: { workers, connections, durationSeconds, rounds },
+    instrumented: { requestsPerSecond: mean(on.map((r) => r.requestsPerSecond)), p99Ms: mean(on.map((r) => r.p99Ms)), runs: on },
+    baseline: { requestsPerSecond: mean(off.map((r) => r.requestsPerSecond)), p99Ms: mean(off.map((r) => r.p99Ms)), runs: off },
+    scrapeUnderLoad: { count: scrapes.length, p50Ms: percentile(scrapes, 50), p99Ms: percentile(scrapes, 99), maxMs: Math.max(...scrapes) },
+  };
+  const throughputRatio = summary.instrumented.requestsPerSecond / summary.baseline.requestsPerSecond;
+  printTable([
+    { variant: 'instrumentation off (baseline)', 'req/s': summary.baseline.requestsPerSecond, 'p99 ms': summary.baseline.p99Ms, ratio: 1 },
+    { variant: 'instrumentation on', 'req/s': summary.instrumented.requestsPerSecond, 'p99 ms': summary.instrumented.p99Ms, ratio: throughputRatio },
+  ]);
+  console.log(`/metrics under load: ${summary.scrapeUnderLoad.count} scrapes, p50 ${summary.scrapeUnderLoad.p50Ms.toFixed(1)} ms, p99 ${summary.scrapeUnderLoad.p99Ms.toFixed(1)} ms`);
+  console.log(`throughput ratio ${throughputRatio.toFixed(3)} (target ≥ 0.95); scrape p99 ${summary.scrapeUnderLoad.p99Ms.toFixed(1)} ms (target ≤ 100 ms)`);
+  const errors = [...on, ...off].reduce((n, r) => n + r.errors + r.non2xx, 0);
+  if (errors > 0) console.log(`WARNING: ${errors} failed requests during the bench`);
+  console.log(`written ${writeResult('bench-metrics', { ...summary, throughputRatio })}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

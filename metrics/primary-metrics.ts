@@ -1,0 +1,58 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { ConnectionBudget } from '../server/db/connection-budget.js';
+
+export interface ClusterCounts {
+  readonly byState: Readonly<Record<'starting' | 'ready' | 'stopping', number>>;
+}
+
+export interface PrimaryMetrics {
+  readonly registry: Registry;
+  workerRestarted(slot: number): void;
+  scrapeFailed(slot: number): void;
+}
+
+/**
+ * What only the primary knows: the budget it computed, its workers' states and restarts, scrape failures,
+ * and its own process metrics (label worker="primary"). Aggregator `first`: these series exist once, and
+ * summing a budget would be wrong if it ever appeared twice.
+ */
+export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: () => ClusterCounts }): PrimaryMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, labels: { worker: 'primary' } });
+  const registers = [registry];
+  const { budget } = deps;
+  const constant = (name: string, help: string, value: number) =>
+    new Gauge({ name, help, registers, aggregator: 'first' }).set(value);
+
+  constant('db_pool_budget_connections', 'Connections all pools of all replicas may use together: limit − reserve − primaries.', budget.usable);
+  constant('db_pool_budget_reserved_connections', 'Connections left for admins, migrations and other clients (DB_RESERVED_CONNECTIONS).', budget.reservedConnections);
+  constant('db_pool_budget_per_worker_connections', "Each worker's pool size, as computed by the budget.", budget.perWorker);
+  constant('db_pool_budget_limit_connections', 'The server limit the budget was computed from (max_connections or max_user_connections).', budget.limit);
+  constant('app_replicas', 'Replicas sharing this MySQL, as configured (APP_REPLICAS).', budget.replicas);
+  constant('cluster_workers_configured', 'Workers this primary keeps running (WORKERS).', budget.workers);
+
+  new Gauge({
+    name: 'cluster_workers',
+    help: 'Worker processes by state.',
+    labelNames: ['state'],
+    registers,
+    aggregator: 'first',
+    collect() {
+      for (const [state, count] of Object.entries(deps.counts().byState)) this.set({ state }, count);
+    },
+  });
+  const restarts = new Counter({ name: 'cluster_worker_restarts_total', help: 'Workers restarted after dying unexpectedly.', labelNames: ['worker'], registers, aggregator: 'first' });
+  const failures = new Counter({ name: 'cluster_scrape_failures_total', help: 'Workers that did not answer a /metrics scrape in time.', labelNames: ['worker'], registers, aggregator: 'first' });
+
+  // Zero series per slot from the start, so increase() sees the first restart or failure.
+  for (let slot = 0; slot < budget.workers; slot++) {
+    restarts.inc({ worker: String(slot) }, 0);
+    failures.inc({ worker: String(slot) }, 0);
+  }
+
+  return {
+    registry,
+    workerRestarted: (slot) => restarts.inc({ worker: String(slot) }),
+    scrapeFailed: (slot) => failures.inc({ worker: String(slot) }),
+  };
+}

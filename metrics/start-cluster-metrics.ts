@@ -1,0 +1,56 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from '../server/config/config.js';
+import type { ConnectionBudget } from '../server/db/connection-budget.js';
+import { createWorkerMetricsCollector, type MetricsSource } from './collect-worker-metrics.js';
+import { createMetricsServer } from './create-metrics-server.js';
+import { createMysqlStatusMetrics } from './mysql-status-metrics.js';
+import { createPrimaryMetrics, type ClusterCounts } from './primary-metrics.js';
+
+/** How long a scrape waits for each worker; a hung worker costs the scrape at most this (issue 3: ~1 s). */
+export const workerScrapeTimeoutMs = 1000;
+/** MySQL status is read at most once a second and may take this long before mysql_up goes 0. */
+const mysqlStatusTimeoutMs = 500;
+
+export interface ClusterMetrics {
+  readonly server: Server;
+  workerRestarted(slot: number): void;
+  close(): Promise<void>;
+}
+
+/** The primary's side of metrics: its registry, MySQL's status, the workers' metrics, one /metrics. */
+export async function startClusterMetrics(
+  config: Config,
+  budget: ConnectionBudget,
+  deps: { logger: Logger; counts: () => ClusterCounts; workers: () => readonly MetricsSource[] },
+): Promise<ClusterMetrics> {
+  const primaryMetrics = createPrimaryMetrics({ budget, counts: deps.counts });
+  const mysqlStatus = createMysqlStatusMetrics(
+    { connection: config.db.connection, timeoutMs: mysqlStatusTimeoutMs, minIntervalMs: 1000 },
+    { logger: deps.logger },
+  );
+  const collect = createWorkerMetricsCollector({ timeoutMs: workerScrapeTimeoutMs });
+  const server = createMetricsServer({
+    logger: deps.logger,
+    collectOwn: async () => [...(await primaryMetrics.registry.getMetricsAsJSON()), ...(await mysqlStatus.collect())],
+    collectWorkers: () => collect(deps.workers()),
+    prepare: () => mysqlStatus.refresh(),
+    onWorkerMissing: (slot) => {
+      primaryMetrics.scrapeFailed(slot);
+      deps.logger.warn({ slot, timeoutMs: workerScrapeTimeoutMs }, 'worker did not answer the metrics scrape');
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.metrics.port, config.http.host, () => resolve());
+  });
+  return {
+    server,
+    workerRestarted: primaryMetrics.workerRestarted,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await mysqlStatus.close();
+    },
+  };
+}

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseDatabaseUrl } from '../../server/config/database-url.js';
+import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { request } from '../helpers/in-process-app.js';
+import { primaryMetricNames as primaryMetrics, workerMetricNames } from '../helpers/app-metric-names.js';
+import { promtoolLint, scrape } from '../helpers/scrape.js';
+import { serverSideConnections } from '../helpers/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+
+const perWorkerMetrics = [
+  ...workerMetricNames,
+  'nodejs_eventloop_lag_p99_seconds',
+  'process_cpu_user_seconds_total',
+  'process_resident_memory_bytes',
+  'nodejs_heap_size_used_bytes',
+];
+// What promtool's linter says about names the issue mandates (OpenTelemetry's) or prom-client's defaults use.
+const acceptedLintFindings = [
+  'db_client_connection_count non-histogram and non-summary metrics should not have "_count" suffix',
+  /^nodejs_active_\w+_total non-counter metrics should not have "_total" suffix$/,
+];
+
+describe('cluster /metrics', function () {
+  this.timeout(60_000);
+  let mariadb: ThrowawayMariadb;
+  let cluster: ClusterProcess;
+  let admin: Connection;
+  let metricsUrl: string;
+
+  before(async () => {
+    mariadb = await startThrowawayMariadb({ maxConnections: 60 });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      DB_POOL_MAX: '3',
+      DB_RESERVED_CONNECTIONS: '5',
+      DB_ACQUIRE_TIMEOUT_MS: '2000',
+      DB_MAX_IDLE: '3',
+    });
+    metricsUrl = `http://127.0.0.1:${cluster.metricsPort}/metrics`;
+    const { database: _db, ...server } = parseDatabaseUrl(mariadb.url);
+    admin = await mysql.createConnection(server);
+  });
+  after(async () => {
+    await admin?.end();
+    await cluster?.stop();
+    await mariadb?.destroy();
+  });
+
+  const workerSlots = (series: { labels: Record<string, string> }[]) => [...new Set(series.map((s) => s.labels['worker']))].sort();
+
+  it('exposes every metric, in a valid exposition, with one series set per worker', async () => {
+    const email = 'metrics@example.com';
+    await request(`${cluster.url}/api/users`, { method: 'POST', json: { email, password: 'metrics-pass', name: 'M' } });
+    for (let i = 0; i < 6; i++) await request(`${cluster.url}/api/login`, { method: 'POST', json: { email, password: 'metrics-pass' } });
+    await request(`${cluster.url}/no/such/path/${Date.now()}`);
+
+    const result = await scrape(metricsUrl);
+    for (const name of [...perWorkerMetrics, ...primaryMetrics]) assert.ok(result.names.has(name), `missing ${name}`);
+    for (const name of ['db_client_connection_max', 'db_client_connection_pending_requests', 'nodejs_eventloop_lag_p99_seconds']) {
+      assert.deepEqual(workerSlots(result.series(name)), name.startsWith('nodejs') ? ['0', '1', 'primary'] : ['0', '1'], name);
+    }
+    assert.equal(result.sum('db_client_connection_max'), 6);
+    assert.equal(result.sum('db_pool_budget_per_worker_connections'), 3);
+    // Route templates, never raw paths: the random 404 path collapses into one series.
+    const routes = new Set(result.series('http_server_request_duration_seconds_count').map((s) => s.labels['http_route']));
+    assert.ok(routes.has('/api/login') && routes.has('unmatched'), [...routes].join());
+    assert.ok(![...routes].some((route) => route?.startsWith('/no/such')));
+    assert.equal(result.sum('http_server_request_duration_seconds_count', { http_route: '/api/login', http_response_status_code: '200' }), 6);
+
+    const findings = promtoolLint(result.text);
+    if (findings === undefined) console.warn('    promtool not installed: exposition lint skipped (CI installs it)');
+    for (const finding of findings ?? []) {
+      assert.ok(acceptedLintFindings.some((accepted) => (typeof accepted === 'string' ? accepted === finding : accepted.test(finding))), finding);
+    }
+  });
+
+  it('reports exactly the connections held and waited for, matching what MariaDB sees', async () => {
+    // 8 requests each holding a connection for 1.5 s against 2 workers × 3 connections.
+    const requests = Array.from({ length: 8 }, () => request(`${cluster.url}/test/db-sleep?seconds=1.5`));
+    await sleep(600);
+    const during = await scrape(metricsUrl);
+    const used = during.sum('db_client_connection_count', { state: 'used' });
+    const pending = during.sum('db_client_connection_pending_requests');
+    assert.equal(used + pending, 8, 'every request is either holding or waiting');
+    for (const slot of ['0', '1']) {
+      const workerUsed = during.sum('db_client_connection_count', { state: 'used', worker: slot });
+      const workerPending = during.sum('db_client_connection_pending_requests', { worker: slot });
+      assert.ok(workerUsed <= 3);
+      if (workerPending > 0) assert.equal(workerUsed, 3, `worker ${slot} has waiters while a connection is free`);
+    }
+    const open = during.sum('db_client_connection_count');
+    assert.equal(await serverSideConnections(admin, 'app'), open, 'PROCESSLIST for the app database equals used + idle');
+
+    const responses = await Promise.all(requests);
+    assert.deepEqual(responses.map((r) => r.status), Array(8).fill(200));
+    const after = await scrape(metricsUrl);
+    assert.equal(after.sum('db_client_connection_count', { state: 'used' }), 0);
+    assert.equal(after.sum('db_client_connection_pending_requests'), 0);
+    assert.equal(await serverSideConnections(admin, 'app'), after.sum('db_client_connection_count', { state: 'idle' }), 'nothing leaked');
+  });
+
+  it('counts acquire timeouts and includes them in the wait-time histogram', async () => {
+    const before = await scrape(metricsUrl);
+    const requests = Array.from({ length: 10 }, () => request(`${cluster.url}/test/db-sleep?seconds=3`));
+    const statuses = (await Promise.all(requests)).map((r) => r.status);
+    const timedOut = statuses.filter((s) => s === 503).length;
+    assert.ok(timedOut >= 4, `expected at least 4 of 10 to time out, got ${statuses.join()}`);
+    const after = await scrape(metricsUrl);
+    assert.equal(after.sum('db_client_connection_timeouts_total') - before.sum('db_client_connection_timeouts_total'), timedOut);
+    const delta = (name: string, labels: Record<string, string> = {}) => after.sum(name, labels) - before.sum(name, labels);
+    assert.equal(delta('db_client_connection_wait_time_seconds_count'), 10, 'every acquisition is observed, including those that timed out');
+    const slowWaits = delta('db_client_connection_wait_time_seconds_count') - delta('db_client_connection_wait_time_seconds_bucket', { le: '1' });
+    assert.equal(slowWaits, timedOut, 'the timed-out waits (2 s) sit above the 1 s bucket');
+  });
+
+  it("matches MySQL's Threads_connected within the primary's own connection", async () => {
+    await sleep(1100); // the primary reads status at most once a second
+    const result = await scrape(metricsUrl);
+    const [[row]] = await admin.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Threads_connected'");
+    const actual = Number(row?.['Value']);
+    const reported = result.sum('mysql_global_status_threads_connected');
+    assert.ok(Math.abs(actual - reported) <= 1, `reported ${reported}, SHOW STATUS ${actual}`);
+    assert.equal(result.sum('mysql_up'), 1);
+    assert.equal(result.sum('mysql_global_variables_max_connections'), 60);
+    assert.equal(result.sum('mysql_global_status_connection_errors_total', { error: 'max_connections' }), 0);
+  });
+
+  it('answers within ~1.5 s without a stopped worker, and counts the miss', async () => {
+    const ready = cluster.logs.filter((l) => l.msg === 'worker ready');
+    const victim = ready[ready.length - 1]!;
+    const slot = String(victim.worker);
+    const before = await scrape(metricsUrl);
+    process.kill(Number(victim.pid), 'SIGSTOP');
+    try {
+      const during = await scrape(metricsUrl);
+      assert.ok(during.durationMs < 1500, `scrape took ${during.durationMs} ms`);
+      assert.deepEqual(workerSlots(during.series('db_client_connection_max')), ['0', '1'].filter((s) => s !== slot));
+      assert.equal(
+        during.sum('cluster_scrape_failures_total', { worker: slot }) - before.sum('cluster_scrape_failures_total', { worker: slot }),
+        1,
+      );
+    } finally {
+      process.kill(Number(victim.pid), 'SIGCONT');
+    }
+  });
+
+  it('reports mysql_up 0 quickly when MySQL is unreachable, and keeps answering', async () => {
+    await mariadb.kill();
+    await sleep(1100);
+    const down = await scrape(metricsUrl);
+    assert.ok(down.durationMs < 1500, `scrape took ${down.durationMs} ms`);
+    assert.equal(down.sum('mysql_up'), 0);
+    assert.equal(down.series('mysql_global_status_threads_connected').length, 0, 'no stale values while down');
+    assert.ok(down.names.has('db_client_connection_count'), 'worker series still present');
+  });
+});
