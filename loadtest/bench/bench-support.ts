@@ -5,6 +5,8 @@ import autocannon from 'autocannon';
 /** Shared plumbing for `npm run bench…`: load runs, percentiles, tables and the JSON result file. */
 
 export interface LoadResult {
+  readonly total: number;
+  readonly ok: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -12,14 +14,27 @@ export interface LoadResult {
   readonly errors: number;
 }
 
-export async function runLoad(options: { url: string; connections: number; durationSeconds: number; headers?: Record<string, string> }): Promise<LoadResult> {
+export interface LoadOptions {
+  readonly url: string;
+  readonly connections: number;
+  readonly durationSeconds: number;
+  readonly headers?: Record<string, string>;
+  readonly method?: 'GET' | 'POST';
+  readonly body?: string;
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
     duration: options.durationSeconds,
     headers: options.headers ?? {},
+    method: options.method ?? 'GET',
+    ...(options.body !== undefined ? { body: options.body } : {}),
   });
   return {
+    total: result.requests.total,
+    ok: result['2xx'],
     requestsPerSecond: result.requests.average,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,

@@ -1,0 +1,67 @@
+import os from 'node:os';
+import { loginBench } from './login-bench.js';
+import { originalFailureBench } from './original-failure-bench.js';
+import { overheadBench } from './overhead-bench.js';
+import { numberFlag, printTable, writeResult } from './bench-support.js';
+
+/*
+ * `npm run bench [-- --only overhead|failure|login] [--duration S] [--rounds N]` (issue 5). Each figure is a
+ * ratio against a baseline measured in the same run: these machines are noisy, absolute numbers are not
+ * comparable between runs. Writes loadtest/results/bench.json.
+ */
+
+const only = (() => {
+  const index = process.argv.indexOf('--only');
+  return index >= 0 ? process.argv[index + 1] : undefined;
+})();
+const durationSeconds = numberFlag('duration', 10);
+const rounds = numberFlag('rounds', 2);
+const workers = numberFlag('workers', 2);
+const wants = (name: string) => only === undefined || only === name;
+
+async function main(): Promise<void> {
+  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+  console.log(`bench — ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${workers} workers, ${durationSeconds} s per run`);
+  const results: Record<string, unknown> = { machine, settings: { workers, durationSeconds, rounds } };
+  const rows: Record<string, string | number>[] = [];
+
+  if (wants('overhead')) {
+    const r = await overheadBench({ workers, connections: 50, durationSeconds, rounds });
+    results['overhead'] = r;
+    rows.push(
+      { benchmark: `1. /api/me, 50 conns, pool ${r.poolSize}/worker`, measure: 'throughput vs hand-written koa+mysql2', value: `${r.product.requestsPerSecond.toFixed(0)} vs ${r.baseline.requestsPerSecond.toFixed(0)} req/s`, ratio: r.throughputRatio, target: '≥ 0.85' },
+      { benchmark: '', measure: 'p99 vs baseline', value: `${r.product.p99Ms} vs ${r.baseline.p99Ms} ms`, ratio: r.p99Ratio, target: '≤ 1.2' },
+    );
+  }
+  if (wants('failure')) {
+    const r = await originalFailureBench({ workers, connections: 1000, durationSeconds });
+    results['originalFailure'] = r;
+    for (const [name, run] of [['product', r.product], ['connection per request', r.connectionPerRequest]] as const) {
+      rows.push({
+        benchmark: name === 'product' ? `2. 1000 conns, max_connections ${r.maxConnections}` : '',
+        measure: name,
+        value: `${run.requests} req, ${(run.successRate * 100).toFixed(2)} % ok, ${run.failed} failed, ${run.refusedByMysql} refused (1040), max used ${run.maxUsedConnections}, p99 ${run.p99Ms} ms`,
+        ratio: name === 'product' ? run.maxUsedConnections / r.budgetUsable : Number.NaN,
+        target: name === 'product' ? `0 refused, ≥ 99.9 %, max used ≤ budget ${r.budgetUsable}` : '(the failure)',
+      });
+    }
+  }
+  if (wants('login')) {
+    const r = await loginBench({ workers, connections: 16, durationSeconds, hashCost: 14 });
+    results['login'] = r;
+    rows.push({
+      benchmark: `3. login, scrypt ln=${r.hashCost}`,
+      measure: 'logins/s vs raw scrypt/s, same cores',
+      value: `${r.loginsPerSecond.toFixed(1)} vs ${r.rawKdfPerSecond.toFixed(1)}/s, p99 ${r.loginP99Ms} ms, ${r.failedLogins} failed`,
+      ratio: r.ratio,
+      target: '≥ 0.9',
+    });
+  }
+  printTable(rows);
+  console.log(`written ${writeResult('bench', results)}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
