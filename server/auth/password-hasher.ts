@@ -1,4 +1,5 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { AdmissionLimiter } from './admission-limiter.js';
 
 /*
  * scrypt (memory-hard, in node:crypto, no native addon) with its parameters stored in every hash, so the
@@ -51,20 +52,29 @@ function decode(stored: string): { params: ScryptParams; salt: Buffer; key: Buff
   return { params, salt: Buffer.from(salt ?? '', 'base64'), key: Buffer.from(key ?? '', 'base64') };
 }
 
-export async function createPasswordHasher(options: { readonly cost: number }): Promise<PasswordHasher> {
+export interface PasswordHasherOptions {
+  readonly cost: number;
+  /** Bounds concurrent derivations; refused work throws OverloadedError (a fast 503). Unbounded without. */
+  readonly limiter?: AdmissionLimiter;
+}
+
+export async function createPasswordHasher(options: PasswordHasherOptions): Promise<PasswordHasher> {
   const current: ScryptParams = { ln: options.cost, r: 8, p: 1 };
+  const limited = <T>(work: () => Promise<T>) => (options.limiter ? options.limiter.run(work) : work());
   const hash = async (password: string) => {
     const salt = randomBytes(saltLength);
-    return encode(current, salt, await derive(password, salt, current));
+    return encode(current, salt, await limited(() => derive(password, salt, current)));
   };
-  const decoyHash = await hash(randomBytes(32).toString('base64'));
+  // Made once at start, outside the limiter.
+  const decoySalt = randomBytes(saltLength);
+  const decoyHash = encode(current, decoySalt, await derive(randomBytes(32).toString('base64'), decoySalt, current));
   return {
     hash,
     decoyHash,
     async verify(password, stored) {
       const decoded = decode(stored);
       if (!decoded || decoded.key.length !== keyLength) return false;
-      const key = await derive(password, decoded.salt, decoded.params);
+      const key = await limited(() => derive(password, decoded.salt, decoded.params));
       return timingSafeEqual(key, decoded.key);
     },
     needsRehash(stored) {

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { createProcessRegistry } from '../../metrics/create-worker-registry.js';
 import { createHttpMetrics } from '../../metrics/http-metrics.js';
 import { createPoolMetrics } from '../../metrics/pool-metrics.js';
+import { createAdmissionLimiter } from '../auth/admission-limiter.js';
 import { createPasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
@@ -45,7 +46,14 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },
   );
   poolMetrics.bind(db);
-  const hasher = await createPasswordHasher({ cost: config.auth.passwordHashCost });
+  const hasher = await createPasswordHasher({
+    cost: config.auth.passwordHashCost,
+    limiter: createAdmissionLimiter({
+      concurrency: config.auth.hashConcurrency,
+      maxQueue: config.auth.hashQueue,
+      maxWaitMs: config.auth.hashQueueTimeoutMs,
+    }),
+  });
   const app = createApp({
     logger,
     db,

@@ -39,6 +39,10 @@ export interface Config {
     /** log2 of scrypt's N; 14 means N = 16384 (16 MiB per hash). */
     readonly passwordHashCost: number;
     readonly sessionTtlSeconds: number;
+    /** Concurrent hashes per worker; more wait in a queue of `hashQueue` for at most `hashQueueTimeoutMs`. */
+    readonly hashConcurrency: number;
+    readonly hashQueue: number;
+    readonly hashQueueTimeoutMs: number;
   };
   readonly log: { readonly level: LogLevel };
   /** Extra routes that hold a DB connection on purpose; for load and fault tests only. */

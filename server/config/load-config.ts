@@ -25,6 +25,9 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PASSWORD_HASH_COST: int(10, 20).default(14),
   SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
+  PASSWORD_HASH_CONCURRENCY: int(1, 64).optional(),
+  PASSWORD_HASH_QUEUE: int(0, 10_000).default(20),
+  PASSWORD_HASH_QUEUE_TIMEOUT_MS: int(1, 60_000).default(500),
   ENABLE_TEST_ROUTES: z.stringbool().default(false),
   METRICS_INSTRUMENTATION: z.stringbool().default(true),
 });
@@ -69,7 +72,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       idleTimeoutMs: e.DB_IDLE_TIMEOUT_MS,
       maxIdle: e.DB_MAX_IDLE,
     },
-    auth: { passwordHashCost: e.PASSWORD_HASH_COST, sessionTtlSeconds: e.SESSION_TTL_SECONDS },
+    auth: {
+      passwordHashCost: e.PASSWORD_HASH_COST,
+      sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      // scrypt is CPU- and memory-bound: by default each worker hashes on its share of the cores, no more.
+      hashConcurrency: e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor(availableParallelism() / (e.WORKERS ?? availableParallelism()))),
+      hashQueue: e.PASSWORD_HASH_QUEUE,
+      hashQueueTimeoutMs: e.PASSWORD_HASH_QUEUE_TIMEOUT_MS,
+    },
     log: { level: e.LOG_LEVEL },
     testRoutes: e.ENABLE_TEST_ROUTES,
   });

@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import { OverloadedError } from '../auth/admission-limiter.js';
 import { DatabaseUnavailableError } from '../db/db-errors.js';
 import { HttpError, httpErrors } from './http-error.js';
 import type { AppState } from './app-state.js';
@@ -15,6 +16,9 @@ const bodyErrors: Record<string, () => HttpError> = {
 
 function toHttpError(error: unknown, bodyLimitBytes: number): HttpError | undefined {
   if (error instanceof HttpError) return error;
+  if (error instanceof OverloadedError) {
+    return httpErrors.serviceUnavailable('overloaded', 'Too many logins at once; retry shortly.');
+  }
   if (error instanceof DatabaseUnavailableError) {
     return httpErrors.serviceUnavailable('service_unavailable', 'The database is unavailable; retry shortly.');
   }
@@ -66,5 +70,6 @@ export function errorBoundary(options: { readonly bodyLimitBytes: number }): Mid
 
 function describe(error: unknown): string {
   if (error instanceof DatabaseUnavailableError) return error.code;
+  if (error instanceof OverloadedError) return error.reason;
   return error instanceof Error ? error.name : typeof error;
 }

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createAdmissionLimiter, OverloadedError } from '../../server/auth/admission-limiter.js';
+
+describe('admission limiter', () => {
+  it('runs at most `concurrency` at once and starts waiters in order', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 2, maxQueue: 10, maxWaitMs: 1000 });
+    let running = 0;
+    let peak = 0;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        limiter.run(async () => {
+          order.push(i);
+          running++;
+          peak = Math.max(peak, running);
+          await sleep(20);
+          running--;
+        }),
+      ),
+    );
+    assert.equal(peak, 2);
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0 });
+  });
+
+  it('refuses at once when the queue is full', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 1, maxWaitMs: 1000 });
+    const first = limiter.run(() => sleep(50));
+    const second = limiter.run(() => sleep(1));
+    const started = performance.now();
+    await assert.rejects(limiter.run(() => sleep(1)), (error: unknown) => error instanceof OverloadedError && error.reason === 'queue_full');
+    assert.ok(performance.now() - started < 20);
+    await Promise.all([first, second]);
+  });
+
+  it('refuses a waiter after maxWaitMs, and the slot it would have taken still serves the next one', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 5, maxWaitMs: 30 });
+    const slow = limiter.run(() => sleep(80));
+    const started = performance.now();
+    await assert.rejects(limiter.run(async () => 'never'), (error: unknown) => error instanceof OverloadedError && error.reason === 'wait_timeout');
+    const waited = performance.now() - started;
+    assert.ok(waited >= 25 && waited < 70, `waited ${waited} ms`);
+    await slow;
+    assert.equal(await limiter.run(async () => 'next'), 'next');
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0 });
+  });
+
+  it('frees the slot when the work throws', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 0, maxWaitMs: 10 });
+    await assert.rejects(limiter.run(async () => Promise.reject(new Error('boom'))), /boom/);
+    assert.equal(await limiter.run(async () => 1), 1);
+  });
+});
