@@ -27,7 +27,7 @@ async function runPrimary(): Promise<void> {
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
   const budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
   const primary = createPrimary(
-    { workers: config.cluster.workers, shutdownTimeoutMs: config.cluster.shutdownTimeoutMs },
+    { workers: config.cluster.workers, shutdownTimeoutMs: config.cluster.shutdownTimeoutMs, heartbeatTimeoutMs: config.cluster.heartbeatTimeoutMs },
     { logger, spec: (slot) => ({ config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot) },
   );
   const metrics = await startClusterMetrics(config, budget, {
@@ -64,6 +64,8 @@ async function runWorker(): Promise<void> {
   process.on('disconnect', () => stop('primary disconnected'));
   logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
   process.send?.({ type: 'ready' } satisfies WorkerMessage);
+  // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.
+  setInterval(() => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage), Math.max(50, Math.floor(spec.config.cluster.heartbeatTimeoutMs / 4))).unref();
 }
 
 function fail(logger: Logger, error: unknown, message: string): never {

@@ -9,6 +9,8 @@ interface WorkerEntry {
   readonly worker: Worker;
   readonly slot: number;
   state: WorkerState;
+  /** When the worker last proved its event loop runs (any message counts). */
+  lastSeen: number;
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
 }
@@ -18,6 +20,8 @@ export interface PrimaryOptions {
   readonly shutdownTimeoutMs: number;
   /** How long a new worker may take to report ready before a reload gives up on it. */
   readonly startTimeoutMs?: number;
+  /** A ready worker silent for this long (no heartbeat) is hung: it is killed and replaced. */
+  readonly heartbeatTimeoutMs: number;
   readonly crashPolicy?: CrashPolicy;
 }
 
@@ -60,9 +64,10 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const entry: WorkerEntry = { worker, slot, state: 'starting', ready, exited };
+    const entry: WorkerEntry = { worker, slot, state: 'starting', ready, exited, lastSeen: Date.now() };
     entries.set(worker.id, entry);
     worker.on('message', (message: unknown) => {
+      entry.lastSeen = Date.now();
       if (!isReadyMessage(message) || entry.state !== 'starting') return;
       entry.state = 'ready';
       markReady();
@@ -101,6 +106,19 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     }, decision.delayMs);
     restartTimers.add(timer);
   }
+
+  // A worker whose event loop is stuck (an infinite loop, SIGSTOP) still holds its share of connections
+  // and the primary keeps routing connections to it: replace it. Its exit then counts as a crash.
+  const heartbeatCheck = setInterval(() => {
+    const now = Date.now();
+    for (const entry of entries.values()) {
+      if (entry.state !== 'ready' || now - entry.lastSeen < options.heartbeatTimeoutMs) continue;
+      logger.error({ slot: entry.slot, workerPid: entry.worker.process.pid, silentMs: now - entry.lastSeen }, 'worker missed its heartbeats; killing it');
+      entry.lastSeen = now; // one kill per silence
+      entry.worker.process.kill('SIGKILL');
+    }
+  }, Math.max(50, Math.floor(options.heartbeatTimeoutMs / 4)));
+  heartbeatCheck.unref();
 
   function send(entry: WorkerEntry, message: PrimaryMessage): void {
     if (entry.worker.isConnected()) entry.worker.send(message, (error: Error | null) => error && entry.worker.kill('SIGTERM'));
@@ -162,6 +180,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     shutdown(reason) {
       stopping ??= (async () => {
         logger.info({ reason, workers: entries.size }, 'shutting down');
+        clearInterval(heartbeatCheck);
         for (const timer of restartTimers) clearTimeout(timer);
         const all = [...entries.values()];
         const drained = await withTimeout(Promise.all(all.map(stopWorker)), options.shutdownTimeoutMs);

@@ -26,6 +26,7 @@ export type PrimaryMessage = { readonly type: 'shutdown' } | { readonly type: 'm
 /** Worker → primary. `metrics` is prom-client's getMetricsAsJSON() output. */
 export type WorkerMessage =
   | { readonly type: 'ready' }
+  | { readonly type: 'heartbeat' }
   | { readonly type: 'metrics:response'; readonly id: number; readonly metrics: unknown[] };
 
 function hasType<T extends string>(value: unknown, type: T): value is { type: T } {

@@ -26,6 +26,8 @@ export interface Config {
     readonly workers: number;
     readonly replicas: number;
     readonly shutdownTimeoutMs: number;
+    /** A worker that sends no heartbeat for this long is killed and replaced. Heartbeats go every timeout/4. */
+    readonly heartbeatTimeoutMs: number;
   };
   readonly db: {
     readonly connection: DbConnectionOptions;

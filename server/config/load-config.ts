@@ -22,6 +22,7 @@ const envSchema = z.object({
   DB_IDLE_TIMEOUT_MS: int(100, 86_400_000).default(60_000),
   DB_MAX_IDLE: int(0, 100_000).default(10),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  WORKER_HEARTBEAT_TIMEOUT_MS: int(200, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PASSWORD_HASH_COST: int(10, 20).default(14),
   SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
@@ -63,7 +64,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     nodeEnv: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024 },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
-    cluster: { workers: e.WORKERS ?? availableParallelism(), replicas: e.APP_REPLICAS, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    cluster: {
+      workers: e.WORKERS ?? availableParallelism(),
+      replicas: e.APP_REPLICAS,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      heartbeatTimeoutMs: e.WORKER_HEARTBEAT_TIMEOUT_MS,
+    },
     db: {
       connection,
       poolMax: e.DB_POOL_MAX,
