@@ -6,6 +6,7 @@ import { createProcessRegistry } from '../../metrics/create-worker-registry.js';
 import { createHttpMetrics } from '../../metrics/http-metrics.js';
 import { createPoolMetrics } from '../../metrics/pool-metrics.js';
 import { createAdmissionLimiter } from '../auth/admission-limiter.js';
+import { createLoginThrottle } from '../auth/login-throttle.js';
 import { createPasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
@@ -60,6 +61,8 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     users: createUserStore(db),
     sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),
     hasher,
+    throttle: createLoginThrottle(db),
+    trustProxy: config.http.trustProxy,
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
     isShuttingDown: () => draining !== undefined,

@@ -16,6 +16,8 @@ export interface Config {
     readonly port: number;
     /** Largest JSON body accepted; anything bigger is a 413. */
     readonly bodyLimitBytes: number;
+    /** Client addresses come from X-Forwarded-For (set only behind a proxy that overwrites it). */
+    readonly trustProxy: boolean;
   };
   readonly metrics: {
     readonly port: number;

@@ -11,6 +11,7 @@ const port = int(1, 65535);
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
+  TRUST_PROXY: z.stringbool().default(false),
   PORT: port.default(8080),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
@@ -62,7 +63,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const connection = parseDatabaseUrl(e.DATABASE_URL);
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024 },
+    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustProxy: e.TRUST_PROXY },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: {
       workers: e.WORKERS ?? availableParallelism(),

@@ -33,4 +33,19 @@ export const migrations: readonly Migration[] = [
        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
     ],
   },
+  {
+    version: 2,
+    name: 'login throttle',
+    statements: [
+      // Failed logins per key (SHA-256 of account, or of account + client), shared by every worker and
+      // replica. See server/auth/login-throttle.ts for the policy.
+      `CREATE TABLE IF NOT EXISTS login_throttle (
+         throttle_key BINARY(32) NOT NULL PRIMARY KEY,
+         failures INT UNSIGNED NOT NULL,
+         last_failure_at DATETIME(3) NOT NULL,
+         blocked_until DATETIME(3) NULL,
+         KEY login_throttle_last_failure_at (last_failure_at)
+       ) ENGINE=InnoDB`,
+    ],
+  },
 ];

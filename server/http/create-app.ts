@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import type { Logger } from 'pino';
+import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { PasswordHasher } from '../auth/password-hasher.js';
 import type { SessionStore } from '../auth/session-store.js';
 import type { UserStore } from '../auth/user-store.js';
@@ -19,7 +20,10 @@ export interface AppDeps {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly hasher: PasswordHasher;
+  readonly throttle: LoginThrottle;
   readonly bodyLimitBytes: number;
+  /** Take the client address from X-Forwarded-For (only behind a load balancer that sets it). */
+  readonly trustProxy: boolean;
   readonly testRoutes: boolean;
   /** HTTP metrics middleware, placed outside the error boundary so it sees final statuses. */
   readonly instrumentation?: Middleware | undefined;
@@ -32,6 +36,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   // Errors are handled by the boundary; koa's default handler would print stacks to stderr.
   app.silent = true;
+  app.proxy = deps.trustProxy;
   app.use(requestContext(deps.logger));
   if (deps.instrumentation) app.use(deps.instrumentation);
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createLoginThrottle } from '../../server/auth/login-throttle.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { createSessionStore } from '../../server/auth/session-store.js';
 import { createUserStore } from '../../server/auth/user-store.js';
@@ -21,6 +22,7 @@ export interface InProcessAppOptions {
   readonly poolMax?: number;
   readonly acquireTimeoutMs?: number;
   readonly testRoutes?: boolean;
+  readonly trustProxy?: boolean;
   readonly logger?: Logger;
 }
 
@@ -39,6 +41,8 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     users: createUserStore(db),
     sessions: createSessionStore(db, { ttlSeconds: 3600 }),
     hasher,
+    throttle: createLoginThrottle(db),
+    trustProxy: options.trustProxy ?? false,
     bodyLimitBytes: 16 * 1024,
     testRoutes: options.testRoutes ?? true,
     isShuttingDown: () => false,

@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { PasswordHasher } from '../../auth/password-hasher.js';
+import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';
 import { publicUser, type UserStore } from '../../auth/user-store.js';
@@ -14,6 +15,7 @@ export interface SessionRouteDeps {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly hasher: PasswordHasher;
+  readonly throttle: LoginThrottle;
   readonly bodyLimitBytes: number;
 }
 
@@ -35,11 +37,18 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
 
   router.post('/api/login', async (ctx) => {
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
+    // A blocked client is refused before any hashing: guessing costs the server one indexed read.
+    const wait = await deps.throttle.retryAfterSeconds(input.email, ctx.ip);
+    if (wait > 0) throw httpErrors.tooManyAttempts(wait);
     // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
     const user = await deps.users.findByEmail(input.email);
     // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
     const matches = await deps.hasher.verify(input.password, user?.passwordHash ?? deps.hasher.decoyHash);
-    if (!user || !matches) throw httpErrors.invalidCredentials();
+    if (!user || !matches) {
+      await deps.throttle.recordFailure(input.email, ctx.ip);
+      throw httpErrors.invalidCredentials();
+    }
+    await deps.throttle.recordSuccess(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
       // Upgrading the hash is worth doing but never worth failing a login over.
       await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password)).catch((error: unknown) => {
