@@ -6,7 +6,8 @@ import { createProcessRegistry } from '../../metrics/create-worker-registry.js';
 import { createHttpMetrics } from '../../metrics/http-metrics.js';
 import { createPoolMetrics } from '../../metrics/pool-metrics.js';
 import { createAdmissionLimiter } from '../auth/admission-limiter.js';
-import { createLoginThrottle } from '../auth/login-throttle.js';
+import { createLoginThrottle, defaultThrottlePolicy } from '../auth/login-throttle.js';
+import { schedulePurge } from '../db/purge-expired.js';
 import { createPasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
@@ -61,7 +62,7 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     users: createUserStore(db),
     sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),
     hasher,
-    throttle: createLoginThrottle(db),
+    throttle: createLoginThrottle(db, defaultThrottlePolicy),
     trustProxy: config.http.trustProxy,
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
@@ -84,8 +85,12 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     });
   });
 
+  // One worker keeps the session and throttle tables small; the others need not repeat it.
+  const stopPurge = spec.slot === 0 ? schedulePurge(db, logger, { intervalMs: 10 * 60_000, throttleWindowMs: defaultThrottlePolicy.windowMs }) : () => {};
+
   async function drain(reason: string): Promise<void> {
     logger.info({ reason }, 'worker draining');
+    stopPurge();
     // Leave the primary a margin to see a clean exit before its own deadline kills us.
     const deadlineMs = Math.max(100, config.cluster.shutdownTimeoutMs - 1000);
     const deadline = setTimeout(() => {

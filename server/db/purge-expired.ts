@@ -1,0 +1,36 @@
+import type { ResultSetHeader } from 'mysql2/promise';
+import type { Logger } from 'pino';
+import type { DbPool } from './create-db-pool.js';
+
+/**
+ * Deletes expired sessions and login-throttle rows nobody needs any more, in small batches so no delete
+ * holds locks for long. Expired sessions are already refused at lookup; this only keeps tables small.
+ */
+export async function purgeExpired(db: DbPool, options: { now: Date; throttleWindowMs: number; batch?: number }): Promise<{ sessions: number; throttle: number }> {
+  const batch = options.batch ?? 1000;
+  const forgetBefore = new Date(options.now.getTime() - options.throttleWindowMs);
+  const drain = async (sql: string, params: unknown[]) => {
+    let total = 0;
+    for (;;) {
+      const result = await db.execute<ResultSetHeader>(`${sql} LIMIT ${batch}`, params);
+      total += result.affectedRows;
+      if (result.affectedRows < batch) return total;
+    }
+  };
+  return {
+    sessions: await drain('DELETE FROM sessions WHERE expires_at <= ?', [options.now]),
+    throttle: await drain('DELETE FROM login_throttle WHERE last_failure_at < ? AND (blocked_until IS NULL OR blocked_until < ?)', [forgetBefore, options.now]),
+  };
+}
+
+/** Runs purgeExpired every `intervalMs` (one worker does this; see start-worker.ts). Returns a stop function. */
+export function schedulePurge(db: DbPool, logger: Logger, options: { intervalMs: number; throttleWindowMs: number }): () => void {
+  const timer = setInterval(() => {
+    purgeExpired(db, { now: new Date(), throttleWindowMs: options.throttleWindowMs }).then(
+      (deleted) => (deleted.sessions + deleted.throttle > 0 ? logger.info({ deleted }, 'purged expired rows') : undefined),
+      (error: unknown) => logger.warn({ err: error }, 'purge of expired rows failed; will retry'),
+    );
+  }, options.intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
