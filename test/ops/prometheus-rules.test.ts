@@ -81,7 +81,7 @@ describe('Prometheus config and alert rules', () => {
       // The rules' AppDown matches up{job="app"}.
       assert.deepEqual(targets.get('app'), ['app:9464']);
       assert.deepEqual(targets.get('prometheus'), ['localhost:9090']);
-      assert.deepEqual(targets.get('loadtest'), ['loadtest:9465']);
+      assert.deepEqual(targets.get('loadtest'), ['host.docker.internal:9465']);
     });
 
     it('gives every alert a severity, summary, templated description and runbook_url', () => {

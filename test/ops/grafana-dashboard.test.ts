@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { request } from '../helpers/in-process-app.js';
+import { startPrometheus, testPrometheusConfig, type PrometheusServer } from '../helpers/prometheus-server.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { allPanels, dashboardTargets, externalSource, grafanaRegexValue, metricNamesIn, substituteVariables, type DashboardPanel } from './promql-names.js';
+import { asList, asMap, readRepoFile, readYaml, repoRoot, type YamlMap } from './repo-files.js';
+
+/*
+ * Issue 4: Grafana cannot run here, so the provisioned dashboard is proven instead: statically (provisioning
+ * matches docker-compose.yaml, valid provisioned JSON, every datasource resolves, every metric exists) and
+ * live, by running every panel target's PromQL against a real Prometheus scraping a real cluster.
+ */
+
+const dashboardFile = 'grafana/dashboards/mysql-budget-cluster.json';
+const dashboard = JSON.parse(readRepoFile(dashboardFile)) as YamlMap & { panels: DashboardPanel[]; templating: { list: YamlMap[] } };
+const targets = dashboardTargets(dashboard);
+const variables = new Map(dashboard.templating.list.map((v) => [String(v['name']), v]));
+const compose = asMap(asMap(readYaml('docker-compose.yaml'), 'compose')['services'], 'services');
+const grafanaService = asMap(compose['grafana'], 'grafana service');
+const mounts = new Map(asList(grafanaService['volumes'], 'grafana volumes').map((v) => String(v).split(':').slice(0, 2) as [string, string]));
+const variableQuery = (name: string) => {
+  const query = variables.get(name)?.['query'];
+  return typeof query === 'string' ? query : String(asMap(query, `${name} query`)['query']);
+};
+const onlyK6 = (expr: string) => metricNamesIn(expr).metrics.every((name) => externalSource(name) === 'k6');
+// What Grafana substitutes; $instance is set per test below, $worker is "All".
+const grafanaValues = { __rate_interval: '10s', __interval: '2s', __range: '1m', worker: '.*', datasource: 'prometheus' };
+const withVariables = (expr: string, instance = '.*') => substituteVariables(expr, { ...grafanaValues, instance });
+
+describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
+  describe('static', () => {
+    it('provisions one default Prometheus datasource with a fixed uid at the compose service', () => {
+      const list = asList(asMap(readYaml('grafana/provisioning/datasources/prometheus.yml'), 'datasources')['datasources'], 'datasources');
+      assert.equal(list.length, 1);
+      const source = asMap(list[0], 'datasource');
+      assert.deepEqual([source['type'], source['uid'], source['url'], source['isDefault']], ['prometheus', 'prometheus', 'http://prometheus:9090', true]);
+      assert.ok(compose['prometheus'], 'docker-compose.yaml has a prometheus service');
+      const global = asMap(asMap(readYaml('prometheus/prometheus.yml'), 'prometheus.yml')['global'], 'global');
+      assert.equal(asMap(source['jsonData'], 'jsonData')['timeInterval'], global['scrape_interval'], 'timeInterval = scrape_interval');
+    });
+
+    it('loads dashboards from the folder docker-compose mounts, home dashboard included', () => {
+      const providers = asList(asMap(readYaml('grafana/provisioning/dashboards/dashboards.yml'), 'providers')['providers'], 'providers');
+      assert.equal(providers.length, 1);
+      const provider = asMap(providers[0], 'provider');
+      assert.equal(provider['type'], 'file');
+      const path = String(asMap(provider['options'], 'options')['path']);
+      assert.equal(path, mounts.get('./grafana/dashboards'), 'provider path = where ./grafana/dashboards is mounted');
+      assert.equal(mounts.get('./grafana/provisioning'), '/etc/grafana/provisioning', "Grafana's provisioning folder");
+      const home = String(asMap(grafanaService['environment'], 'grafana environment')['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH']);
+      assert.equal(home, `${path}/mysql-budget-cluster.json`);
+      assert.ok(existsSync(resolve(repoRoot, 'grafana/dashboards', home.slice(path.length + 1))));
+    });
+
+    it('is the provisioned form (no __inputs), with a stable uid and schemaVersion 39-41', () => {
+      assert.equal(dashboard['__inputs'], undefined, 'the "export for sharing" form does not provision');
+      assert.equal(dashboard['__requires'], undefined);
+      assert.doesNotMatch(readRepoFile(dashboardFile), /\$\{DS_/);
+      assert.equal(dashboard['uid'], 'mysql-budget-cluster');
+      assert.ok(Number(dashboard['schemaVersion']) >= 39 && Number(dashboard['schemaVersion']) <= 41, `schemaVersion ${dashboard['schemaVersion']}`);
+    });
+
+    it('has the datasource, instance and worker variables', () => {
+      assert.deepEqual([...variables.keys()], ['datasource', 'instance', 'worker']);
+      assert.deepEqual([variables.get('datasource')!['type'], variables.get('datasource')!['query']], ['datasource', 'prometheus']);
+      assert.equal(variableQuery('instance'), 'label_values(db_pool_budget_connections, instance)');
+      assert.equal(variableQuery('worker'), 'label_values(db_client_connection_max{instance=~"$instance"}, worker)');
+      for (const name of ['instance', 'worker']) {
+        const v = variables.get(name)!;
+        assert.deepEqual([v['type'], v['multi'], v['includeAll'], v['allValue']], ['query', true, true, '.*'], name);
+      }
+    });
+
+    it('has the five rows, unique panel ids, and timeseries/stat/gauge panels with a unit and a description', () => {
+      const panels = allPanels(dashboard);
+      const ids = panels.map((p) => p.id);
+      assert.equal(new Set(ids).size, ids.length, `duplicate panel ids: ${ids.join()}`);
+      assert.deepEqual(
+        panels.filter((p) => p.type === 'row').map((p) => p.title),
+        ['Overview', 'Pool per worker', 'MySQL', 'Node runtime per worker', 'Load test'],
+      );
+      for (const panel of panels.filter((p) => p.type !== 'row')) {
+        assert.ok(['timeseries', 'stat', 'gauge'].includes(String(panel.type)), `${panel.title}: type ${panel.type}`);
+        assert.ok((panel.description ?? '').length > 40, `${panel.title}: say what it means for on-call`);
+        assert.ok(panel.fieldConfig?.defaults?.unit, `${panel.title}: no unit`);
+        assert.ok((panel.targets ?? []).length > 0, `${panel.title}: no query`);
+        assert.ok(panel.gridPos && panel.gridPos.x + panel.gridPos.w <= 24, `${panel.title}: gridPos`);
+        const refIds = (panel.targets ?? []).map((t) => t.refId);
+        assert.equal(new Set(refIds).size, refIds.length, `${panel.title}: duplicate refIds`);
+      }
+      for (const target of targets) assert.doesNotMatch(withVariables(target.expr), /\$|\[\[/, `${target.where}: unknown variable`);
+    });
+
+    it('resolves every datasource reference to the provisioned uid', () => {
+      const provisioned = String(asMap(asList(asMap(readYaml('grafana/provisioning/datasources/prometheus.yml'), 'ds')['datasources'], 'ds')[0], 'ds')['uid']);
+      const refs = [
+        ...allPanels(dashboard).filter((p) => p.type !== 'row').map((p) => [p.title, p.datasource] as const),
+        ...allPanels(dashboard).flatMap((p) => (p.targets ?? []).map((t) => [`${p.title} [${t.refId}]`, t.datasource] as const)),
+        ...[...variables.values()].filter((v) => v['type'] === 'query').map((v) => [`$${v['name']}`, v['datasource']] as const),
+      ];
+      for (const [where, ref] of refs) {
+        const { type, uid } = asMap(ref, `${where} datasource`);
+        assert.equal(type, 'prometheus', `${where}: datasource type`);
+        const variable = /^\$\{?(\w+)\}?$/.exec(String(uid))?.[1];
+        if (variable) assert.equal(variables.get(variable)?.['query'], 'prometheus', `${where}: $${variable} must be a prometheus datasource variable`);
+        else assert.equal(uid, provisioned, `${where}: uid ${uid} is not the provisioned ${provisioned}`);
+      }
+    });
+
+    it('reads metric names out of PromQL', () => {
+      const names = (expr: string) => metricNamesIn(expr).metrics.sort();
+      assert.deepEqual(names('sum by (worker, le) (rate(a_bucket{worker=~"x|y", le!="1"}[5m] offset 1m)) / on (worker) group_left (pool) b'), ['a_bucket', 'b']);
+      assert.deepEqual(names('histogram_quantile(0.95, x) > 1e-3 or vector(0) and count without (instance) (up == bool 1)'), ['up', 'x']);
+      assert.deepEqual(names('max_over_time(c[1h:5m]) - min(d{instance="app:9464"}) + {__name__=~"e|f"} * job:g:rate5m'), ['c', 'd', 'e', 'f']);
+      assert.deepEqual(metricNamesIn('job:g:rate5m / ignoring(x) h').recordings, ['job:g:rate5m']);
+    });
+
+    it("uses only k6 trend stats that docker-compose asks k6's remote write to send", () => {
+      const k6Env = asMap(asMap(compose['k6'], 'k6')['environment'], 'k6 environment');
+      const stats = String(k6Env['K6_PROMETHEUS_RW_TREND_STATS']).split(',').map((s) => s.trim().replace(/^p\((.*)\)$/, (_, p: string) => `p${p.replace('.', '')}`));
+      const used = targets.flatMap((t) => metricNamesIn(t.expr).metrics).filter((name) => name.startsWith('k6_http_req_duration_'));
+      assert.ok(used.length > 0);
+      for (const name of used) assert.ok(stats.includes(name.slice('k6_http_req_duration_'.length)), `${name}: not in K6_PROMETHEUS_RW_TREND_STATS`);
+    });
+  });
+
+  describe('live: every panel query against a real Prometheus scraping a real cluster', function () {
+    this.timeout(90_000);
+    let mariadb: ThrowawayMariadb | undefined;
+    let cluster: ClusterProcess | undefined;
+    let prometheus: PrometheusServer | undefined;
+    let standIn: Server | undefined;
+    let instance = '';
+    let traffic: Promise<void> | undefined;
+    let driving = true;
+
+    // Stands in for the Node load tester (loadtest/, written separately; prometheus.yml's job "loadtest"):
+    // its metric names, in a real prom-client registry, observing the real requests this test sends.
+    const registry = new Registry();
+    const sent = new Counter({ name: 'loadtest_requests_total', help: 'requests', labelNames: ['scenario', 'status'], registers: [registry] });
+    const duration = new Histogram({ name: 'loadtest_request_duration_seconds', help: 'latency', labelNames: ['scenario'], registers: [registry], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+    const open = new Gauge({ name: 'loadtest_active_connections', help: 'open', registers: [registry] });
+    async function call(scenario: string, path: string, init: Parameters<typeof request>[1] = {}) {
+      const stop = duration.startTimer({ scenario });
+      open.inc();
+      try {
+        const response = await request(`${cluster!.url}${path}`, init);
+        sent.inc({ scenario, status: String(response.status) });
+        return response;
+      } catch (error) {
+        sent.inc({ scenario, status: 'error' });
+        throw error;
+      } finally {
+        open.dec();
+        stop();
+      }
+    }
+    const user = { email: 'dashboard@example.com', password: 'dashboard-pass', name: 'Dashboard' };
+    async function round(i: number): Promise<void> {
+      const login = await call('login', '/api/login', { method: 'POST', json: { email: user.email, password: user.password } });
+      await call('me', '/api/me', { headers: { authorization: `Bearer ${String(login.body['token'])}` } });
+      await call('not-found', `/no/such/page/${i}`);
+      // 2 connections per worker, 300 ms deadline: a burst of 0.5 s holds makes some requests time out (503).
+      if (i % 8 === 0) await Promise.all(Array.from({ length: 6 }, () => call('db-sleep', '/test/db-sleep?seconds=0.5')));
+    }
+
+    before(async function () {
+      this.timeout(60_000);
+      const started = Date.now();
+      mariadb = await startThrowawayMariadb({ maxConnections: 60 });
+      cluster = await startCluster({
+        WORKERS: '2', DATABASE_URL: mariadb.url, DB_POOL_MAX: '2', DB_RESERVED_CONNECTIONS: '5',
+        DB_ACQUIRE_TIMEOUT_MS: '300', DB_MAX_IDLE: '0', DB_IDLE_TIMEOUT_MS: '1000',
+      });
+      standIn = createServer((_req, res) => void registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text)));
+      await new Promise<void>((done) => standIn!.listen(0, '127.0.0.1', done));
+      const app = `127.0.0.1:${cluster.metricsPort}`;
+      instance = app;
+      prometheus = await startPrometheus({
+        configYaml: (self) => testPrometheusConfig({ targets: { app, prometheus: `${self.host}:${self.port}`, loadtest: `127.0.0.1:${(standIn!.address() as AddressInfo).port}` } }),
+      });
+      assert.equal((await call('register', '/api/users', { method: 'POST', json: user })).status, 201);
+      traffic = (async () => {
+        for (let i = 0; driving && i < 5000; i++) await round(i);
+      })();
+      // At least 3 scrapes of every job, and the burst's timeouts seen, before any panel is judged.
+      const ready = ['count by (job) (count_over_time(up[1m]) >= 3)', 'sum(increase(db_client_connection_timeouts_total[1m])) > 0'];
+      for (let waited = 0; ; waited += 500) {
+        const results = await Promise.all(ready.map((expr) => prometheus!.query(expr)));
+        if (results[0]!.length === 3 && results[1]!.length === 1) break;
+        assert.ok(waited < 30_000, `Prometheus not ready: ${JSON.stringify(results)}\n${prometheus.logTail()}`);
+        await sleep(500);
+      }
+      console.log(`      (cluster, MariaDB, Prometheus and traffic ready in ${Date.now() - started} ms)`);
+    });
+
+    after(async () => {
+      driving = false;
+      await traffic?.catch(() => undefined);
+      await prometheus?.stop();
+      await new Promise((done) => (standIn ? standIn.close(done) : done(undefined)));
+      await cluster?.stop();
+      await mariadb?.destroy();
+    });
+
+    it('scrapes the app, itself and the load tester with the jobs of prometheus/prometheus.yml', async () => {
+      const health = (await prometheus!.targets()).map((t) => `${t.labels['job']}=${t.health}`).sort();
+      assert.deepEqual(health, ['app=up', 'loadtest=up', 'prometheus=up']);
+    });
+
+    it("uses only metric names the app exposes, or Prometheus's, the load tester's or k6's", async () => {
+      const text = await (await fetch(`http://${instance}/metrics`)).text();
+      const exposed = new Set<string>();
+      for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+        exposed.add(name!);
+        if (type === 'histogram' || type === 'summary') for (const suffix of ['_bucket', '_count', '_sum']) exposed.add(name! + suffix);
+      }
+      const recorded = new Set(ruleRecordNames());
+      for (const target of targets) {
+        const { metrics, recordings } = metricNamesIn(withVariables(target.expr));
+        for (const name of metrics) assert.ok(exposed.has(name) || externalSource(name), `${target.where}: ${name} is not in the app's exposition`);
+        for (const name of recordings) assert.ok(recorded.has(name), `${target.where}: recording rule ${name} is not in prometheus/rules`);
+      }
+    });
+
+    it('resolves the instance and worker variables to the test instance and both workers', async () => {
+      const values = async (name: string) => {
+        const [, selector, label] = /^label_values\((.+),\s*(\w+)\)$/.exec(withVariables(variableQuery(name), grafanaRegexValue([instance])))!;
+        return (await prometheus!.query(`count by (${label}) (${selector})`)).map((s) => s.metric[label!]).sort();
+      };
+      assert.deepEqual(await values('instance'), [instance]);
+      assert.deepEqual(await values('worker'), ['0', '1']);
+    });
+
+    it('returns data for every panel target (variables substituted)', async () => {
+      const live = targets.filter((t) => !onlyK6(t.expr));
+      console.log(`      k6-only targets, not checked live (no k6 here):\n${targets.filter((t) => onlyK6(t.expr)).map((t) => `        ${t.where}: ${t.expr}`).join('\n')}`);
+      let failures: string[] = [];
+      for (let attempt = 1; attempt <= 10; attempt++) {
+        failures = [];
+        for (const target of live) {
+          const expr = withVariables(target.expr, grafanaRegexValue([instance]));
+          const samples = await prometheus!.query(expr); // rejects on invalid PromQL: no retry for that
+          if (!samples.some((s) => Number.isFinite(s.value))) failures.push(`${target.where}: ${samples.length === 0 ? 'no data' : 'only NaN'}: ${expr}`);
+        }
+        if (failures.length === 0) break;
+        await sleep(1000);
+      }
+      assert.deepEqual(failures, [], failures.join('\n'));
+      assert.ok(live.length >= 40, `only ${live.length} targets checked`);
+    });
+
+    it('shows the known numbers: 2 of 2 workers, 2 connections per pool, max_connections 60, MySQL up', async () => {
+      const value = async (title: string, refId: string) => {
+        const target = targets.find((t) => t.panel.title === title && t.refId === refId);
+        assert.ok(target, `${title} [${refId}]`);
+        return (await prometheus!.query(withVariables(target.expr, grafanaRegexValue([instance])))).map((s) => s.value);
+      };
+      assert.deepEqual(await value('Workers ready / configured', 'A'), [2]);
+      assert.deepEqual(await value('Workers ready / configured', 'B'), [2]);
+      assert.deepEqual(await value('Worker $worker: connections used / idle / pending vs max', 'D'), [2, 2]);
+      assert.deepEqual(await value('MySQL connections: connected vs max_connections vs our budget', 'B'), [60]);
+      assert.deepEqual(await value('MySQL reachable', 'A'), [1]);
+    });
+  });
+});
+
+/** Recording rules defined in prometheus/rules (the dashboard may use them by name). */
+function ruleRecordNames(): string[] {
+  return readdirSync(resolve(repoRoot, 'prometheus/rules'))
+    .filter((file) => file.endsWith('.yml'))
+    .flatMap((file) => [...readRepoFile(`prometheus/rules/${file}`).matchAll(/^\s*-\s*record:\s*(\S+)/gm)].map((m) => m[1]!));
+}
