@@ -34,10 +34,17 @@ export const defaultThrottlePolicy: ThrottlePolicy = Object.freeze({
   accountMaxBlockSeconds: 30,
 });
 
-export interface LoginThrottle {
+export interface ThrottleCheck {
   /** Seconds the caller must wait before trying again, or 0 when the attempt may go ahead. */
-  retryAfterSeconds(email: string, client: string): Promise<number>;
+  readonly retryAfterSeconds: number;
+  /** Whether this account + client has recent failures (only then does a success need to clear them). */
+  readonly hasFailures: boolean;
+}
+
+export interface LoginThrottle {
+  check(email: string, client: string): Promise<ThrottleCheck>;
   recordFailure(email: string, client: string): Promise<void>;
+  /** Clears the account + client count; call it only when `check` reported failures. */
   recordSuccess(email: string, client: string): Promise<void>;
 }
 
@@ -54,15 +61,16 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
       last_failure_at = ?`;
 
   return {
-    async retryAfterSeconds(email, client) {
+    async check(email, client) {
       const { pair, account } = keys(email, client);
-      const at = now();
-      const rows = await db.execute<RowDataPacket[]>(
-        'SELECT MAX(blocked_until) AS until FROM login_throttle WHERE throttle_key IN (?, ?) AND blocked_until > ?',
-        [pair, account, at],
-      );
-      const until = rows[0]?.['until'] as Date | null | undefined;
-      return until ? Math.max(1, Math.ceil((until.getTime() - at.getTime()) / 1000)) : 0;
+      const at = now().getTime();
+      const rows = await db.execute<RowDataPacket[]>('SELECT throttle_key, blocked_until FROM login_throttle WHERE throttle_key IN (?, ?)', [pair, account]);
+      let until = 0;
+      for (const row of rows) until = Math.max(until, (row['blocked_until'] as Date | null)?.getTime() ?? 0);
+      return {
+        retryAfterSeconds: until > at ? Math.max(1, Math.ceil((until - at) / 1000)) : 0,
+        hasFailures: rows.some((row) => pair.equals(row['throttle_key'] as Buffer)),
+      };
     },
     async recordFailure(email, client) {
       const { pair, account } = keys(email, client);

@@ -38,8 +38,8 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
   router.post('/api/login', async (ctx) => {
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
     // A blocked client is refused before any hashing: guessing costs the server one indexed read.
-    const wait = await deps.throttle.retryAfterSeconds(input.email, ctx.ip);
-    if (wait > 0) throw httpErrors.tooManyAttempts(wait);
+    const throttle = await deps.throttle.check(input.email, ctx.ip);
+    if (throttle.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(throttle.retryAfterSeconds);
     // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
     const user = await deps.users.findByEmail(input.email);
     // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
@@ -48,7 +48,7 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
       await deps.throttle.recordFailure(input.email, ctx.ip);
       throw httpErrors.invalidCredentials();
     }
-    await deps.throttle.recordSuccess(input.email, ctx.ip);
+    if (throttle.hasFailures) await deps.throttle.recordSuccess(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
       // Upgrading the hash is worth doing but never worth failing a login over.
       await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password)).catch((error: unknown) => {
