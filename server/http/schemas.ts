@@ -5,9 +5,14 @@ const required = (what: string) => ({
   error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`),
 });
 const noControlCharacters = /^[^\u0000-\u001f\u007f]*$/;
+// A lone UTF-16 surrogate cannot be stored as UTF-8: MySQL would keep U+FFFD and the row would no longer
+// match what the client sent (or, for a password, two different inputs would hash alike).
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const wellFormed = (value: string) => !loneSurrogate.test(value);
 
 const email = z
   .string(required('a string'))
+  .refine(wellFormed, 'must be valid Unicode')
   .trim()
   .max(254, 'must be at most 254 characters')
   .toLowerCase()
@@ -17,7 +22,8 @@ const password = z
   .string(required('a string'))
   .min(1, 'is required')
   .max(1024, 'must be at most 1024 characters')
-  .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters');
+  .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters')
+  .refine(wellFormed, 'must be valid Unicode');
 
 export const registerSchema = z.object({
   email,
@@ -27,7 +33,8 @@ export const registerSchema = z.object({
     .trim()
     .min(1, 'is required')
     .max(100, 'must be at most 100 characters')
-    .regex(noControlCharacters, 'must not contain control characters'),
+    .regex(noControlCharacters, 'must not contain control characters')
+    .refine(wellFormed, 'must be valid Unicode'),
 });
 
 export const loginSchema = z.object({ email, password });

@@ -65,6 +65,8 @@ describe('bad input', () => {
       const response = await post('/api/users', body);
       assertJsonError(response, 422, 'validation_failed');
     }
+    // A lone surrogate cannot be stored faithfully as UTF-8.
+    assertJsonError(await post('/api/users', '{"email":"s@example.com","password":"pw-ok-123","name":"a\\ud800b"}'), 422, 'validation_failed');
     // The parser refuses __proto__ keys outright.
     assertJsonError(await post('/api/users', '{"__proto__":{"admin":true},"email":"x@y.zz"}'), 400, 'malformed_json');
     assert.equal(({} as Record<string, unknown>)['admin'], undefined, 'no prototype pollution');
