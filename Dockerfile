@@ -10,6 +10,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY server ./server
 COPY metrics ./metrics
+# The seeding tool, so `docker compose --profile loadtest` can create load-test users with this image.
+COPY loadtest/seed ./loadtest/seed
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime

@@ -1,0 +1,75 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CredentialsError, readCredentials } from '../engine/credentials.js';
+import type { RunControl } from '../engine/runner.js';
+import { runLoad } from '../engine/run-load.js';
+import { loadScenarioFile } from '../engine/scenario-spec.js';
+import { SetupError } from '../engine/sessions.js';
+import { formatReport } from '../report/table.js';
+import { checkLimits } from './limits.js';
+import { parseCliArgs, usage, UsageError, type CliArgs } from './args.js';
+
+/** `npm run loadtest -- …`: see `usage` in args.ts. Exit 0 passed, 1 threshold failed, 2 usage, 3 could not run. */
+async function main(argv: readonly string[]): Promise<number> {
+  let args: CliArgs | 'help';
+  try {
+    args = parseCliArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`loadtest: ${error.message}\n\n${usage}`);
+    return 2;
+  }
+  if (args === 'help') {
+    console.log(usage);
+    return 0;
+  }
+  let credentials;
+  try {
+    credentials = readCredentials(args.credentials);
+  } catch (error) {
+    if (!(error instanceof CredentialsError)) throw error;
+    console.error(`loadtest: ${error.message}`);
+    return 2;
+  }
+  const file = loadScenarioFile();
+  for (const message of checkLimits(args.connections)) console.error(`loadtest: ${message}`);
+
+  let control: RunControl | undefined;
+  const onSignal = () => {
+    if (control && !control.stopped) {
+      console.error('loadtest: stopping early (Ctrl-C again to quit without a report)');
+      control.stop('signal');
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const model = args.rate === undefined ? 'closed model' : `open model at ${args.rate}/s`;
+  console.error(`loadtest: ${args.scenario}, ${args.connections} connections, ${args.durationSeconds} s, ${model}, against ${args.url}`);
+  let result;
+  try {
+    result = await runLoad(args, file, credentials, { log: (line) => console.error(line), started: (c) => (control = c) });
+  } catch (error) {
+    if (!(error instanceof SetupError)) throw error;
+    console.error(`loadtest: ${error.message}`);
+    return 3;
+  }
+  console.log(formatReport(result));
+  if (args.out) {
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`result written to ${args.out}`);
+  }
+  return result.passed ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything is closed by now; if a stray handle remains, it must not keep a CI job waiting.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (error: unknown) => {
+    console.error('loadtest: failed:', error);
+    process.exit(3);
+  },
+);

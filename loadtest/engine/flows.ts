@@ -1,0 +1,84 @@
+import type { Dispatcher } from 'undici';
+import type { Credential } from './credentials.js';
+import type { Requester, RunState } from './requester.js';
+import { expandSteps, type FlowSpec, type ScenarioFile, type ScenarioName } from './scenario-spec.js';
+
+/** One virtual user's (closed model) or one arrival's (open model) view while running an iteration. */
+export interface Vu {
+  /** Picks the seeded user and the session: the virtual user's number, or the arrival's. */
+  readonly index: number;
+  /** The connection's number in the ConnectionSet. */
+  readonly slot: number;
+  readonly client: Dispatcher;
+}
+
+/** Runs one iteration of the scenario; resolves with the think time to wait before the next one. */
+export type Iteration = (vu: Vu) => Promise<number>;
+
+export const jsonHeaders = ['content-type', 'application/json'];
+
+export function bearer(token: string): string[] {
+  return ['authorization', `Bearer ${token}`];
+}
+
+/** The token of a successful login reply, or undefined. */
+export function tokenOf(status: number, expected: number, body: string | undefined): string | undefined {
+  if (status !== expected || !body) return undefined;
+  try {
+    const token = (JSON.parse(body) as { token?: unknown }).token;
+    return typeof token === 'string' && token !== '' ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface FlowInputs {
+  readonly file: ScenarioFile;
+  readonly requester: Requester;
+  readonly state: RunState;
+  readonly credentials: readonly Credential[];
+  /** Authorization headers of the sessions logged in before the run. */
+  readonly sessions: readonly string[][];
+}
+
+/**
+ * A flow's requests in order: a login step starts a session (a failed login ends the iteration); the
+ * other steps use it, or a session from before the run when the flow has no login step.
+ */
+function flowIteration(flow: FlowSpec, inputs: FlowInputs): Iteration {
+  const steps = expandSteps(flow);
+  const loginBodies = inputs.credentials.map((c) => Buffer.from(JSON.stringify({ email: c.email, password: c.password })));
+  const expectLogin = inputs.file.requests.login.expectStatus;
+  const { requester, state, sessions } = inputs;
+  return async (vu) => {
+    let auth = steps[0] === 'login' ? undefined : sessions[vu.index % sessions.length];
+    for (const name of steps) {
+      if (state.stopped) break;
+      if (name === 'login') {
+        const reply = await requester.exec(vu, 'login', jsonHeaders, loginBodies[vu.index % loginBodies.length], true);
+        const token = reply && tokenOf(reply.status, expectLogin, reply.body);
+        if (!token) break;
+        auth = bearer(token);
+      } else {
+        if (!auth) break;
+        await requester.exec(vu, name, auth, undefined, false);
+      }
+    }
+    return flow.thinkTimeMs;
+  };
+}
+
+export function buildIteration(scenario: ScenarioName, inputs: FlowInputs): Iteration {
+  const { scenarios } = inputs.file;
+  if (scenario !== 'mixed') return flowIteration(scenarios[scenario], inputs);
+  const parts = scenarios.mixed.mix.map((m) => ({ weight: m.weight, run: flowIteration(scenarios[m.scenario], inputs) }));
+  const total = parts.reduce((sum, p) => sum + p.weight, 0);
+  return (vu) => {
+    let pick = Math.random() * total;
+    for (const part of parts) {
+      pick -= part.weight;
+      if (pick < 0) return part.run(vu);
+    }
+    return parts[parts.length - 1]!.run(vu);
+  };
+}

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Result } from '../../loadtest/report/summary.js';
+import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { freePort } from '../helpers/free-port.js';
+import { request } from '../helpers/in-process-app.js';
+import { promtoolLint, scrape } from '../helpers/scrape.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+
+/*
+ * Issue 5: a short smoke run of the compiled load tester (dist/loadtest/cli/loadtest.js) against a real
+ * cluster: the JSON result, the exit codes CI relies on, the live metrics it serves, Ctrl-C.
+ */
+
+const cli = resolve(__dirname, '../../loadtest/cli/loadtest.js');
+const database = 'app_test_loadtest';
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runCli(args: readonly string[], during?: (child: ReturnType<typeof spawn>, stderr: () => string) => Promise<void>): Promise<Run> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  return (async () => {
+    if (during) await during(child, () => stderr);
+    const code = await exited;
+    clearTimeout(timer);
+    return { code, stdout, stderr };
+  })();
+}
+
+describe('npm run loadtest (the Node load tester)', function () {
+  this.timeout(40_000);
+  let cluster: ClusterProcess;
+  let dir: string;
+  let credentials: string;
+  let common: string[];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'loadtest-cli-'));
+    const admin = await freshDatabase(testConnection(database));
+    await admin.end();
+    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: testDatabaseUrl(database) });
+    const users = [0, 1, 2].map((i) => ({ email: `user${i}@loadtest.example`, password: `loadtest-password-${i % 2}` }));
+    for (const user of users) {
+      const created = await request(`${cluster.url}/api/users`, { method: 'POST', json: { ...user, name: 'Load Test' } });
+      assert.equal(created.status, 201, created.text);
+    }
+    credentials = join(dir, 'credentials.json');
+    writeFileSync(credentials, JSON.stringify(users));
+    common = ['--url', cluster.url, '--metrics-url', `http://127.0.0.1:${cluster.metricsPort}/metrics`, '--credentials', credentials];
+  });
+  after(async () => {
+    await cluster?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const readResult = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Result;
+
+  it('runs a scenario, serves loadtest_* metrics while running, and reports sane figures (exit 0)', async () => {
+    const out = join(dir, 'mixed.json');
+    const metricsPort = await freePort();
+    let exposition = '';
+    const run = await runCli(
+      ['--scenario', 'mixed', '--connections', '8', '--duration', '3', '--threshold-p95-ms', '60000', '--min-success', '0.99', '--metrics-port', String(metricsPort), '--out', out, ...common],
+      async () => {
+        // While it runs: its own /metrics, once a request has been counted.
+        for (let i = 0; i < 40 && !/loadtest_requests_total\{/.test(exposition); i++) {
+          await sleep(100);
+          exposition = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+        }
+      },
+    );
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(exposition, /^loadtest_requests_total\{scenario="mixed",name="me",status="200"\} \d+/m);
+    assert.match(exposition, /^loadtest_request_duration_seconds_bucket\{le="[\d.]+",scenario="mixed",name="me"\} \d+/m);
+    assert.match(exposition, /^loadtest_active_connections [1-9]\d*$/m);
+    assert.deepEqual(promtoolLint(exposition) ?? [], [], 'promtool check metrics (skipped when promtool is absent)');
+    // The live line: elapsed, req/s, p95, errors, the server's pool.
+    assert.match(run.stderr, /\[\s*\d+s\]\s+\d+ req\/s\s+p95 [\d.]+ ms .*errors none\s+pool \d+\/\d+ pending \d+/);
+    assert.match(run.stdout, /PASSED/);
+
+    const result = readResult(out);
+    assert.equal(result.scenario, 'mixed');
+    assert.equal(result.model, 'closed');
+    assert.equal(result.stoppedBy, 'duration');
+    assert.ok(result.elapsedSeconds >= 3 && result.elapsedSeconds < 10, String(result.elapsedSeconds));
+    assert.ok(result.totalRequests > 0);
+    assert.equal(result.successRate, 1);
+    assert.equal(result.failedRequests, 0);
+    assert.ok(Object.values(result.errors).every((n) => n === 0), JSON.stringify(result.errors));
+    const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    assert.equal(sum(result.statusCounts), result.totalRequests);
+    for (const latency of [result.latencyMs, ...Object.values(result.byName).map((n) => n.latencyMs)]) {
+      const order = [latency.p50, latency.p90, latency.p95, latency.p99, latency.max];
+      assert.ok(latency.p50 > 0 && order.every((v, i) => i === 0 || v >= order[i - 1]!), JSON.stringify(latency));
+    }
+    assert.ok(result.byName['me'] && result.byName['me'].requests > 0);
+    assert.equal(sum(Object.values(result.byName).map((n) => n.requests).reduce((o, n, i) => ({ ...o, [i]: n }), {})), result.totalRequests);
+    assert.ok(result.requestsPerSecond > 0);
+    // The server side, from the cluster's /metrics.
+    const cluster_ = await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`);
+    assert.ok(result.server.scrapes >= 2, JSON.stringify(result.server));
+    assert.ok((result.server.peakThreadsConnected ?? 0) > 0);
+    assert.equal(result.server.budgetConnections, cluster_.sum('db_pool_budget_connections'));
+    assert.equal(result.server.poolMax, cluster_.sum('db_client_connection_max'));
+    assert.ok(result.thresholds.length === 2 && result.thresholds.every((t) => t.ok) && result.passed);
+  });
+
+  it('open model (--rate); exits 1 when a threshold fails; tolerates an unreachable --metrics-url', async () => {
+    const out = join(dir, 'strict.json');
+    const unreachable = `http://127.0.0.1:${await freePort()}/metrics`;
+    const args = ['--scenario', 'me', '--rate', '200', '--connections', '4', '--duration', '1.5', '--threshold-p95-ms', '0.001', '--metrics-port', '0', '--out', out];
+    const run = await runCli([...args, ...common, '--metrics-url', unreachable]);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /FAIL\s+p95 of all requests/);
+    assert.match(run.stderr, /pool n\/a/);
+    const result = readResult(out);
+    assert.equal(result.passed, false);
+    assert.equal(result.successRate, 1);
+    assert.equal(result.sessions, 3);
+    // 200 arrivals/s for 1.5 s, each one GET /api/me on one of 4 connections, or dropped when all are busy.
+    assert.equal(result.model, 'open');
+    assert.ok(Math.abs(result.iterations + result.droppedIterations - 300) <= 30, `${result.iterations} + ${result.droppedIterations} dropped`);
+    assert.equal(result.totalRequests, result.iterations);
+    assert.deepEqual(result.thresholds.map((t) => t.ok), [false, true]);
+    assert.equal(result.server.scrapes, 0);
+    assert.equal(result.server.peakThreadsConnected, null);
+    assert.match(String(result.server.lastScrapeError), /ECONNREFUSED/);
+  });
+
+  it('stops early on SIGINT and still reports', async () => {
+    const out = join(dir, 'interrupted.json');
+    const started = Date.now();
+    const run = await runCli(['--scenario', 'login', '--connections', '2', '--duration', '60', '--min-success', '0.5', '--threshold-p95-ms', '60000', '--metrics-port', '0', '--out', out, ...common], async (child, stderr) => {
+      // Once the run is live (a live line is out), not during start-up.
+      for (let i = 0; i < 100 && !/\[\s*\d+s\]/.test(stderr()); i++) await sleep(100);
+      child.kill('SIGINT');
+    });
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.ok(Date.now() - started < 10_000);
+    const result = readResult(out);
+    assert.equal(result.stoppedBy, 'signal');
+    assert.ok(result.totalRequests > 0);
+    assert.deepEqual(Object.keys(result.byName).sort(), ['login', 'logout', 'me']);
+  });
+
+  it('exits 2 on usage errors and on a missing credentials file', async () => {
+    const bad = [
+      [],
+      ['--scenario', 'browse', '--connections', '1', '--duration', '1'],
+      ['--scenario', 'me', '--connections', 'many', '--duration', '1'],
+      ['--scenario', 'me', '--connections', '1'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', '--min-success', '1.5'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', '--rate'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', '--bogus', 'x'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', 'extra'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', '--url', 'ftp://x'],
+    ];
+    const runs = await Promise.all(bad.map((args) => runCli(args)));
+    runs.forEach((run, i) => {
+      assert.equal(run.code, 2, `${bad[i]!.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /usage: npm run loadtest/);
+    });
+    const missing = await runCli(['--scenario', 'me', '--connections', '1', '--duration', '1', '--credentials', join(dir, 'nope.json')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /not found: run `npm run seed -- --users N`/);
+  });
+});
