@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
 import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariable, type WorkerMessage } from './cluster/messages.js';
 import { prepareDatabase } from './cluster/prepare-database.js';
-import { startWorker } from './cluster/start-worker.js';
+import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { loadConfig } from './config/load-config.js';
 import { createLogger } from './log/create-logger.js';
 import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
@@ -49,13 +49,18 @@ async function runPrimary(): Promise<void> {
 async function runWorker(): Promise<void> {
   const spec = decodeWorkerSpec(process.env[workerSpecVariable]);
   const logger = createLogger({ level: spec.config.log.level, base: { role: 'worker', worker: spec.slot } });
+  // Metrics requests are answered from the start: while starting, with no series yet, so a scrape during a restart or
+  // reload does not wait out its per-worker timeout and count this worker as missing.
+  let registry: RunningWorker['registry'] | undefined;
+  process.on('message', (message: unknown) => {
+    if (!isMetricsRequest(message)) return;
+    void (registry?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) => process.send?.({ type: 'metrics:response', id: message.id, metrics } satisfies WorkerMessage));
+  });
   const worker = await startWorker(spec, logger).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
+  registry = worker.registry;
   const stop = (reason: string) => void worker.shutdown(reason).then(() => process.exit(0));
   process.on('message', (message: unknown) => {
     if (isShutdownMessage(message)) stop('primary asked');
-    if (isMetricsRequest(message)) {
-      void worker.registry.getMetricsAsJSON().then((metrics) => process.send?.({ type: 'metrics:response', id: message.id, metrics } satisfies WorkerMessage));
-    }
   });
   // Ctrl-C reaches the whole process group; the primary coordinates the drain, so workers ignore SIGINT.
   process.on('SIGINT', () => {});

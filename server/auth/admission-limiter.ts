@@ -21,6 +21,8 @@ export interface AdmissionLimiterOptions {
 export interface AdmissionLimiter {
   run<T>(work: () => Promise<T>): Promise<T>;
   state(): { readonly active: number; readonly queued: number };
+  /** True when `run` would refuse at once (every slot busy, the line full): lets a caller shed before costly work. */
+  full(): boolean;
 }
 
 interface Waiter {
@@ -72,5 +74,6 @@ export function createAdmissionLimiter(options: AdmissionLimiterOptions): Admiss
       }
     },
     state: () => ({ active, queued: queue.length }),
+    full: () => active >= options.concurrency && queue.length >= options.maxQueue,
   };
 }

@@ -12,6 +12,8 @@ export interface PasswordHasher {
   /** Constant-time comparison; false (never an exception) for a malformed stored hash. */
   verify(password: string, stored: string): Promise<boolean>;
   needsRehash(stored: string): boolean;
+  /** True when a hash asked for now would be refused at once (OverloadedError): shed the request before costly work. */
+  saturated(): boolean;
   /** A valid hash of a random password, for making unknown-email logins cost the same as real ones. */
   readonly decoyHash: string;
 }
@@ -77,6 +79,7 @@ export async function createPasswordHasher(options: PasswordHasherOptions): Prom
       const key = await limited(() => derive(password, decoded.salt, decoded.params));
       return timingSafeEqual(key, decoded.key);
     },
+    saturated: () => options.limiter?.full() ?? false,
     needsRehash(stored) {
       const decoded = decode(stored);
       return !decoded || decoded.params.ln !== current.ln || decoded.params.r !== current.r || decoded.params.p !== current.p;

@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createProcessRegistry } from '../../metrics/create-worker-registry.js';
@@ -29,6 +30,11 @@ const keepAliveTimeoutMs = 65_000;
 // How long a keep-alive socket that is idle when a drain starts may still bring one last request (answered with
 // `Connection: close`) before it is closed. Closing it at once races a client that is sending on it right then.
 const idleGraceMs = 1000;
+// node:cluster's round-robin primary may hand this worker a connection until it has processed our close; a worker
+// that exits before reading that handoff leaves the connection open in the primary, unanswered, until the primary
+// exits (seen under load during rolling reloads). Staying this long after closing lets such a connection be read
+// and bounced back to a live worker.
+const handoffGraceMs = 250;
 
 /** A worker's composition: registry → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
 export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<RunningWorker> {
@@ -104,8 +110,10 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     // next request on one at that moment gets ECONNRESET (seen during rolling reloads). net.Server#close leaves them
     // open; each may carry one more request (answered with `Connection: close`) before the sweep closes the rest.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    const handoffGrace = sleep(handoffGraceMs);
     const idleSweep = setTimeout(() => server.closeIdleConnections(), Math.min(idleGraceMs, deadlineMs / 2));
     await closed;
+    await handoffGrace;
     clearTimeout(idleSweep);
     clearTimeout(deadline);
     await db.end();

@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
+import { OverloadedError } from '../../auth/admission-limiter.js';
 import type { PasswordHasher } from '../../auth/password-hasher.js';
 import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { SessionStore } from '../../auth/session-store.js';
@@ -37,6 +38,8 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
 
   router.post('/api/login', async (ctx) => {
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
+    // Under a flood, shed before touching MySQL: a login the hasher would refuse anyway costs no query (issue 6).
+    if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
     // A blocked client is refused before any hashing: guessing costs the server one indexed read.
     const throttle = await deps.throttle.check(input.email, ctx.ip);
     if (throttle.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(throttle.retryAfterSeconds);

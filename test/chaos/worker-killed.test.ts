@@ -1,0 +1,127 @@
+import { strict as assert } from 'node:assert';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { scrape } from '../helpers/scrape.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { closedLoop, percentile, probe, Stopper, tally } from '../helpers/traffic.js';
+import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
+
+/*
+ * Issue 6, "Worker killed": kill -9 one of two workers while 32 keep-alive clients loop on /api/me. The primary
+ * replaces it in its slot within about a second; the only failures are requests of clients whose connection
+ * was on the dead worker (each such client fails at most once, then reconnects to a live worker); /metrics
+ * keeps answering throughout; cluster_worker_restarts_total{worker} counts the restart. Rarely (about 1 run in 10
+ * here) a client that reconnects at the very moment of the death is handed to the dead worker and hangs: counted
+ * separately as hungHandoffs (see below).
+ * Client timeout 2.5 s (p99 is ~50 ms), so a hang is recorded as TIMEOUT rather than waited out.
+ */
+
+const clients = 32;
+
+describe('chaos: a worker killed with SIGKILL under load', function () {
+  this.timeout(60_000);
+  let mariadb: ThrowawayMariadb | undefined;
+  let cluster: ClusterProcess | undefined;
+
+  before(async () => {
+    mariadb = await startThrowawayMariadb();
+    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, DB_ACQUIRE_TIMEOUT_MS: '500' });
+  });
+
+  after(async () => {
+    await cluster?.stop();
+    await mariadb?.destroy();
+  });
+
+  it('is replaced within ~1 s; failures ≤ the clients it was serving; /metrics keeps answering; restarts counted', async () => {
+    const c = cluster!;
+    const metricsUrl = `http://127.0.0.1:${c.metricsPort}`;
+    const { auth } = await signUp(c.url, 'chaos-kill');
+    const slot = 1;
+    const victim = Number(lines(c, 'worker ready').filter((l) => l.worker === slot).at(-1)!.pid);
+    const restartsBefore = (await scrape(`${metricsUrl}/metrics`)).sum('cluster_worker_restarts_total', { worker: String(slot) });
+
+    const stopper = new Stopper();
+    const scrapes = probe(metricsUrl, { path: '/metrics' }, { intervalMs: 200, maxMs: 8000, stopper, timeoutMs: 3000 });
+    const load = closedLoop({
+      baseUrl: c.url,
+      clients,
+      durationMs: 4000,
+      maxRequestsPerClient: 4000,
+      timeoutMs: 2500,
+      next: () => ({ path: '/api/me', headers: auth }),
+    });
+    await sleep(1500);
+    const mark = c.logs.length;
+    const killedAt = Date.now();
+    process.kill(victim, 'SIGKILL');
+    const reborn = await c.waitForLog((l) => l.msg === 'worker ready' && l.worker === slot, 10_000, mark);
+    const replacedMs = timeOf(reborn) - killedAt;
+    const samples = await load;
+    await sleep(300);
+    stopper.stop();
+    const scraped = await scrapes;
+    const after = await scrape(`${metricsUrl}/metrics`);
+
+    // Which worker each client was talking to when the kill came: the pid that answered its last request before it.
+    // Each client has at most one request in flight, so this is also what the dead worker had in flight (or idle).
+    const pidOf = answeredBy(c);
+    const lastPidBefore = new Map<number, number | undefined>();
+    for (const s of samples) if (ok(s) && s.endedAt <= killedAt) lastPidBefore.set(s.client, pidOf.get(s.requestId));
+    const victimClients = new Set([...lastPidBefore].filter(([, pid]) => pid === victim).map(([client]) => client));
+
+    const failures = samples.filter((s) => !ok(s));
+    // Dropped with the dead process: its connections, reset by the kernel.
+    const dropped = failures.filter((f) => f.error !== 'TIMEOUT');
+    // A client that reconnected at once was sometimes handed (SCHED_RR) to the dead worker before the primary saw
+    // the exit: node:cluster never closes such a connection (it stays in CLOSE_WAIT in the primary), so the
+    // request hangs until the client gives up. A Node core limitation (nodejs/node#3551 class), counted here.
+    const hung = failures.filter((f) => f.error === 'TIMEOUT');
+    const perClient = new Map<number, number>();
+    for (const f of dropped) perClient.set(f.client, (perClient.get(f.client) ?? 0) + 1);
+    const afterReady = samples.filter((s) => s.startedAt > timeOf(reborn) + 200);
+    const newPid = Number(reborn.pid);
+
+    figures('worker killed', {
+      requests: samples.length,
+      failed: failures.length,
+      dropped: dropped.length,
+      hungHandoffs: hung.length,
+      outcomes: tally(failures),
+      victimClients: victimClients.size,
+      replacedMs,
+      metricsScrapes: scraped.length,
+      metricsMaxMs: Math.max(...scraped.map((s) => s.ms)),
+      meP99Ms: percentile(samples.filter(ok).map((s) => s.ms), 99),
+      servedByNewWorkerAfterReady: afterReady.filter((s) => pidOf.get(s.requestId) === newPid).length,
+      scrapeMisses: after.sum('cluster_scrape_failures_total'),
+    });
+
+    const died = lines(c, 'worker died; restarting', mark);
+    assert.deepEqual(died.map((l) => [l['workerPid'], l['signal']]), [[victim, 'SIGKILL']]);
+    // ~0.5 s on an idle machine (100 ms backoff + a worker start); the bound leaves room for a busy shared CI box.
+    assert.ok(replacedMs < 2500, `replaced after ${replacedMs} ms`);
+    assert.notEqual(newPid, victim);
+    assert.ok(victimClients.size > 0 && victimClients.size < clients, `${victimClients.size} of ${clients} clients were on the victim`);
+    // Only clients that were on the dead worker fail, never a 5xx or a 401, and a dropped one fails only once.
+    assert.ok(failures.length <= clients, `${failures.length} failures > ${clients} clients`);
+    assert.ok(failures.every((f) => victimClients.has(f.client)), `a survivor client failed:\n${describeFailures(failures)}`);
+    assert.ok(dropped.every((f) => f.status === undefined), describeFailures(dropped));
+    assert.ok(dropped.length <= victimClients.size, `${dropped.length} dropped > ${victimClients.size} clients on the dead worker`);
+    assert.ok([...perClient.values()].every((n) => n === 1), `a client was dropped twice: ${JSON.stringify([...perClient])}`);
+    assert.ok(hung.length <= 2 && hung.every((h) => h.startedAt >= killedAt && h.startedAt < timeOf(died[0]!) + 50), describeFailures(hung));
+    // Everything started after the replacement was ready succeeded. (Keep-alive clients that moved to the survivor stay
+    // there, so the new worker only gets new connections: servedByNewWorkerAfterReady in the figures.)
+    assert.deepEqual(afterReady.filter((s) => !ok(s)), []);
+    assert.ok(samples.length > 1000, `only ${samples.length} requests`);
+    // /metrics answered every scrape, during the kill as well.
+    assert.ok(scraped.length >= 10, `${scraped.length} scrapes`);
+    assert.deepEqual(scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status), []);
+    // ...within ~1.5 s: the starting replacement answers with no series yet instead of costing every scrape during its
+    // start the 1 s per-worker timeout (and a miss in cluster_scrape_failures_total); the figures show both.
+    assert.ok(Math.max(...scraped.map((s) => s.ms)) < 1500, `slowest scrape ${Math.max(...scraped.map((s) => s.ms))} ms`);
+    assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(slot) }), restartsBefore + 1);
+    assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(1 - slot) }), 0);
+    assert.equal(c.child.exitCode, null, 'the primary is still running');
+  });
+});
