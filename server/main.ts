@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
-import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariable, type WorkerMessage } from './cluster/messages.js';
+import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
 import { prepareDatabase } from './cluster/prepare-database.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { loadConfig } from './config/load-config.js';
@@ -58,15 +58,15 @@ async function runWorker(): Promise<void> {
   });
   const worker = await startWorker(spec, logger).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
   registry = worker.registry;
-  const stop = (reason: string) => void worker.shutdown(reason).then(() => process.exit(0));
+  const stop = (reason: string, kind: ShutdownKind = 'stop') => void worker.shutdown(reason, kind).then(() => process.exit(0));
   process.on('message', (message: unknown) => {
-    if (isShutdownMessage(message)) stop('primary asked');
+    if (isShutdownMessage(message)) stop(`primary asked (${message.kind})`, message.kind);
   });
   // Ctrl-C reaches the whole process group; the primary coordinates the drain, so workers ignore SIGINT.
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
-  process.on('disconnect', () => stop('primary disconnected'));
+  process.on('disconnect', () => stop('primary disconnected', 'replace'));
   logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
   process.send?.({ type: 'ready' } satisfies WorkerMessage);
   // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
-import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type WorkerSpec } from './messages.js';
+import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type ShutdownKind, type WorkerSpec } from './messages.js';
 
 type WorkerState = 'starting' | 'ready' | 'stopping';
 
@@ -125,10 +125,10 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     else entry.worker.kill('SIGTERM');
   }
 
-  function stopWorker(entry: WorkerEntry): Promise<void> {
+  function stopWorker(entry: WorkerEntry, kind: ShutdownKind): Promise<void> {
     if (entry.state !== 'stopping') {
       entry.state = 'stopping';
-      send(entry, { type: 'shutdown' });
+      send(entry, { type: 'shutdown', kind });
     }
     return entry.exited;
   }
@@ -150,7 +150,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       return false;
     }
     active.set(slot, fresh);
-    if (old) await stopWorker(old);
+    if (old) await stopWorker(old, 'replace');
     return true;
   }
 
@@ -183,7 +183,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
         clearInterval(heartbeatCheck);
         for (const timer of restartTimers) clearTimeout(timer);
         const all = [...entries.values()];
-        const drained = await withTimeout(Promise.all(all.map(stopWorker)), options.shutdownTimeoutMs);
+        const drained = await withTimeout(Promise.all(all.map((entry) => stopWorker(entry, 'stop'))), options.shutdownTimeoutMs);
         if (drained === 'timeout') {
           const stragglers = [...entries.values()];
           logger.error({ stragglerPids: stragglers.map((e) => e.worker.process.pid) }, 'shutdown deadline reached; killing stragglers');

@@ -22,7 +22,14 @@ export function decodeWorkerSpec(raw: string | undefined): WorkerSpec {
 }
 
 /** Primary → worker. */
-export type PrimaryMessage = { readonly type: 'shutdown' } | { readonly type: 'metrics:request'; readonly id: number };
+/**
+ * `stop`: the whole service is stopping (SIGTERM): honour the readiness delay so the load balancer drains first.
+ * `replace`: a rolling reload replaces this worker while the others keep serving: drain at once.
+ */
+export type ShutdownKind = 'stop' | 'replace';
+export type PrimaryMessage =
+  | { readonly type: 'shutdown'; readonly kind: ShutdownKind }
+  | { readonly type: 'metrics:request'; readonly id: number };
 /** Worker → primary. `metrics` is prom-client's getMetricsAsJSON() output. */
 export type WorkerMessage =
   | { readonly type: 'ready' }
@@ -34,7 +41,7 @@ function hasType<T extends string>(value: unknown, type: T): value is { type: T 
 }
 
 export const isReadyMessage = (value: unknown): value is { type: 'ready' } => hasType(value, 'ready');
-export const isShutdownMessage = (value: unknown): value is { type: 'shutdown' } => hasType(value, 'shutdown');
+export const isShutdownMessage = (value: unknown): value is Extract<PrimaryMessage, { type: 'shutdown' }> => hasType(value, 'shutdown');
 export const isMetricsRequest = (value: unknown): value is Extract<PrimaryMessage, { type: 'metrics:request' }> =>
   hasType(value, 'metrics:request') && typeof (value as { id?: unknown }).id === 'number';
 export const isMetricsResponse = (value: unknown): value is Extract<WorkerMessage, { type: 'metrics:response' }> =>

@@ -14,7 +14,7 @@ import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
 import { createDbPool, type DbPool } from '../db/create-db-pool.js';
 import { createApp } from '../http/create-app.js';
-import type { WorkerSpec } from './messages.js';
+import type { ShutdownKind, WorkerSpec } from './messages.js';
 
 export interface RunningWorker {
   readonly server: Server;
@@ -22,7 +22,7 @@ export interface RunningWorker {
   /** This worker's metrics; the primary asks for them over IPC. */
   readonly registry: Registry;
   /** Stop accepting, finish in-flight requests, close the pool. Idempotent; resolves when drained. */
-  shutdown(reason: string): Promise<void>;
+  shutdown(reason: string, kind: ShutdownKind): Promise<void>;
 }
 
 // Connections stay open longer than typical load balancer idle timeouts (60 s), so the balancer closes first.
@@ -94,11 +94,16 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
   // One worker keeps the session and throttle tables small; the others need not repeat it.
   const stopPurge = spec.slot === 0 ? schedulePurge(db, logger, { intervalMs: 10 * 60_000, throttleWindowMs: defaultThrottlePolicy.windowMs }) : () => {};
 
-  async function drain(reason: string): Promise<void> {
-    logger.info({ reason }, 'worker draining');
+  async function drain(reason: string, kind: ShutdownKind): Promise<void> {
+    // Only when the whole service stops: during a rolling reload the other workers keep the host ready.
+    const readinessDelayMs = kind === 'stop' ? config.cluster.readinessDelayMs : 0;
+    logger.info({ reason, readinessDelayMs }, 'worker draining');
     stopPurge();
+    // /readyz is failing from now on; keep accepting until the load balancer has noticed and stopped
+    // sending new connections, so none of them is reset by the listener closing under it.
+    if (readinessDelayMs > 0) await sleep(readinessDelayMs);
     // Leave the primary a margin to see a clean exit before its own deadline kills us.
-    const deadlineMs = Math.max(100, config.cluster.shutdownTimeoutMs - 1000);
+    const deadlineMs = Math.max(100, config.cluster.shutdownTimeoutMs - readinessDelayMs - 1000);
     const deadline = setTimeout(() => {
       logger.warn('drain deadline reached; closing remaining connections');
       server.closeAllConnections();
@@ -124,8 +129,8 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     server,
     db,
     registry,
-    shutdown(reason) {
-      draining ??= drain(reason);
+    shutdown(reason, kind) {
+      draining ??= drain(reason, kind);
       return draining;
     },
   };

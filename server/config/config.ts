@@ -28,6 +28,11 @@ export interface Config {
     readonly workers: number;
     readonly replicas: number;
     readonly shutdownTimeoutMs: number;
+    /**
+     * After SIGTERM, how long workers keep serving while /readyz already says 503, so the load balancer
+     * takes them out of rotation before they stop accepting (0: stop accepting at once).
+     */
+    readonly readinessDelayMs: number;
     /** A worker that sends no heartbeat for this long is killed and replaced. Heartbeats go every timeout/4. */
     readonly heartbeatTimeoutMs: number;
   };

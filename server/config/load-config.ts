@@ -23,12 +23,13 @@ const envSchema = z.object({
   DB_IDLE_TIMEOUT_MS: int(100, 86_400_000).default(60_000),
   DB_MAX_IDLE: int(0, 100_000).default(10),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  SHUTDOWN_READINESS_DELAY_MS: int(0, 600_000).default(0),
   WORKER_HEARTBEAT_TIMEOUT_MS: int(200, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PASSWORD_HASH_COST: int(10, 20).default(14),
   SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
   PASSWORD_HASH_CONCURRENCY: int(1, 64).optional(),
-  PASSWORD_HASH_QUEUE: int(0, 10_000).default(20),
+  PASSWORD_HASH_QUEUE: int(0, 10_000).optional(),
   PASSWORD_HASH_QUEUE_TIMEOUT_MS: int(1, 60_000).default(500),
   ENABLE_TEST_ROUTES: z.stringbool().default(false),
   METRICS_INSTRUMENTATION: z.stringbool().default(true),
@@ -57,10 +58,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (e.METRICS_PORT === e.PORT) {
     throw new ConfigError('Invalid configuration: METRICS_PORT must differ from PORT so /metrics is never on the public API port');
   }
+  if (e.SHUTDOWN_READINESS_DELAY_MS >= e.SHUTDOWN_TIMEOUT_MS) {
+    throw new ConfigError('Invalid configuration: SHUTDOWN_READINESS_DELAY_MS must be shorter than SHUTDOWN_TIMEOUT_MS, which also has to cover the drain');
+  }
   if (e.ENABLE_TEST_ROUTES && e.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: ENABLE_TEST_ROUTES must not be set when NODE_ENV=production');
   }
   const connection = parseDatabaseUrl(e.DATABASE_URL);
+  const hashConcurrency = e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor(availableParallelism() / (e.WORKERS ?? availableParallelism())));
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustProxy: e.TRUST_PROXY },
@@ -69,6 +74,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       workers: e.WORKERS ?? availableParallelism(),
       replicas: e.APP_REPLICAS,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      readinessDelayMs: e.SHUTDOWN_READINESS_DELAY_MS,
       heartbeatTimeoutMs: e.WORKER_HEARTBEAT_TIMEOUT_MS,
     },
     db: {
@@ -82,9 +88,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     auth: {
       passwordHashCost: e.PASSWORD_HASH_COST,
       sessionTtlSeconds: e.SESSION_TTL_SECONDS,
-      // scrypt is CPU- and memory-bound: by default each worker hashes on its share of the cores, no more.
-      hashConcurrency: e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor(availableParallelism() / (e.WORKERS ?? availableParallelism()))),
-      hashQueue: e.PASSWORD_HASH_QUEUE,
+      // scrypt is CPU- and memory-bound: by default each worker hashes on its share of the cores, no more,
+      // and keeps a short line (5 per slot): the back of a longer line could not be served within the wait
+      // limit anyway and would get its 503 late instead of at once (measured in test/chaos/login-overload).
+      hashConcurrency,
+      hashQueue: e.PASSWORD_HASH_QUEUE ?? 5 * hashConcurrency,
       hashQueueTimeoutMs: e.PASSWORD_HASH_QUEUE_TIMEOUT_MS,
     },
     log: { level: e.LOG_LEVEL },

@@ -99,6 +99,16 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ PORT: '8080', METRICS_PORT: '8080' }), /METRICS_PORT must differ from PORT/);
   });
 
+  it('keeps the hashing line at 5 per slot unless told otherwise', () => {
+    assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3' }).auth.hashQueue, 15);
+    assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3', PASSWORD_HASH_QUEUE: '0' }).auth.hashQueue, 0);
+  });
+
+  it('refuses a readiness delay that leaves no time to drain', () => {
+    assert.throws(() => loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '10000' }), /SHUTDOWN_READINESS_DELAY_MS/);
+    assert.equal(loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '15000' }).cluster.readinessDelayMs, 5000);
+  });
+
   it('refuses test routes in production', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production', ENABLE_TEST_ROUTES: 'true' }), /ENABLE_TEST_ROUTES/);
   });

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { request } from '../helpers/in-process-app.js';
+import { testDatabaseUrl } from '../helpers/test-database.js';
+
+describe('SHUTDOWN_READINESS_DELAY_MS', function () {
+  this.timeout(30_000);
+  let cluster: ClusterProcess;
+  before(async () => {
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: testDatabaseUrl('app_test_readiness_delay'),
+      SHUTDOWN_READINESS_DELAY_MS: '1500',
+      SHUTDOWN_TIMEOUT_MS: '8000',
+    });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('fails readiness at once after SIGTERM but keeps serving new connections for the delay, then exits 0', async () => {
+    assert.equal((await request(`${cluster.url}/readyz`)).status, 200);
+    const signalled = Date.now();
+    cluster.child.kill('SIGTERM');
+    await cluster.waitForLog((line) => line.msg === 'worker draining', 2000);
+    await sleep(100);
+
+    // During the delay: the load balancer's health check sees 503, clients still get served.
+    const ready = await request(`${cluster.url}/readyz`, { headers: { connection: 'close' } });
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body['error'], 'shutting_down');
+    for (let i = 0; i < 5; i++) {
+      const fresh = await request(`${cluster.url}/healthz`, { headers: { connection: 'close' } });
+      assert.equal(fresh.status, 200);
+      assert.equal(fresh.headers.get('connection'), 'close', 'keep-alive clients are told to reconnect elsewhere');
+    }
+    assert.ok(Date.now() - signalled < 1500, 'still inside the delay');
+
+    const exit = await cluster.exitWithin(6000);
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(Date.now() - signalled >= 1500, 'did not stop accepting before the delay ended');
+    await assert.rejects(request(`${cluster.url}/healthz`), 'refused after exit');
+  });
+});
