@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Run by `npm test` (pretest) so that `npm ci && npm test` works on a fresh Debian machine: installs what the
+# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check)
+# and starts MariaDB on 127.0.0.1:3306 if nothing answers there. Needs root for installs; without root it
+# only says what is missing. It never starts Debian's services: tests run their own Prometheus.
+set -euo pipefail
+log() { printf '[test-setup] %s\n' "$*"; }
+
+need=()
+[ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
+{ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d keeps Debian from starting the packages' services; we start what we need ourselves.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+  else
+    log "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]}); the tests that need them will fail or skip"
+  fi
+fi
+
+if command -v mariadb-admin >/dev/null 2>&1 && ! mariadb-admin -uroot -h127.0.0.1 ping >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && [ -x /usr/sbin/mariadbd ]; then
+    log "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    for _ in $(seq 1 60); do
+      mariadb-admin -uroot -h127.0.0.1 ping >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  fi
+  mariadb-admin -uroot -h127.0.0.1 ping >/dev/null 2>&1 || log "no MariaDB/MySQL answers on 127.0.0.1:3306 (root, no password): most tests will fail"
+fi
