@@ -9,3 +9,22 @@ export interface AppState {
   user?: User;
   token?: string;
 }
+
+/**
+ * ctx.state for one request. The child logger is made only when something logs through it: most requests
+ * log just their request line, and a child per request was a measurable share of a busy worker.
+ */
+export class RequestState implements AppState {
+  user?: User;
+  token?: string;
+  #log: Logger | undefined;
+
+  constructor(
+    private readonly root: Logger,
+    readonly requestId: string,
+  ) {}
+
+  get log(): Logger {
+    return (this.#log ??= this.root.child({ requestId: this.requestId }));
+  }
+}

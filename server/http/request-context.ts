@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import type { AppState } from './app-state.js';
+import { RequestState, type AppState } from './app-state.js';
 
 // Accept the load balancer's request id only when it is short and harmless to log and echo back.
 const acceptableRequestId = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -18,10 +18,7 @@ export function requestContext(logger: Logger): Middleware<AppState> {
     const started = performance.now();
     const incoming = ctx.get('X-Request-Id');
     const requestId = acceptableRequestId.test(incoming) ? incoming : randomUUID();
-    ctx.state.requestId = requestId;
-    // The child logger is made only when a handler logs something; most requests log just the line below.
-    let child: Logger | undefined;
-    Object.defineProperty(ctx.state, 'log', { get: () => (child ??= logger.child({ requestId })), enumerable: true });
+    ctx.state = new RequestState(logger, requestId);
     ctx.set('X-Request-Id', requestId);
     try {
       await next();
@@ -41,12 +38,13 @@ export function requestContext(logger: Logger): Middleware<AppState> {
   };
 }
 
-/** Responses carry data about a person or a token: never sniff them, never cache them. */
+/**
+ * Responses carry data about a person or a token: never sniff them, never cache them. (Frame and referrer
+ * policies are for HTML pages; this API serves none.)
+ */
 const securityHeaderValues = Object.freeze({
   'X-Content-Type-Options': 'nosniff',
   'Cache-Control': 'no-store',
-  'X-Frame-Options': 'DENY',
-  'Referrer-Policy': 'no-referrer',
 });
 
 export function securityHeaders(): Middleware<AppState> {
