@@ -30,9 +30,9 @@ async function main(): Promise<void> {
     results['overhead'] = r;
     rows.push(
       { benchmark: `1. /api/me, 50 conns, pool ${r.poolSize}/worker`, measure: 'throughput vs hand-written koa+mysql2', value: `${r.product.requestsPerSecond.toFixed(0)} vs ${r.baseline.requestsPerSecond.toFixed(0)} req/s`, ratio: r.throughputRatio, target: '≥ 0.85' },
-      { benchmark: '', measure: 'p99 vs baseline', value: `${r.product.p99Ms} vs ${r.baseline.p99Ms} ms`, ratio: r.p99Ratio, target: '≤ 1.2' },
+      { benchmark: '', measure: 'p99 vs baseline', value: `${r.product.p99Ms.toFixed(1)} vs ${r.baseline.p99Ms.toFixed(1)} ms`, ratio: r.p99Ratio, target: '≤ 1.2' },
       { benchmark: '   same, request log lines off', measure: 'throughput vs baseline', value: `${r.productQuiet.requestsPerSecond.toFixed(0)} req/s`, ratio: r.quietThroughputRatio, target: '(LOG_LEVEL=warn)' },
-      { benchmark: '', measure: 'p99 vs baseline', value: `${r.productQuiet.p99Ms} ms`, ratio: r.quietP99Ratio, target: '' },
+      { benchmark: '', measure: 'p99 vs baseline', value: `${r.productQuiet.p99Ms.toFixed(1)} ms`, ratio: r.quietP99Ratio, target: '' },
     );
   }
   if (wants('failure')) {
