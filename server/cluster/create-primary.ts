@@ -34,7 +34,8 @@ export interface Primary {
   shutdown(reason: string): Promise<number>;
   /** Resolves with an exit code when the primary must stop on its own (a crash loop). */
   readonly fatal: Promise<number>;
-  counts(): { readonly restarts: number; readonly byState: Readonly<Record<WorkerState, number>> };
+  /** Workers by state; restarts are reported through `onWorkerRestart`. */
+  counts(): { readonly byState: Readonly<Record<WorkerState, number>> };
   /** Every live worker process, whatever its state (a draining worker still holds connections). */
   workers(): readonly { readonly slot: number; readonly worker: Worker }[];
 }
@@ -53,7 +54,6 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
   const entries = new Map<number, WorkerEntry>(); // by cluster worker id
   const active = new Map<number, WorkerEntry>(); // by slot: the worker that serves it
   const restartTimers = new Set<NodeJS.Timeout>();
-  let restarts = 0;
   let stopping: Promise<number> | undefined;
   let reloading: Promise<void> | undefined;
   let declareFatal: (code: number) => void = () => {};
@@ -100,7 +100,6 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     const timer = setTimeout(() => {
       restartTimers.delete(timer);
       if (stopping) return;
-      restarts += 1;
       deps.onWorkerRestart?.(entry.slot);
       active.set(entry.slot, fork(entry.slot));
     }, decision.delayMs);
@@ -202,7 +201,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     counts() {
       const byState: Record<WorkerState, number> = { starting: 0, ready: 0, stopping: 0 };
       for (const entry of entries.values()) byState[entry.state] += 1;
-      return { restarts, byState };
+      return { byState };
     },
   };
 }
