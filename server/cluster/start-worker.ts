@@ -1,4 +1,4 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -75,14 +75,7 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
     isShuttingDown: () => draining !== undefined,
     instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
   });
-  const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 });
-  // Responses not yet finished, so a drain can tell their keep-alive clients to reconnect elsewhere afterwards.
-  const inFlight = new Set<ServerResponse>();
-  server.on('request', (_request, response: ServerResponse) => {
-    inFlight.add(response);
-    response.once('close', () => inFlight.delete(response));
-  });
-  server.on('request', app.callback());
+  const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.http.port, config.http.host, () => {
@@ -108,9 +101,8 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
       logger.warn('drain deadline reached; closing remaining connections');
       server.closeAllConnections();
     }, deadlineMs);
-    // Requests that arrive from now on get `Connection: close` from the app; so do the ones already running,
-    // otherwise their keep-alive sockets would hold the drain open until the deadline.
-    for (const response of inFlight) if (!response.headersSent) response.setHeader('Connection', 'close');
+    // Every response written from now on, including those of requests already running, says `Connection: close`
+    // (create-app.ts), so keep-alive sockets do not hold the drain open until the deadline.
     // Stop accepting. http.Server#close would also destroy idle keep-alive sockets at once, and a client sending its
     // next request on one at that moment gets ECONNRESET (seen during rolling reloads). net.Server#close leaves them
     // open; each may carry one more request (answered with `Connection: close`) before the sweep closes the rest.

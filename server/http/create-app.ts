@@ -42,9 +42,13 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
   app.use(securityHeaders());
   app.use(async (ctx, next) => {
-    // While draining, tell keep-alive clients to reconnect (to another worker) after this response.
-    if (deps.isShuttingDown()) ctx.set('Connection', 'close');
-    await next();
+    try {
+      await next();
+    } finally {
+      // Decided when the response is about to be written, so requests already running when the drain began
+      // tell their keep-alive clients to reconnect (to another worker) too.
+      if (deps.isShuttingDown()) ctx.set('Connection', 'close');
+    }
   });
   // One router, so 405 (path known, method not) is decided over every route at once.
   const router = new Router<AppState>();
