@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
-import { computeConnectionBudget, type ConnectionBudget } from '../db/connection-budget.js';
+import { computeConnectionBudget, type ConnectionBudget, type ServerLimits } from '../db/connection-budget.js';
 import { errorCode, isUnavailableError } from '../db/db-errors.js';
 import { runMigrations } from '../db/run-migrations.js';
 
@@ -11,6 +11,19 @@ export const primaryConnections = 1;
 
 /** One extra worker per replica during a rolling reload (see connection-budget.ts). */
 export const reloadSurgeWorkers = 1;
+
+/** The budget this configuration gets from a server with these limits. */
+export function budgetFor(config: Config, limits: ServerLimits): ConnectionBudget {
+  return computeConnectionBudget({
+    limits,
+    poolMax: config.db.poolMax,
+    reservedConnections: config.db.reservedConnections,
+    replicas: config.cluster.replicas,
+    workers: config.cluster.workers,
+    primaryConnections,
+    surgeWorkers: reloadSurgeWorkers,
+  });
+}
 
 /**
  * Before any worker exists: create the database if needed, migrate, read the server's connection limits
@@ -25,15 +38,7 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
       try {
         await runMigrations(connection, logger);
         const limits = await readServerLimits(connection);
-        const budget = computeConnectionBudget({
-          limits,
-          poolMax: config.db.poolMax,
-          reservedConnections: config.db.reservedConnections,
-          replicas: config.cluster.replicas,
-          workers: config.cluster.workers,
-          primaryConnections,
-          surgeWorkers: reloadSurgeWorkers,
-        });
+        const budget = budgetFor(config, limits);
         logger.info({ budget, maxConnections: limits.maxConnections, maxUserConnections: limits.maxUserConnections }, 'connection budget');
         return budget;
       } finally {

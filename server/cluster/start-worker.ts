@@ -3,7 +3,7 @@ import { Server as NetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createProcessRegistry } from '../../metrics/create-worker-registry.js';
+import { createProcessRegistry } from '../../metrics/create-process-registry.js';
 import { createHttpMetrics } from '../../metrics/http-metrics.js';
 import { createPoolMetrics } from '../../metrics/pool-metrics.js';
 import { createAdmissionLimiter } from '../auth/admission-limiter.js';

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { primaryConnections, reloadSurgeWorkers } from '../../server/cluster/prepare-database.js';
+import { budgetFor } from '../../server/cluster/prepare-database.js';
 import { loadConfig } from '../../server/config/load-config.js';
-import { computeConnectionBudget } from '../../server/db/connection-budget.js';
 import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly, type YamlMap } from './repo-files.js';
 
 /*
@@ -146,15 +145,7 @@ describe('docker-compose.yaml', () => {
         .find((arg) => /^--max[-_]connections=/.test(arg))
         ?.split('=')[1],
     );
-    const budget = computeConnectionBudget({
-      limits: { maxConnections, maxUserConnections: 0 },
-      poolMax: config.db.poolMax,
-      reservedConnections: config.db.reservedConnections,
-      replicas: config.cluster.replicas,
-      workers: config.cluster.workers,
-      primaryConnections,
-      surgeWorkers: reloadSurgeWorkers,
-    });
+    const budget = budgetFor(config, { maxConnections, maxUserConnections: 0 });
     assert.ok(budget.worstCaseConnections <= maxConnections - config.db.reservedConnections);
   });
 
