@@ -1,12 +1,12 @@
-import type { Middleware } from 'koa';
 import { Gauge, Histogram, type Registry } from 'prom-client';
+import type { ResponseObserver } from '../server/http/request-context.js';
 import { httpDurationBuckets } from './buckets.js';
 
 /**
  * OpenTelemetry HTTP server metrics. `http_route` is the route template (`/api/me`), or `unmatched` for
  * paths no route knows, never the raw path: a scanner cannot blow up the series count.
  */
-export function createHttpMetrics(registry: Registry): Middleware {
+export function createHttpMetrics(registry: Registry): ResponseObserver {
   const duration = new Histogram({
     name: 'http_server_request_duration_seconds',
     help: 'Duration of HTTP requests, by method, route template and status code.',
@@ -27,19 +27,20 @@ export function createHttpMetrics(registry: Registry): Middleware {
   });
   const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-  return async (ctx, next) => {
-    const method = knownMethods.has(ctx.method) ? ctx.method : '_OTHER';
-    const started = performance.now();
-    inFlight++;
-    try {
-      await next();
-    } finally {
+  return {
+    requestStarted() {
+      inFlight++;
+    },
+    requestFinished(method, route, status, seconds) {
       inFlight--;
-      const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
       duration.observe(
-        { http_request_method: method, http_route: typeof route === 'string' ? route : 'unmatched', http_response_status_code: String(ctx.status) },
-        (performance.now() - started) / 1000,
+        {
+          http_request_method: knownMethods.has(method) ? method : '_OTHER',
+          http_route: route ?? 'unmatched',
+          http_response_status_code: String(status),
+        },
+        seconds,
       );
-    }
+    },
   };
 }

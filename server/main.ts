@@ -6,7 +6,7 @@ import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariab
 import { prepareDatabase } from './cluster/prepare-database.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { loadConfig } from './config/load-config.js';
-import { createLogger } from './log/create-logger.js';
+import { createLogger, createRequestLogger } from './log/create-logger.js';
 import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
 
 /*
@@ -48,7 +48,11 @@ async function runPrimary(): Promise<void> {
 
 async function runWorker(): Promise<void> {
   const spec = decodeWorkerSpec(process.env[workerSpecVariable]);
-  const logger = createLogger({ level: spec.config.log.level, base: { role: 'worker', worker: spec.slot } });
+  const base = { role: 'worker', worker: spec.slot };
+  const logger = createLogger({ level: spec.config.log.level, base });
+  const requestLog = createRequestLogger({ level: spec.config.log.level, base, flushIntervalMs: spec.config.log.requestFlushMs });
+  // Every exit but SIGKILL passes here (process.exit, the end of the event loop, an uncaught exception).
+  process.on('exit', () => requestLog.flush());
   // Metrics requests are answered from the start: while starting, with no series yet, so a scrape during a restart or
   // reload does not wait out its per-worker timeout and count this worker as missing.
   let registry: RunningWorker['registry'] | undefined;
@@ -56,7 +60,7 @@ async function runWorker(): Promise<void> {
     if (!isMetricsRequest(message)) return;
     void (registry?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) => process.send?.({ type: 'metrics:response', id: message.id, metrics } satisfies WorkerMessage));
   });
-  const worker = await startWorker(spec, logger).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
+  const worker = await startWorker(spec, { logger, requestLog: requestLog.logger }).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
   registry = worker.registry;
   const stop = (reason: string, kind: ShutdownKind = 'stop') => void worker.shutdown(reason, kind).then(() => process.exit(0));
   process.on('message', (message: unknown) => {

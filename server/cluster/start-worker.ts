@@ -37,7 +37,13 @@ const idleGraceMs = 1000;
 const handoffGraceMs = 250;
 
 /** A worker's composition: registry → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
-export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<RunningWorker> {
+export interface WorkerLoggers {
+  readonly logger: Logger;
+  /** The buffered request log (createRequestLogger). */
+  readonly requestLog: Logger;
+}
+
+export async function startWorker(spec: WorkerSpec, { logger, requestLog }: WorkerLoggers): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
   const instrumented = config.metrics.instrumentation;
@@ -64,6 +70,7 @@ export async function startWorker(spec: WorkerSpec, logger: Logger): Promise<Run
   });
   const app = createApp({
     logger,
+    requestLog,
     db,
     users: createUserStore(db),
     sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),

@@ -53,7 +53,14 @@ export interface Config {
     readonly hashQueue: number;
     readonly hashQueueTimeoutMs: number;
   };
-  readonly log: { readonly level: LogLevel };
+  readonly log: {
+    readonly level: LogLevel;
+    /**
+     * Request lines are buffered (as nginx's `access_log … buffer= flush=`) and written at least this often;
+     * 0 writes each line at once. Every other line is written at once.
+     */
+    readonly requestFlushMs: number;
+  };
   /** Extra routes that hold a DB connection on purpose; for load and fault tests only. */
   readonly testRoutes: boolean;
 }

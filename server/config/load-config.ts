@@ -26,6 +26,7 @@ const envSchema = z.object({
   SHUTDOWN_READINESS_DELAY_MS: int(0, 600_000).default(0),
   WORKER_HEARTBEAT_TIMEOUT_MS: int(200, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_REQUEST_FLUSH_MS: int(0, 60_000).default(1000),
   PASSWORD_HASH_COST: int(10, 20).default(14),
   SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
   PASSWORD_HASH_CONCURRENCY: int(1, 64).optional(),
@@ -95,7 +96,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       hashQueue: e.PASSWORD_HASH_QUEUE ?? 5 * hashConcurrency,
       hashQueueTimeoutMs: e.PASSWORD_HASH_QUEUE_TIMEOUT_MS,
     },
-    log: { level: e.LOG_LEVEL },
+    log: { level: e.LOG_LEVEL, requestFlushMs: e.LOG_REQUEST_FLUSH_MS },
     testRoutes: e.ENABLE_TEST_ROUTES,
   });
 }

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import Koa, { type Middleware } from 'koa';
+import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { PasswordHasher } from '../auth/password-hasher.js';
@@ -8,7 +8,7 @@ import type { UserStore } from '../auth/user-store.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
-import { requestContext, securityHeaders } from './request-context.js';
+import { requestContext, type ResponseObserver } from './request-context.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { testRoutes } from './routes/test-routes.js';
@@ -16,6 +16,8 @@ import { userRoutes } from './routes/user-routes.js';
 
 export interface AppDeps {
   readonly logger: Logger;
+  /** The request log (createRequestLogger); the main logger when not given. */
+  readonly requestLog?: Logger;
   readonly db: DbPool;
   readonly users: UserStore;
   readonly sessions: SessionStore;
@@ -25,8 +27,8 @@ export interface AppDeps {
   /** Take the client address from X-Forwarded-For (only behind a load balancer that sets it). */
   readonly trustProxy: boolean;
   readonly testRoutes: boolean;
-  /** HTTP metrics middleware, placed outside the error boundary so it sees final statuses. */
-  readonly instrumentation?: Middleware | undefined;
+  /** HTTP metrics, told about each request once the error boundary has settled its final status. */
+  readonly instrumentation?: ResponseObserver | undefined;
   /** True once this worker started draining: readiness fails and responses close their connection. */
   readonly isShuttingDown: () => boolean;
 }
@@ -37,19 +39,15 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   // Errors are handled by the boundary; koa's default handler would print stacks to stderr.
   app.silent = true;
   app.proxy = deps.trustProxy;
-  app.use(requestContext(deps.logger));
-  if (deps.instrumentation) app.use(deps.instrumentation);
+  app.use(
+    requestContext({
+      logger: deps.logger,
+      requestLog: deps.requestLog ?? deps.logger,
+      observer: deps.instrumentation,
+      isShuttingDown: deps.isShuttingDown,
+    }),
+  );
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
-  app.use(securityHeaders());
-  app.use(async (ctx, next) => {
-    try {
-      await next();
-    } finally {
-      // Decided when the response is about to be written, so requests already running when the drain began
-      // tell their keep-alive clients to reconnect (to another worker) too.
-      if (deps.isShuttingDown()) ctx.set('Connection', 'close');
-    }
-  });
   // One router, so 405 (path known, method not) is decided over every route at once.
   const router = new Router<AppState>();
   healthRoutes(router, deps);

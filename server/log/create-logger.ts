@@ -33,8 +33,58 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: redactPaths, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    // Synchronous: nothing is lost when a worker dies. Buffered or asynchronous writing measured no faster
-    // here (the cost of a request line is in building it, not in the write).
+    // Synchronous and unbuffered: a lifecycle or error line is out before the next thing happens, even a crash.
     options.destination ?? pino.destination({ fd: 1, sync: true }),
   );
+}
+
+// The primary and every worker share stdout. A pipe keeps a write of at most PIPE_BUF (4096) bytes whole, so a
+// buffered chunk of whole lines never interleaves with another process's line: sonic-boom starts a new chunk
+// rather than let one grow past maxWrite, and writes once a quarter of a chunk's room is left.
+const pipeAtomicBytes = 4096;
+const writeAtBytes = 3072;
+
+export interface RequestLogger {
+  /** Writes the one line per request; its fields are fixed and never secret, so it skips redaction. */
+  readonly logger: Logger;
+  /** Writes out buffered lines now, synchronously (on exit). */
+  flush(): void;
+}
+
+export interface RequestLoggerOptions {
+  readonly level: LogLevel;
+  readonly base?: Record<string, unknown>;
+  /** Buffer lines and write them at least this often (0: write each line at once). */
+  readonly flushIntervalMs: number;
+  /** File descriptor to write to; stdout by default. */
+  readonly fd?: number;
+  readonly destination?: pino.DestinationStream;
+}
+
+/**
+ * The request log, apart from the main logger as nginx's access log is apart from its error log: one line per
+ * request is the most frequent write a worker makes, so lines are gathered into chunks of up to 4 KiB (each a
+ * single write of whole lines) and written at least every `flushIntervalMs`. Whatever is buffered is lost only
+ * if the process is killed outright; every other exit flushes it (see main.ts).
+ */
+export function createRequestLogger(options: RequestLoggerOptions): RequestLogger {
+  const buffered = options.destination === undefined && options.flushIntervalMs > 0;
+  const fd = options.fd ?? 1;
+  const destination =
+    options.destination ??
+    pino.destination(
+      buffered
+        ? { fd, sync: true, minLength: writeAtBytes, maxWrite: pipeAtomicBytes, periodicFlush: options.flushIntervalMs }
+        : { fd, sync: true },
+    );
+  const logger = pino(
+    { level: options.level, base: { pid: process.pid, ...options.base }, timestamp: pino.stdTimeFunctions.isoTime },
+    destination,
+  );
+  return {
+    logger,
+    flush() {
+      if (buffered) (destination as ReturnType<typeof pino.destination>).flushSync();
+    },
+  };
 }

@@ -25,7 +25,9 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
 
   before(async () => {
     mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, DB_ACQUIRE_TIMEOUT_MS: '500' });
+    // Request lines written at once: the test tells which worker answered each client from them, and a SIGKILL'd
+    // worker takes its buffered lines with it.
+    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, DB_ACQUIRE_TIMEOUT_MS: '500', LOG_REQUEST_FLUSH_MS: '0' });
   });
 
   after(async () => {

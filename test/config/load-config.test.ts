@@ -18,6 +18,7 @@ describe('loadConfig', () => {
     assert.equal(config.cluster.shutdownTimeoutMs, 10_000);
     assert.equal(config.http.bodyLimitBytes, 16 * 1024);
     assert.equal(config.testRoutes, false);
+    assert.equal(config.log.requestFlushMs, 1000);
   });
 
   it('parses every variable and treats empty strings as unset', () => {
@@ -34,6 +35,7 @@ describe('loadConfig', () => {
       DB_MAX_IDLE: '2',
       SHUTDOWN_TIMEOUT_MS: '3000',
       LOG_LEVEL: 'warn',
+      LOG_REQUEST_FLUSH_MS: '0',
       PASSWORD_HASH_COST: '15',
       SESSION_TTL_SECONDS: '600',
       ENABLE_TEST_ROUTES: 'true',
@@ -47,6 +49,7 @@ describe('loadConfig', () => {
     assert.equal(config.db.reservedConnections, 0);
     assert.equal(config.db.maxIdle, 2);
     assert.equal(config.log.level, 'warn');
+    assert.equal(config.log.requestFlushMs, 0);
     assert.equal(config.auth.passwordHashCost, 15);
     assert.equal(config.testRoutes, true);
   });
