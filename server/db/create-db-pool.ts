@@ -159,21 +159,31 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     try {
       return await fn(pooled.connection);
     } catch (error) {
-      if (isFatalConnectionError(error)) pooled.dead = true;
-      throw toUnavailable(error);
+      throw failed(pooled, error);
     } finally {
       release(pooled);
     }
   }
 
+  function failed(pooled: PooledConnection, error: unknown): unknown {
+    if (isFatalConnectionError(error)) pooled.dead = true;
+    return toUnavailable(error);
+  }
+
   return {
     name,
     withConnection,
+    // withConnection spelled out: one statement per request is the hot path, and a closure and an await less count.
     async execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params: unknown[] = []) {
-      return withConnection(async (connection) => {
-        const [result] = await connection.execute<T>(sql, params as never);
+      const pooled = await acquire();
+      try {
+        const [result] = await pooled.connection.execute<T>(sql, params as never);
         return result;
-      });
+      } catch (error) {
+        throw failed(pooled, error);
+      } finally {
+        release(pooled);
+      }
     },
     state() {
       // A broken connection waiting in the free list to be discarded is neither used nor idle.
