@@ -8,6 +8,15 @@ export interface AppState {
   log: Logger;
   user?: User;
   token?: string;
+  /** Set by the error boundary on error responses; the request line carries it. */
+  error?: RequestError;
+}
+
+export interface RequestError {
+  /** The `error` field of the JSON body, e.g. `overloaded`. */
+  readonly code: string;
+  /** For 5xx: what caused it, e.g. `acquire_timeout`, `ECONNREFUSED`, `queue_full`. */
+  readonly cause?: string;
 }
 
 /**
@@ -17,6 +26,7 @@ export interface AppState {
 export class RequestState implements AppState {
   user?: User;
   token?: string;
+  error?: RequestError;
   #log: Logger | undefined;
 
   constructor(

@@ -49,7 +49,9 @@ export function errorBoundary(options: { readonly bodyLimitBytes: number }): Mid
       const known = toHttpError(error, options.bodyLimitBytes);
       if (!known) ctx.state.log.error({ err: error }, 'unhandled error');
       const httpError = known ?? new HttpError(500, 'internal_error', 'Something went wrong on our side.');
-      if (httpError.status >= 500 && known) ctx.state.log.warn({ code: httpError.code, cause: describe(error) }, 'request failed');
+      // The request line carries the code (and for a 5xx its cause) rather than a line of its own: under a flood of
+      // shed logins or a database outage, a second line per request would add to the load that caused it.
+      ctx.state.error = httpError.status >= 500 ? { code: httpError.code, cause: describe(error) } : { code: httpError.code };
       // Drop headers a handler may have set before failing (e.g. caching), keep the framing ones koa needs.
       const allow = ctx.response.get('Allow');
       ctx.res.getHeaderNames().forEach((name) => {

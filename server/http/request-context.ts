@@ -34,7 +34,8 @@ const securityHeaders: ReadonlyArray<readonly [string, string]> = [
 /**
  * Outermost middleware, the one place that sees every request from arrival to final status (after the error
  * boundary has turned any failure into its response): request id, security headers, `Connection: close` while
- * draining, the request line (route template, never the raw path) and the HTTP metrics. One layer instead of
+ * draining, the request line (route template, never the raw path; the error code, and the cause of a 5xx) and the
+ * HTTP metrics. One layer instead of
  * one per concern: each async layer costs a busy worker measurably (see the overhead benchmark).
  */
 export function requestContext(options: RequestContextOptions): Middleware<AppState> {
@@ -59,7 +60,10 @@ export function requestContext(options: RequestContextOptions): Middleware<AppSt
       const route = typeof matched === 'string' ? matched : undefined;
       const status = ctx.status;
       observer?.requestFinished(ctx.method, route, status, seconds);
-      requestLog.info({ requestId, method: ctx.method, route, status, durationMs: Math.round(seconds * 1e6) / 1000 }, 'request');
+      const line = { requestId, method: ctx.method, route, status, durationMs: Math.round(seconds * 1e6) / 1000, error: ctx.state.error?.code, cause: ctx.state.error?.cause };
+      // 5xx lines at warn, so LOG_LEVEL=warn still shows every failure the service answered.
+      if (status >= 500) requestLog.warn(line, 'request');
+      else requestLog.info(line, 'request');
     }
   };
 }

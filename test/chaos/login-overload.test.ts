@@ -9,18 +9,20 @@ import { describeFailures, figures, ok, password } from './chaos-fixtures.js';
 
 /*
  * Issue 6, "Overload": login costs a memory-hard hash (scrypt N=2^14: PASSWORD_HASH_COST=14, the production default),
- * with the default admission control (PASSWORD_HASH_CONCURRENCY = cores ÷ workers, _QUEUE 20, _QUEUE_TIMEOUT_MS 500).
+ * with the default admission control (PASSWORD_HASH_CONCURRENCY = 2 × cores ÷ workers, _QUEUE 5 × that, _QUEUE_TIMEOUT_MS 500).
  * 1. Capacity: 6 closed-loop clients for 3 s with correct passwords (so the login throttle never steps in).
  * 2. 2× capacity for 4 s, then 10× for 5 s, as open-model arrivals (they do not wait for answers), sent by the lean
  *    client in traffic.ts so the load generator's own CPU stays small on this shared 2-core machine.
  * Admitted logins keep a sane latency (p95 ≤ 1 s), the excess gets 503 `overloaded` + Retry-After without costing
  * MySQL a query, and /healthz (p99 < 100 ms), /api/me and /metrics stay responsive, measured by separate probes.
  *
- * Goodput. Issue 6 asks ≥ 90% of capacity at 10×. It nearly holds at 2× (measured 81–91%, asserted ≥ 70%), but at
- * 10× on 2 cores it cannot: every shed request still costs a worker ~0.5 ms of CPU (HTTP parse, JSON, log line,
- * response) and the client ~0.2 ms, so ~580 shed/s take ~0.4 of the 2 cores from scrypt: measured 66–78% whatever
- * the admission settings. Asserted here: ≥ 55%, i.e. no collapse (before logins were shed ahead of MySQL: 30–63%),
- * with margin for the other processes on a shared CI machine; the figures line gives the real number.
+ * Goodput. Issue 6 asks ≥ 90% of capacity at 10×. At 2× it holds (measured 91%); at 10× on these 2 shared cores it
+ * cannot, measured 79–83%. perf during the 10× phase: scrypt gets ~1.36 of the 2 cores (capacity uses ~1.8); the
+ * workers' event loops take ~0.22 shedding ~625 logins/s (~350 µs each, most of it kernel and socket work, not our
+ * code: a shed login is refused before its body is read), V8's GC and compiler threads ~0.1, and this process (load
+ * generator and probes, `clientCores` below) ~0.1, the kernel's loopback networking the rest. Asserted here: ≥ 75% at
+ * 2× and ≥ 65% at 10×, i.e. no collapse (before shedding ahead of MySQL: 30–63%; with one hash per core and a body
+ * parse per shed login: 72%), with margin for a noisy CI machine; the figures line gives the real numbers.
  */
 
 const users = 8;
@@ -69,7 +71,11 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
         probe(`http://127.0.0.1:${c.metricsPort}`, { path: '/metrics' }, { ...options, intervalMs: 500 }),
       ]);
       const queriesBefore = await globalStatus(admin!, 'Questions');
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = performance.now();
       const run = await openLoop({ baseUrl: c.url, ratePerSecond: Math.round(capacity * multiple), durationMs, maxInFlight: 2000, timeoutMs: 10_000, client: 'raw', next: login });
+      const cpu = process.cpuUsage(cpuBefore);
+      const clientCores = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
       const queries = (await globalStatus(admin!, 'Questions')) - queriesBefore - 1;
       stopper.stop();
       const [healthz, me, metrics] = await probes;
@@ -88,6 +94,8 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
         healthzP99Ms: percentile(healthz.map((s) => s.ms), 99),
         meP99Ms: percentile(me.map((s) => s.ms), 99),
         metricsMaxMs: Math.max(...metrics.map((s) => s.ms)),
+        // This test process (load generator and probes) shares the 2 cores with the cluster: what it took from them.
+        clientCores: Math.round(clientCores * 100) / 100,
       };
       figures(`login flood ${multiple}x`, { capacityPerS: capacity, capacityP95Ms: percentile(measured.map((s) => s.ms), 95), ...result, skipped: run.skipped });
       return { run, good, shed, healthz, me, metrics, result };
@@ -119,8 +127,8 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
       assert.ok(result.metricsMaxMs < 1000, `slowest scrape ${result.metricsMaxMs} ms ${at}`);
       assert.ok(good.length > 0);
     }
-    assert.ok(moderate.result.goodputPct >= 70, `goodput ${moderate.result.goodputPct.toFixed(0)}% of capacity at 2×`);
-    assert.ok(heavy.result.goodputPct >= 55, `goodput ${heavy.result.goodputPct.toFixed(0)}% of capacity at 10×`);
+    assert.ok(moderate.result.goodputPct >= 75, `goodput ${moderate.result.goodputPct.toFixed(0)}% of capacity at 2×`);
+    assert.ok(heavy.result.goodputPct >= 65, `goodput ${heavy.result.goodputPct.toFixed(0)}% of capacity at 10×`);
   });
 });
 

@@ -102,6 +102,14 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ PORT: '8080', METRICS_PORT: '8080' }), /METRICS_PORT must differ from PORT/);
   });
 
+  it('runs two hashes per core a worker can count on, at least one', () => {
+    const cores = availableParallelism();
+    assert.equal(loadConfig({ WORKERS: String(cores) }).auth.hashConcurrency, 2);
+    assert.equal(loadConfig({ WORKERS: '1' }).auth.hashConcurrency, 2 * cores);
+    assert.equal(loadConfig({ WORKERS: String(4 * cores) }).auth.hashConcurrency, 1);
+    assert.equal(loadConfig({ WORKERS: String(cores) }).auth.hashQueue, 10);
+  });
+
   it('keeps the hashing line at 5 per slot unless told otherwise', () => {
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3' }).auth.hashQueue, 15);
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3', PASSWORD_HASH_QUEUE: '0' }).auth.hashQueue, 0);

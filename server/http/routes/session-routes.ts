@@ -37,9 +37,10 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
   const authenticated = requireSession(deps.sessions);
 
   router.post('/api/login', async (ctx) => {
-    const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
-    // Under a flood, shed before touching MySQL: a login the hasher would refuse anyway costs no query (issue 6).
+    // Under a flood, shed first: a login the hasher would refuse anyway costs neither a body parse nor a query
+    // (issue 6). Its body is left for node:http to discard, which keeps the connection usable.
     if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
+    const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
     // A blocked client is refused before any hashing: guessing costs the server one indexed read.
     const throttle = await deps.throttle.check(input.email, ctx.ip);
     if (throttle.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(throttle.retryAfterSeconds);
