@@ -49,6 +49,8 @@ export interface RequestLogger {
   readonly logger: Logger;
   /** Writes out buffered lines now, synchronously (on exit). */
   flush(): void;
+  /** Flushes and stops the periodic flush; the file descriptor stays open (it is not ours: stdout by default). */
+  close(): void;
 }
 
 export interface RequestLoggerOptions {
@@ -58,7 +60,6 @@ export interface RequestLoggerOptions {
   readonly flushIntervalMs: number;
   /** File descriptor to write to; stdout by default. */
   readonly fd?: number;
-  readonly destination?: pino.DestinationStream;
 }
 
 /**
@@ -68,23 +69,22 @@ export interface RequestLoggerOptions {
  * if the process is killed outright; every other exit flushes it (see main.ts).
  */
 export function createRequestLogger(options: RequestLoggerOptions): RequestLogger {
-  const buffered = options.destination === undefined && options.flushIntervalMs > 0;
   const fd = options.fd ?? 1;
-  const destination =
-    options.destination ??
-    pino.destination(
-      buffered
-        ? { fd, sync: true, minLength: writeAtBytes, maxWrite: pipeAtomicBytes, periodicFlush: options.flushIntervalMs }
-        : { fd, sync: true },
-    );
-  const logger = pino(
-    { level: options.level, base: { pid: process.pid, ...options.base }, timestamp: pino.stdTimeFunctions.isoTime },
-    destination,
-  );
+  const buffered = options.flushIntervalMs > 0;
+  const destination = pino.destination(buffered ? { fd, sync: true, minLength: writeAtBytes, maxWrite: pipeAtomicBytes } : { fd, sync: true });
+  const logger = pino({ level: options.level, base: { pid: process.pid, ...options.base }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const flush = () => {
+    if (buffered) destination.flushSync();
+  };
+  // Ours rather than sonic-boom's periodicFlush, so close() can stop it: a timer left writing to a descriptor
+  // number that something else has since opened would write into the wrong file or socket.
+  const timer = buffered ? setInterval(flush, options.flushIntervalMs).unref() : undefined;
   return {
     logger,
-    flush() {
-      if (buffered) (destination as ReturnType<typeof pino.destination>).flushSync();
+    flush,
+    close() {
+      clearInterval(timer);
+      flush();
     },
   };
 }

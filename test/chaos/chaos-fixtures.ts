@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterProcess, LogLine } from '../helpers/cluster-process.js';
 import { send, type Sample } from '../helpers/traffic.js';
 
@@ -23,11 +24,21 @@ export const lines = (cluster: ClusterProcess, msg: string, from = 0): LogLine[]
 /** pino's `time` (ISO, ms precision) as epoch ms: when the cluster wrote the line, not when the test read it. */
 export const timeOf = (line: LogLine): number => Date.parse(String(line['time']));
 
-/** requestId → pid of the worker that logged the request. */
-export function answeredBy(cluster: ClusterProcess): Map<string, number> {
+/**
+ * requestId → pid of the worker that logged the request, once every answered sample's request line is in: workers
+ * buffer request lines for up to LOG_REQUEST_FLUSH_MS (1 s by default), so the last ones arrive after the load.
+ */
+export async function answeredBy(cluster: ClusterProcess, samples: readonly Sample[], timeoutMs = 5000): Promise<Map<string, number>> {
   const byId = new Map<string, number>();
-  for (const line of cluster.logs) if (line.msg === 'request') byId.set(String(line['requestId']), Number(line.pid));
-  return byId;
+  const wanted = samples.filter((s) => s.status !== undefined).map((s) => s.requestId);
+  const deadline = Date.now() + timeoutMs;
+  let read = 0;
+  for (;;) {
+    for (const line of cluster.logs.slice(read)) if (line.msg === 'request') byId.set(String(line['requestId']), Number(line.pid));
+    read = cluster.logs.length;
+    if (wanted.every((id) => byId.has(id)) || Date.now() > deadline) return byId;
+    await sleep(100);
+  }
 }
 
 export const ok = (s: Sample): boolean => s.status === 200;

@@ -59,7 +59,7 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
     const during = samples.filter((s) => s.endedAt >= hupAt && s.startedAt <= timeOf(finished));
     const duringMe = during.filter((s) => s.path === '/api/me' && ok(s)).map((s) => s.ms);
     const beforeMe = samples.filter((s) => s.endedAt < hupAt && s.path === '/api/me' && ok(s)).map((s) => s.ms);
-    const pidOf = answeredBy(c);
+    const pidOf = await answeredBy(c, samples);
     const servedByNew = samples.filter((s) => s.startedAt > timeOf(finished) + 200 && after.includes(pidOf.get(s.requestId) ?? -1)).length;
     const readies = lines(c, 'worker ready', mark);
     const exits = lines(c, 'worker exited', mark);

@@ -67,7 +67,7 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
 
     // Which worker each client was talking to when the kill came: the pid that answered its last request before it.
     // Each client has at most one request in flight, so this is also what the dead worker had in flight (or idle).
-    const pidOf = answeredBy(c);
+    const pidOf = await answeredBy(c, samples.filter((s) => s.endedAt <= killedAt));
     const lastPidBefore = new Map<number, number | undefined>();
     for (const s of samples) if (ok(s) && s.endedAt <= killedAt) lastPidBefore.set(s.client, pidOf.get(s.requestId));
     const victimClients = new Set([...lastPidBefore].filter(([, pid]) => pid === victim).map(([client]) => client));

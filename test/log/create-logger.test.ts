@@ -3,18 +3,25 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRequestLogger } from '../../server/log/create-logger.js';
+import { createRequestLogger, type RequestLogger, type RequestLoggerOptions } from '../../server/log/create-logger.js';
 
 describe('createRequestLogger', () => {
   let dir: string;
   let path: string;
   let fd: number;
+  const opened: RequestLogger[] = [];
+  const open = (options: Omit<RequestLoggerOptions, 'fd'>): RequestLogger => {
+    const log = createRequestLogger({ ...options, fd });
+    opened.push(log);
+    return log;
+  };
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'request-log-'));
     path = join(dir, 'out.log');
     fd = openSync(path, 'a');
   });
   afterEach(() => {
+    for (const log of opened.splice(0)) log.close();
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -22,7 +29,7 @@ describe('createRequestLogger', () => {
   const line = (i: number) => ({ requestId: `req-${i}`, method: 'GET', route: '/api/me', status: 200, durationMs: 1.5 });
 
   it('holds lines back, then writes them within the flush interval', async () => {
-    const { logger } = createRequestLogger({ level: 'info', base: { role: 'worker' }, flushIntervalMs: 200, fd });
+    const { logger } = open({ level: 'info', base: { role: 'worker' }, flushIntervalMs: 200 });
     logger.info(line(1), 'request');
     assert.equal(written(), '', 'a single line is buffered');
     await sleep(450);
@@ -33,7 +40,7 @@ describe('createRequestLogger', () => {
   });
 
   it('writes whole lines in chunks of at most 4096 bytes (one pipe write each), and flush() writes the rest', () => {
-    const log = createRequestLogger({ level: 'info', flushIntervalMs: 60_000, fd });
+    const log = open({ level: 'info', flushIntervalMs: 60_000 });
     let i = 0;
     while (written() === '') log.logger.info(line(i++), 'request');
     const firstWrite = written();
@@ -47,8 +54,19 @@ describe('createRequestLogger', () => {
     assert.deepEqual(ids, Array.from({ length: i }, (_, n) => `req-${n}`), 'every line, once, in order');
   });
 
+  it('stops flushing once closed, after writing what it held', async () => {
+    const log = open({ level: 'info', flushIntervalMs: 50 });
+    log.logger.info(line(1), 'request');
+    log.close();
+    assert.match(written(), /"requestId":"req-1"/);
+    const size = written().length;
+    log.logger.info(line(2), 'request');
+    await sleep(200);
+    assert.equal(written().length, size, 'no periodic flush after close');
+  });
+
   it('writes each line at once when the flush interval is 0', () => {
-    const { logger } = createRequestLogger({ level: 'info', flushIntervalMs: 0, fd });
+    const { logger } = open({ level: 'info', flushIntervalMs: 0 });
     logger.info(line(7), 'request');
     assert.match(written(), /"requestId":"req-7"/);
   });
