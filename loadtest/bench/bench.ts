@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     }
   }
   if (wants('login')) {
-    // 6 connections: well within what admission control admits (per worker: 1 hashing + 5 queued), so this
+    // 6 connections: well within what admission control admits (per worker: 2 hashing + 10 queued), so this
     // measures login throughput at saturation, not shedding (that is test/chaos/login-overload).
     const r = await loginBench({ workers, connections: 6, durationSeconds, hashCost: 14 });
     results['login'] = r;
