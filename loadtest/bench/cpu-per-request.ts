@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import pino from 'pino';
+import { createHttpMetrics } from '../../metrics/http-metrics.js';
+import { createPoolMetrics } from '../../metrics/pool-metrics.js';
+import { createProcessRegistry } from '../../metrics/create-process-registry.js';
+import { createLoginThrottle } from '../../server/auth/login-throttle.js';
+import { createPasswordHasher } from '../../server/auth/password-hasher.js';
+import { createSessionStore } from '../../server/auth/session-store.js';
+import { createUserStore } from '../../server/auth/user-store.js';
+import type { DbConnectionOptions } from '../../server/config/config.js';
+import { parseDatabaseUrl } from '../../server/config/database-url.js';
+import { createDbPool } from '../../server/db/create-db-pool.js';
+import { createApp } from '../../server/http/create-app.js';
+import { createLogger, createRequestLogger } from '../../server/log/create-logger.js';
+import { freshDatabase, testDatabaseUrl } from '../../test/helpers/test-database.js';
+import { request } from '../../test/helpers/in-process-app.js';
+import { createBaselineApp } from '../baseline/baseline-app.js';
+import { numberFlag, printTable, writeResult } from './bench-support.js';
+
+/*
+ * `npm run bench:cpu` (issue 5): CPU per `GET /api/me`, the product against the hand-written baseline and against
+ * itself without its request lines or its instrumentation. Throughput at saturation (`npm run bench`) swings ±15 %
+ * between runs here; this is steadier: every variant runs in this one process on its own port, autocannon drives
+ * them at the same fixed arrival rate from a child process (so its CPU is not counted), the rounds are interleaved,
+ * and `process.cpuUsage()` divided by the requests served gives µs per request. It is how the overhead was found.
+ */
+
+const rate = numberFlag('rate', 4000);
+const durationSeconds = numberFlag('duration', 4);
+const rounds = numberFlag('rounds', 5);
+const poolSize = 8;
+
+interface Variant {
+  readonly name: string;
+  readonly handler: RequestListener;
+  close(): Promise<void>;
+}
+
+async function productVariant(name: string, connection: DbConnectionOptions, devNull: number, options: { requestLines: boolean; instrumentation: boolean }): Promise<Variant> {
+  const base = { role: 'worker', worker: 0 };
+  const logger = createLogger({ level: 'info', base, destination: pino.destination({ fd: devNull, sync: true }) });
+  const requestLog = createRequestLogger({ level: options.requestLines ? 'info' : 'warn', base, flushIntervalMs: 1000, fd: devNull });
+  const registry = createProcessRegistry('0');
+  const poolMetrics = createPoolMetrics(registry, 'primary');
+  const db = createDbPool(
+    { connection, max: poolSize, maxIdle: poolSize, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
+    { logger, ...(options.instrumentation ? { observer: poolMetrics.observer } : {}) },
+  );
+  poolMetrics.bind(db);
+  const app = createApp({
+    logger,
+    requestLog: requestLog.logger,
+    db,
+    users: createUserStore(db),
+    sessions: createSessionStore(db, { ttlSeconds: 3600 }),
+    hasher: await createPasswordHasher({ cost: 10 }),
+    throttle: createLoginThrottle(db),
+    trustProxy: false,
+    bodyLimitBytes: 16 * 1024,
+    testRoutes: false,
+    isShuttingDown: () => false,
+    instrumentation: options.instrumentation ? createHttpMetrics(registry) : undefined,
+  });
+  return {
+    name,
+    handler: app.callback(),
+    async close() {
+      requestLog.close();
+      await db.end();
+    },
+  };
+}
+
+/** Runs autocannon in a child process at a fixed arrival rate; returns its non-2xx and error counts. */
+function drive(url: string, token: string, seconds: number, fixedRate: boolean): Promise<{ non2xx: number; errors: number }> {
+  const args = [require.resolve('autocannon/autocannon.js'), '-j', '-c', '20', '-d', String(seconds), '-H', `authorization=Bearer ${token}`];
+  if (fixedRate) args.push('-R', String(rate));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...args, url], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', () => {
+      try {
+        const result = JSON.parse(out) as { non2xx: number; errors: number };
+        resolve({ non2xx: result.non2xx, errors: result.errors });
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  });
+}
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+async function main(): Promise<void> {
+  const connection = parseDatabaseUrl(process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench_cpu'));
+  await (await freshDatabase(connection)).end();
+  const devNull = openSync('/dev/null', 'w');
+  const baseline = createBaselineApp({ connection, mode: 'pool', poolSize });
+  const variants: Variant[] = [
+    { name: 'baseline (koa + mysql2 pool)', handler: baseline.app.callback(), close: baseline.close },
+    await productVariant('product, as shipped', connection, devNull, { requestLines: true, instrumentation: true }),
+    await productVariant('product, request lines off', connection, devNull, { requestLines: false, instrumentation: true }),
+    await productVariant('product, instrumentation off', connection, devNull, { requestLines: true, instrumentation: false }),
+  ];
+  const servers: Server[] = [];
+  const served = new Map<string, number>();
+  const urls = new Map<string, string>();
+  for (const variant of variants) {
+    served.set(variant.name, 0);
+    const server = createServer((req, res) => {
+      served.set(variant.name, (served.get(variant.name) ?? 0) + 1);
+      variant.handler(req, res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    urls.set(variant.name, `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/me`);
+  }
+  try {
+    const product = urls.get('product, as shipped')!.replace('/api/me', '');
+    const credentials = { email: 'bench-cpu@example.com', password: 'bench-password' };
+    await request(`${product}/api/users`, { method: 'POST', json: { ...credentials, name: 'Bench' } });
+    const login = await request(`${product}/api/login`, { method: 'POST', json: credentials });
+    if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+    const token = String(login.body['token']);
+
+    console.log(`bench:cpu — ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; ${rate} req/s for ${durationSeconds} s × ${rounds} rounds per variant, interleaved`);
+    for (const variant of variants) await drive(urls.get(variant.name)!, token, 2, false); // warm-up: JIT, pools, statements
+    const perRequest = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const variant of variants) {
+        const before = served.get(variant.name) ?? 0;
+        const cpu = process.cpuUsage();
+        const { non2xx, errors } = await drive(urls.get(variant.name)!, token, durationSeconds, true);
+        const used = process.cpuUsage(cpu);
+        if (non2xx + errors > 0) throw new Error(`${variant.name}: ${non2xx} non-2xx, ${errors} errors`);
+        perRequest.get(variant.name)!.push((used.user + used.system) / ((served.get(variant.name) ?? 0) - before));
+      }
+    }
+    const baselineUs = median(perRequest.get(variants[0]!.name)!);
+    const rows = variants.map((variant) => {
+      const runs = perRequest.get(variant.name)!;
+      return {
+        variant: variant.name,
+        'µs CPU / request (median)': median(runs),
+        'range': `${Math.min(...runs).toFixed(1)}–${Math.max(...runs).toFixed(1)}`,
+        'vs baseline': median(runs) / baselineUs,
+      };
+    });
+    printTable(rows);
+    console.log(`written ${writeResult('bench-cpu', { rate, durationSeconds, rounds, poolSize, rows, runs: Object.fromEntries(perRequest) })}`);
+  } finally {
+    for (const server of servers) server.close();
+    for (const variant of variants) await variant.close();
+    closeSync(devNull);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
