@@ -36,13 +36,13 @@ const idleGraceMs = 1000;
 // and bounced back to a live worker.
 const handoffGraceMs = 250;
 
-/** A worker's composition: registry → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
 export interface WorkerLoggers {
   readonly logger: Logger;
   /** The buffered request log (createRequestLogger). */
   readonly requestLog: Logger;
 }
 
+/** A worker's composition: registry → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
 export async function startWorker(spec: WorkerSpec, { logger, requestLog }: WorkerLoggers): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;

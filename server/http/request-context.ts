@@ -35,8 +35,8 @@ const securityHeaders: ReadonlyArray<readonly [string, string]> = [
  * Outermost middleware, the one place that sees every request from arrival to final status (after the error
  * boundary has turned any failure into its response): request id, security headers, `Connection: close` while
  * draining, the request line (route template, never the raw path; the error code, and the cause of a 5xx) and the
- * HTTP metrics. One layer instead of
- * one per concern: each async layer costs a busy worker measurably (see the overhead benchmark).
+ * HTTP metrics. One layer instead of one per concern: each async layer costs a busy worker measurably
+ * (`npm run bench:cpu`).
  */
 export function requestContext(options: RequestContextOptions): Middleware<AppState> {
   const { logger, requestLog, observer, isShuttingDown } = options;
@@ -60,7 +60,8 @@ export function requestContext(options: RequestContextOptions): Middleware<AppSt
       const route = typeof matched === 'string' ? matched : undefined;
       const status = ctx.status;
       observer?.requestFinished(ctx.method, route, status, seconds);
-      const line = { requestId, method: ctx.method, route, status, durationMs: Math.round(seconds * 1e6) / 1000, error: ctx.state.error?.code, cause: ctx.state.error?.cause };
+      const { error } = ctx.state;
+      const line = { requestId, method: ctx.method, route, status, durationMs: Math.round(seconds * 1e6) / 1000, error: error?.code, cause: error?.cause };
       // 5xx lines at warn, so LOG_LEVEL=warn still shows every failure the service answered.
       if (status >= 500) requestLog.warn(line, 'request');
       else requestLog.info(line, 'request');
