@@ -27,7 +27,12 @@ async function runPrimary(): Promise<void> {
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
   const budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
   const primary = createPrimary(
-    { workers: config.cluster.workers, shutdownTimeoutMs: config.cluster.shutdownTimeoutMs, heartbeatTimeoutMs: config.cluster.heartbeatTimeoutMs },
+    {
+      workers: config.cluster.workers,
+      shutdownTimeoutMs: config.cluster.shutdownTimeoutMs,
+      heartbeatTimeoutMs: config.cluster.heartbeatTimeoutMs,
+      workerEnv: { UV_THREADPOOL_SIZE: String(config.auth.threadPoolSize) },
+    },
     { logger, spec: (slot) => ({ config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot) },
   );
   const metrics = await startClusterMetrics(config, budget, {

@@ -23,6 +23,8 @@ export interface PrimaryOptions {
   /** A ready worker silent for this long (no heartbeat) is hung: it is killed and replaced. */
   readonly heartbeatTimeoutMs: number;
   readonly crashPolicy?: CrashPolicy;
+  /** Extra environment for every worker process, e.g. libuv's thread pool size (read once, at its start). */
+  readonly workerEnv?: Readonly<Record<string, string>>;
 }
 
 export interface Primary {
@@ -60,7 +62,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
   const fatal = new Promise<number>((resolve) => (declareFatal = resolve));
 
   function fork(slot: number): WorkerEntry {
-    const worker = cluster.fork({ [workerSpecVariable]: encodeWorkerSpec(deps.spec(slot)) });
+    const worker = cluster.fork({ ...options.workerEnv, [workerSpecVariable]: encodeWorkerSpec(deps.spec(slot)) });
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));

@@ -52,6 +52,8 @@ export interface Config {
     readonly hashConcurrency: number;
     readonly hashQueue: number;
     readonly hashQueueTimeoutMs: number;
+    /** libuv's thread pool size in each worker (`UV_THREADPOOL_SIZE`, set by the primary when it forks). */
+    readonly threadPoolSize: number;
   };
   readonly log: {
     readonly level: LogLevel;

@@ -32,6 +32,7 @@ const envSchema = z.object({
   PASSWORD_HASH_CONCURRENCY: int(1, 64).optional(),
   PASSWORD_HASH_QUEUE: int(0, 10_000).optional(),
   PASSWORD_HASH_QUEUE_TIMEOUT_MS: int(1, 60_000).default(500),
+  UV_THREADPOOL_SIZE: int(1, 1024).optional(),
   ENABLE_TEST_ROUTES: z.stringbool().default(false),
   METRICS_INSTRUMENTATION: z.stringbool().default(true),
 });
@@ -97,6 +98,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       hashConcurrency,
       hashQueue: e.PASSWORD_HASH_QUEUE ?? 5 * hashConcurrency,
       hashQueueTimeoutMs: e.PASSWORD_HASH_QUEUE_TIMEOUT_MS,
+      // scrypt runs on libuv's thread pool, as do DNS lookups (a new MySQL connection) and file I/O: keep two threads
+      // beyond the hashes, so a login flood never queues a connect behind 25 ms hashes. libuv's default is 4.
+      threadPoolSize: e.UV_THREADPOOL_SIZE ?? Math.max(4, hashConcurrency + 2),
     },
     log: { level: e.LOG_LEVEL, requestFlushMs: e.LOG_REQUEST_FLUSH_MS },
     testRoutes: e.ENABLE_TEST_ROUTES,

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -80,6 +81,13 @@ describe('cluster lifecycle (real child process, 2 workers)', function () {
   afterEach(async () => {
     await cluster?.stop();
     cluster = undefined;
+  });
+
+  it('starts workers with libuv\'s thread pool sized for their hashes plus two', async () => {
+    cluster = await startCluster({ ...env, WORKERS: '1', PASSWORD_HASH_CONCURRENCY: '6' });
+    const [pid] = cluster.readyWorkerPids();
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes('UV_THREADPOOL_SIZE=8'), environ.filter((v) => v.startsWith('UV_')).join() || 'UV_THREADPOOL_SIZE unset');
   });
 
   it('two workers with distinct pids serve health checks and the register/login/me flow', async () => {

@@ -110,6 +110,12 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ WORKERS: String(cores) }).auth.hashQueue, 10);
   });
 
+  it('sizes libuv\'s thread pool for the hashes plus two, never under its default 4, unless UV_THREADPOOL_SIZE is set', () => {
+    assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '2' }).auth.threadPoolSize, 4);
+    assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '6' }).auth.threadPoolSize, 8);
+    assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '6', UV_THREADPOOL_SIZE: '16' }).auth.threadPoolSize, 16);
+  });
+
   it('keeps the hashing line at 5 per slot unless told otherwise', () => {
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3' }).auth.hashQueue, 15);
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3', PASSWORD_HASH_QUEUE: '0' }).auth.hashQueue, 0);
