@@ -1,7 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { DbPool } from '../db/create-db-pool.js';
 import { hashSessionToken, newSessionToken } from './session-token.js';
-import type { User } from './user-store.js';
+import { userFromRow, type User } from './user-store.js';
 
 export interface NewSession {
   readonly token: string;
@@ -38,9 +38,7 @@ export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: n
           WHERE s.token_hash = ? AND s.expires_at > ?`,
         [hashSessionToken(token), now()],
       );
-      const row = rows[0];
-      if (!row) return undefined;
-      return { id: Number(row['id']), email: String(row['email']), name: String(row['name']), createdAt: row['created_at'] as Date };
+      return rows[0] ? userFromRow(rows[0]) : undefined;
     },
     async revoke(token) {
       const result = await db.execute<ResultSetHeader>('DELETE FROM sessions WHERE token_hash = ?', [hashSessionToken(token)]);

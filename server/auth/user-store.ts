@@ -24,14 +24,13 @@ export interface UserStore {
   updatePasswordHash(id: number, passwordHash: string): Promise<void>;
 }
 
+/** A `users` row (id, email, name, created_at) as a User; the session lookup reads the same columns. */
+export function userFromRow(row: RowDataPacket): User {
+  return { id: Number(row['id']), email: String(row['email']), name: String(row['name']), createdAt: row['created_at'] as Date };
+}
+
 function toUser(row: RowDataPacket): UserWithPassword {
-  return {
-    id: Number(row['id']),
-    email: String(row['email']),
-    name: String(row['name']),
-    createdAt: row['created_at'] as Date,
-    passwordHash: String(row['password_hash']),
-  };
+  return { ...userFromRow(row), passwordHash: String(row['password_hash']) };
 }
 
 export function publicUser(user: User): User {

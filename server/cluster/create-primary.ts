@@ -42,13 +42,13 @@ export interface Primary {
   workers(): readonly { readonly slot: number; readonly worker: Worker }[];
 }
 
-/** Forks workers, restarts the ones that die, reloads and shuts down without dropping requests. */
 export interface PrimaryDeps {
   readonly logger: Logger;
   readonly spec: (slot: number) => WorkerSpec;
   readonly onWorkerRestart?: (slot: number) => void;
 }
 
+/** Forks workers, restarts the ones that die, reloads and shuts down without dropping requests. */
 export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Primary {
   const { logger } = deps;
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;

@@ -137,9 +137,9 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     const started = now();
     try {
       const pooled = await tarn.acquire().promise;
-      observer.acquired((now() - started) / 1000);
       pooled.held = true;
       pooled.acquiredAt = now();
+      observer.acquired((pooled.acquiredAt - started) / 1000);
       return pooled;
     } catch (error) {
       const timedOut = error instanceof TimeoutError;
