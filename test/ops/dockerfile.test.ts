@@ -67,7 +67,32 @@ describe('Dockerfile', () => {
     const ignored = readRepoFile('.dockerignore').split('\n').map((line) => line.trim());
     for (const entry of ['.git', 'node_modules', 'dist', '.env']) assert.ok(ignored.includes(entry), `.dockerignore lists ${entry}`);
   });
+
+  it('leaves every path the build stage COPYs in the build context', () => {
+    const rules = readRepoFile('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    for (const copy of args(build, 'COPY')) {
+      for (const source of copy.split(/\s+/).slice(0, -1)) {
+        if (source.startsWith('--')) continue;
+        assert.ok(!dockerIgnores(rules, source), `.dockerignore excludes ${source}, which the Dockerfile COPYs`);
+      }
+    }
+  });
 });
+
+/** Docker's rule: the last pattern matching the path or one of its parent folders decides; `!` re-includes. */
+function dockerIgnores(rules: readonly string[], path: string): boolean {
+  const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+  let ignored = false;
+  for (const rule of rules) {
+    const negated = rule.startsWith('!');
+    const pattern = new RegExp(`^${(negated ? rule.slice(1) : rule).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+    if (prefixes.some((prefix) => pattern.test(prefix))) ignored = !negated;
+  }
+  return ignored;
+}
 
 // --- helpers -----------------------------------------------------------------------------------------
 
