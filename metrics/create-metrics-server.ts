@@ -5,12 +5,12 @@ import type { MetricsJson, WorkerMetricsResult } from './collect-worker-metrics.
 
 export interface MetricsServerDeps {
   readonly logger: Logger;
-  /** The primary's own series (budget, cluster, MySQL status, process metrics). */
+  /** The primary's own series (budget, cluster, process metrics), read after the workers' so a scrape failure counts at once. */
   readonly collectOwn: () => Promise<MetricsJson>;
   /** Collects the workers' metrics; answers within its own timeout. */
   readonly collectWorkers: () => Promise<WorkerMetricsResult>;
-  /** Runs alongside the workers' collection, before collectOwn, e.g. to read MySQL status concurrently. */
-  readonly prepare?: () => Promise<unknown>;
+  /** Series read alongside the workers' (MySQL's status: a query, so it runs while the workers answer). */
+  readonly collectAlongside?: () => Promise<MetricsJson>;
   readonly onWorkerMissing: (slot: number) => void;
 }
 
@@ -21,10 +21,10 @@ export interface MetricsServerDeps {
  */
 export function createMetricsServer(deps: MetricsServerDeps): Server {
   async function render(): Promise<string> {
-    const [workers] = await Promise.all([deps.collectWorkers(), deps.prepare?.()]);
+    const [workers, alongside] = await Promise.all([deps.collectWorkers(), deps.collectAlongside?.() ?? []]);
     workers.failedSlots.forEach(deps.onWorkerMissing);
     const own = await deps.collectOwn();
-    return AggregatorRegistry.aggregate([...workers.answered, own]).metrics();
+    return AggregatorRegistry.aggregate([...workers.answered, [...own, ...alongside]]).metrics();
   }
 
   return createServer((req, res) => {

@@ -22,6 +22,10 @@ const variableNames = {
   max_connections: 'mysql_global_variables_max_connections',
   max_user_connections: 'mysql_global_variables_max_user_connections',
 } as const;
+// What is read is what is exported: the queries are built from the names above (plus the refusal counter's source).
+const quoted = (names: readonly string[]) => names.map((name) => `'${name}'`).join(',');
+const statusSql = `SHOW GLOBAL STATUS WHERE Variable_name IN (${quoted([...Object.keys(statusNames), 'Connection_errors_max_connections'])})`;
+const variablesSql = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${quoted(Object.keys(variableNames))})`;
 
 interface Snapshot {
   readonly up: boolean;
@@ -29,9 +33,7 @@ interface Snapshot {
 }
 
 export interface MysqlStatusMetrics {
-  /** Reads the server unless a read newer than minIntervalMs exists; never rejects. */
-  refresh(): Promise<Snapshot>;
-  /** The mysql_* series as of the latest read: only mysql_up while MySQL is unreachable. */
+  /** The mysql_* series, read now unless a read newer than minIntervalMs exists: only mysql_up while MySQL is unreachable. */
   collect(): Promise<MetricsJson>;
   close(): Promise<void>;
 }
@@ -61,10 +63,8 @@ export function createMysqlStatusMetrics(
     const values = new Map<string, number>();
     const work = (async () => {
       const conn = await connect();
-      const [status] = await conn.query<RowDataPacket[]>(
-        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected','Threads_running','Max_used_connections','Aborted_connects','Connection_errors_max_connections')",
-      );
-      const [variables] = await conn.query<RowDataPacket[]>("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('max_connections','max_user_connections')");
+      const [status] = await conn.query<RowDataPacket[]>(statusSql);
+      const [variables] = await conn.query<RowDataPacket[]>(variablesSql);
       for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), Number(row['Value']));
     })();
     let timer: NodeJS.Timeout | undefined;
@@ -124,7 +124,6 @@ export function createMysqlStatusMetrics(
   }
 
   return {
-    refresh,
     collect,
     async close() {
       closed = true;

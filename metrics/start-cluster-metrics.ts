@@ -32,9 +32,9 @@ export async function startClusterMetrics(
   const collect = createWorkerMetricsCollector({ timeoutMs: workerScrapeTimeoutMs });
   const server = createMetricsServer({
     logger: deps.logger,
-    collectOwn: async () => [...(await primaryMetrics.registry.getMetricsAsJSON()), ...(await mysqlStatus.collect())],
+    collectOwn: () => primaryMetrics.registry.getMetricsAsJSON(),
     collectWorkers: () => collect(deps.workers()),
-    prepare: () => mysqlStatus.refresh(),
+    collectAlongside: () => mysqlStatus.collect(),
     onWorkerMissing: (slot) => {
       primaryMetrics.scrapeFailed(slot);
       deps.logger.warn({ slot, timeoutMs: workerScrapeTimeoutMs }, 'worker did not answer the metrics scrape');
