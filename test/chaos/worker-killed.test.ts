@@ -114,6 +114,7 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
     assert.ok(hung.length <= 2 && hung.every((h) => h.startedAt >= killedAt && h.startedAt < timeOf(died[0]!) + 50), describeFailures(hung));
     // Everything started after the replacement was ready succeeded. (Keep-alive clients that moved to the survivor stay
     // there, so the new worker only gets new connections: servedByNewWorkerAfterReady in the figures.)
+    assert.ok(afterReady.length > 100, `only ${afterReady.length} requests after the replacement was ready`);
     assert.deepEqual(afterReady.filter((s) => !ok(s)), []);
     assert.ok(samples.length > 1000, `only ${samples.length} requests`);
     // /metrics answered every scrape, during the kill as well.

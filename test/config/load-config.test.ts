@@ -48,6 +48,10 @@ describe('loadConfig', () => {
     assert.equal(config.db.poolMax, 20);
     assert.equal(config.db.reservedConnections, 0);
     assert.equal(config.db.maxIdle, 2);
+    assert.equal(config.db.acquireTimeoutMs, 250);
+    assert.equal(config.db.idleTimeoutMs, 5000);
+    assert.equal(config.cluster.shutdownTimeoutMs, 3000);
+    assert.equal(config.auth.sessionTtlSeconds, 600);
     assert.equal(config.log.level, 'warn');
     assert.equal(config.log.requestFlushMs, 0);
     assert.equal(config.auth.passwordHashCost, 15);

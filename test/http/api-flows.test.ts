@@ -50,10 +50,12 @@ describe('API flows', () => {
   it('stores only a hash of the password and of the token', async () => {
     await register({ email: 'grace@example.com', password: 'cobol-rules-1959', name: 'Grace' });
     const session = await login({ email: 'grace@example.com', password: 'cobol-rules-1959' });
+    assert.equal(session.status, 200, session.text);
     const token = String(session.body['token']);
     const [users] = await admin.query<RowDataPacket[]>("SELECT password_hash FROM users WHERE email = 'grace@example.com'");
     assert.match(String(users[0]?.['password_hash']), /^\$scrypt\$/);
     const [sessions] = await admin.query<RowDataPacket[]>('SELECT token_hash FROM sessions');
+    assert.ok(sessions.length >= 1, 'the login stored a session');
     for (const row of sessions) {
       const stored = row['token_hash'] as Buffer;
       assert.equal(stored.length, 32);
