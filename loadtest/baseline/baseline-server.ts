@@ -1,12 +1,13 @@
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
+import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { createBaselineApp } from './baseline-app.js';
 
 /* The baseline of baseline-app.ts as a cluster like the product's: WORKERS workers on PORT (MODE, POOL_SIZE). */
 
 const port = Number(process.env['PORT'] ?? 8090);
 const workers = Number(process.env['WORKERS'] ?? 2);
-const url = new URL(process.env['DATABASE_URL'] ?? 'mysql://root@127.0.0.1:3306/app');
+const connection = parseDatabaseUrl(process.env['DATABASE_URL'] ?? 'mysql://root@127.0.0.1:3306/app');
 
 if (cluster.isPrimary) {
   for (let i = 0; i < workers; i++) cluster.fork();
@@ -16,13 +17,7 @@ if (cluster.isPrimary) {
   });
 } else {
   const { app } = createBaselineApp({
-    connection: {
-      host: url.hostname,
-      port: Number(url.port || 3306),
-      user: decodeURIComponent(url.username) || 'root',
-      password: decodeURIComponent(url.password),
-      database: url.pathname.slice(1),
-    },
+    connection,
     mode: process.env['MODE'] === 'per-request' ? 'per-request' : 'pool',
     poolSize: Number(process.env['POOL_SIZE'] ?? 10),
   });

@@ -17,8 +17,8 @@ import { createDbPool } from '../../server/db/create-db-pool.js';
 import { createApp } from '../../server/http/create-app.js';
 import { createLogger, createRequestLogger } from '../../server/log/create-logger.js';
 import { freshDatabase, testDatabaseUrl } from '../../test/helpers/test-database.js';
-import { request } from '../../test/helpers/in-process-app.js';
 import { createBaselineApp } from '../baseline/baseline-app.js';
+import { benchToken } from './bench-processes.js';
 import { numberFlag, printTable, writeResult } from './bench-support.js';
 
 /*
@@ -122,12 +122,7 @@ async function main(): Promise<void> {
     urls.set(variant.name, `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/me`);
   }
   try {
-    const product = urls.get('product, as shipped')!.replace('/api/me', '');
-    const credentials = { email: 'bench-cpu@example.com', password: 'bench-password' };
-    await request(`${product}/api/users`, { method: 'POST', json: { ...credentials, name: 'Bench' } });
-    const login = await request(`${product}/api/login`, { method: 'POST', json: credentials });
-    if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
-    const token = String(login.body['token']);
+    const token = await benchToken(urls.get('product, as shipped')!.replace('/api/me', ''));
 
     console.log(`bench:cpu — ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; ${rate} req/s for ${durationSeconds} s × ${rounds} rounds per variant, interleaved`);
     for (const variant of variants) await drive(urls.get(variant.name)!, token, 2, false); // warm-up: JIT, pools, statements

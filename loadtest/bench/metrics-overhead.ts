@@ -1,10 +1,10 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../../test/helpers/cluster-process.js';
-import { request } from '../../test/helpers/in-process-app.js';
-import { scrape } from '../../test/helpers/scrape.js';
+import type { ClusterProcess } from '../../test/helpers/cluster-process.js';
 import { testDatabaseUrl } from '../../test/helpers/test-database.js';
-import { mean, numberFlag, percentile, printTable, runLoad, writeResult, type LoadResult } from './bench-support.js';
+import { percentile } from '../../test/helpers/traffic.js';
+import { benchToken, startProduct } from './bench-processes.js';
+import { mean, numberFlag, printTable, runLoad, writeResult, type LoadResult } from './bench-support.js';
 
 /*
  * `npm run bench:metrics` (issue 3): what the HTTP and pool instrumentation costs, and how fast /metrics
@@ -20,40 +20,25 @@ const workers = numberFlag('workers', 2);
 const databaseUrl = process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench');
 
 async function startVariant(instrumented: boolean): Promise<{ cluster: ClusterProcess; token: string }> {
-  // Request logs off in both variants: here the harness would be parsing them, competing for the CPU.
-  const cluster = await startCluster(
-    { WORKERS: String(workers), DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', METRICS_INSTRUMENTATION: String(instrumented) },
-    { waitForReady: false },
-  );
-  await waitForWorkers(cluster);
-  const credentials = { email: 'bench@example.com', password: 'bench-password' };
-  await request(`${cluster.url}/api/users`, { method: 'POST', json: { ...credentials, name: 'Bench' } });
-  const login = await request(`${cluster.url}/api/login`, { method: 'POST', json: credentials });
-  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
-  const token = String(login.body['token']);
-  // Warm up: JIT, pool connections, prepared statements.
-  await runLoad({ url: `${cluster.url}/api/me`, connections, durationSeconds: 2, headers: { authorization: `Bearer ${token}` } });
-  return { cluster, token };
-}
-
-async function waitForWorkers(cluster: ClusterProcess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const ready = await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`).then(
-      (result) => result.sum('cluster_workers', { state: 'ready' }),
-      () => 0,
-    );
-    if (ready === workers) return;
-    await sleep(100);
+  // Request logs off in both variants: the comparison is about the instrumentation.
+  const cluster = await startProduct({ WORKERS: String(workers), DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', METRICS_INSTRUMENTATION: String(instrumented) });
+  try {
+    const token = await benchToken(cluster.url);
+    // Warm up: JIT, pool connections, prepared statements.
+    await runLoad({ url: `${cluster.url}/api/me`, connections, durationSeconds: 2, headers: { authorization: `Bearer ${token}` } });
+    return { cluster, token };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
   }
-  throw new Error('cluster did not become ready');
 }
 
-async function measure(instrumented: boolean, scrapeDuringLoad: boolean): Promise<{ load: LoadResult; scrapeMs: number[] }> {
+async function measure(instrumented: boolean): Promise<{ load: LoadResult; scrapeMs: number[] }> {
   const { cluster, token } = await startVariant(instrumented);
   const scrapeMs: number[] = [];
   let loading = true;
   const scraper = (async () => {
-    while (scrapeDuringLoad && loading) {
+    while (loading) {
       const started = performance.now();
       await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
       scrapeMs.push(performance.now() - started);
@@ -78,10 +63,10 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     // Both variants are scraped every 200 ms (far more often than any Prometheus would): the comparison then
     // isolates the per-request instrumentation, and the instrumented runs give the scrape latency under load.
-    const instrumented = await measure(true, true);
+    const instrumented = await measure(true);
     on.push(instrumented.load);
     scrapes.push(...instrumented.scrapeMs);
-    off.push((await measure(false, true)).load);
+    off.push((await measure(false)).load);
   }
   const summary = {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },

@@ -1,25 +1,11 @@
-import { strict as assert } from 'node:assert';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterProcess, LogLine } from '../helpers/cluster-process.js';
-import { send, type Sample } from '../helpers/traffic.js';
+import type { Sample } from '../helpers/traffic.js';
 
 /* Shared by the chaos tests (issue 6, "Faults under load" and "Overload"): users, log lookups, one-line figures. */
 
-export const password = 'correct horse battery staple';
-
-/** Registers a fresh user and logs in through the cluster. */
-export async function signUp(url: string, prefix: string): Promise<{ email: string; token: string; auth: Record<string, string> }> {
-  const email = `${prefix}-${randomUUID()}@example.test`;
-  const created = await send(url, { method: 'POST', path: '/api/users', json: { email, password, name: prefix } }, { timeoutMs: 10_000 });
-  assert.equal(created.status, 201, `register: ${created.error ?? created.body}`);
-  const login = await send(url, { method: 'POST', path: '/api/login', json: { email, password } }, { timeoutMs: 10_000 });
-  assert.equal(login.status, 200, `login: ${login.error ?? login.body}`);
-  const token = String((JSON.parse(login.body) as { token: unknown }).token);
-  return { email, token, auth: { Authorization: `Bearer ${token}` } };
-}
-
-export const lines = (cluster: ClusterProcess, msg: string, from = 0): LogLine[] => cluster.logs.slice(from).filter((l) => l.msg === msg);
+export { isAlive, lines } from '../helpers/cluster-process.js';
+export { password, signUp } from '../helpers/sign-up.js';
 
 /** pino's `time` (ISO, ms precision) as epoch ms: when the cluster wrote the line, not when the test read it. */
 export const timeOf = (line: LogLine): number => Date.parse(String(line['time']));
@@ -57,13 +43,4 @@ export function figures(name: string, values: Record<string, unknown>): void {
     .map(([key, value]) => `${key}=${typeof value === 'number' ? Math.round(value * 10) / 10 : typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
     .join(' ');
   console.log(`      [chaos] ${name}: ${text}`);
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

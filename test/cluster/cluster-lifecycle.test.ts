@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess, type LogLine } from '../helpers/cluster-process.js';
+import { lines, startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { signUp } from '../helpers/sign-up.js';
+import { codeOf } from '../helpers/traffic.js';
 import { request } from '../helpers/in-process-app.js';
 import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
 
@@ -39,21 +41,6 @@ function rawRequest(url: string, init: { method?: string; headers?: Record<strin
   });
 }
 
-function errorCodeOf(error: unknown): string {
-  const e = error as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
-  return String(e.code ?? e.cause?.code ?? e.message);
-}
-
-/** Registers and logs in a fresh user through the cluster; returns the bearer token. */
-async function signUp(url: string): Promise<{ email: string; token: string }> {
-  const email = `cluster-${randomUUID()}@example.test`;
-  const created = await request(`${url}/api/users`, { method: 'POST', json: { email, password: 'correct horse battery', name: 'Cluster' } });
-  assert.equal(created.status, 201, created.text);
-  const login = await request(`${url}/api/login`, { method: 'POST', json: { email, password: 'correct horse battery' } });
-  assert.equal(login.status, 200, login.text);
-  return { email, token: String(login.body['token']) };
-}
-
 /** Sends `count` requests on fresh connections with known request ids; returns the worker pids that answered. */
 async function answeringPids(cluster: ClusterProcess, count: number, token: string): Promise<Set<number>> {
   const pids = new Set<number>();
@@ -69,7 +56,6 @@ async function answeringPids(cluster: ClusterProcess, count: number, token: stri
 }
 
 
-const lines = (cluster: ClusterProcess, msg: string, from = 0): LogLine[] => cluster.logs.slice(from).filter((l) => l.msg === msg);
 
 describe('cluster lifecycle (real child process, 2 workers)', function () {
   let cluster: ClusterProcess | undefined;
@@ -100,7 +86,7 @@ describe('cluster lifecycle (real child process, 2 workers)', function () {
     assert.ok(!pids.has(cluster.child.pid!), 'workers are separate processes from the primary');
 
     assert.equal((await request(`${cluster.url}/healthz`)).status, 200);
-    const { email, token } = await signUp(cluster.url);
+    const { email, token } = await signUp(cluster.url, 'cluster');
     const me = await request(`${cluster.url}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(me.status, 200, me.text);
     assert.equal(me.body['email'], email);
@@ -110,7 +96,7 @@ describe('cluster lifecycle (real child process, 2 workers)', function () {
 
   it('restarts a worker killed with SIGKILL, and traffic keeps succeeding', async () => {
     cluster = await startCluster(env);
-    const { token } = await signUp(cluster.url);
+    const { token } = await signUp(cluster.url, 'cluster');
     const [victim, survivor] = cluster.readyWorkerPids();
     assert.ok(victim && survivor);
     const mark = cluster.logs.length;
@@ -144,7 +130,7 @@ describe('cluster lifecycle (real child process, 2 workers)', function () {
     await sleep(200);
     const refused = await rawRequest(`${cluster.url}/healthz`).then(
       (r) => `answered ${r.status}`,
-      (error: unknown) => errorCodeOf(error),
+      (error: unknown) => codeOf(error),
     );
     const refusedAt = Date.now();
     assert.equal(refused, 'ECONNREFUSED');
@@ -163,13 +149,13 @@ describe('cluster lifecycle (real child process, 2 workers)', function () {
     assert.equal(lines(cluster, 'worker drained').length, 2);
     assert.equal(lines(cluster, 'all workers drained').length, 1);
     assert.deepEqual(lines(cluster, 'drain deadline reached; closing remaining connections'), []);
-    await assert.rejects(rawRequest(`${cluster.url}/healthz`), (error: unknown) => errorCodeOf(error) === 'ECONNREFUSED');
+    await assert.rejects(rawRequest(`${cluster.url}/healthz`), (error: unknown) => codeOf(error) === 'ECONNREFUSED');
   });
 
   it('SIGHUP replaces every worker, one at a time, without failing a request', async function () {
     this.timeout(45_000);
     cluster = await startCluster(env);
-    const { token } = await signUp(cluster.url);
+    const { token } = await signUp(cluster.url, 'cluster');
     const before = cluster.readyWorkerPids();
     assert.equal(before.length, 2);
 
@@ -186,7 +172,7 @@ describe('cluster lifecycle (real child process, 2 workers)', function () {
           if (res.status === 200) succeeded++;
           else failures.push(`${path} → ${res.status} ${res.text}`);
         } catch (error) {
-          failures.push(`${path} → ${errorCodeOf(error)}`);
+          failures.push(`${path} → ${codeOf(error)}`);
         }
       }
     };

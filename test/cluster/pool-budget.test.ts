@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { randomUUID } from 'node:crypto';
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { ConnectionBudget } from '../../server/db/connection-budget.js';
 import { startCluster, type ClusterProcess, type LogLine } from '../helpers/cluster-process.js';
 import { request } from '../helpers/in-process-app.js';
+import { signUp } from '../helpers/sign-up.js';
 import { globalStatus } from '../helpers/test-database.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
 
@@ -41,14 +41,6 @@ async function drive(url: string, token: string, concurrency: number, durationMs
   return outcome;
 }
 
-async function signUp(url: string): Promise<string> {
-  const email = `budget-${randomUUID()}@example.test`;
-  const created = await request(`${url}/api/users`, { method: 'POST', json: { email, password: 'correct horse battery', name: 'Budget' } });
-  assert.equal(created.status, 201, created.text);
-  const login = await request(`${url}/api/login`, { method: 'POST', json: { email, password: 'correct horse battery' } });
-  assert.equal(login.status, 200, login.text);
-  return String(login.body['token']);
-}
 
 
 function budgetLine(cluster: ClusterProcess): LogLine & { budget: ConnectionBudget } {
@@ -98,7 +90,7 @@ describe('connection budget against a real MariaDB limit', function () {
       const pools = cluster.logs.filter((l) => l.msg === 'worker ready').map((l) => l['poolMax']);
       assert.deepEqual(pools, [2, 2, 2, 2]);
 
-      const token = await signUp(cluster.url);
+      const { token } = await signUp(cluster.url, 'budget');
       await admin!.query('FLUSH STATUS'); // resets Max_used_connections to the connections open right now
       // 80 clients want 80 connections at once; the 4 pools have 8 between them.
       const outcome = await drive(cluster.url, token, 80, 3000, 0.3);
@@ -161,7 +153,7 @@ describe('connection budget against a real MariaDB limit', function () {
       );
       assert.deepEqual(cluster.logs.filter((l) => l.msg === 'worker ready').map((l) => l['poolMax']), [3, 3]);
 
-      const token = await signUp(cluster.url);
+      const { token } = await signUp(cluster.url, 'budget');
       await admin!.query('FLUSH STATUS');
       const outcome = await drive(cluster.url, token, 40, 2000, 0.3);
       assert.deepEqual(outcome.problems, []);

@@ -136,7 +136,10 @@ export async function startCluster(env: Record<string, string>, options: StartCl
   return cluster;
 }
 
-function isAlive(pid: number): boolean {
+/** Lines the cluster printed with this `msg`, from line index `from` on. */
+export const lines = (cluster: ClusterProcess, msg: string, from = 0): LogLine[] => cluster.logs.slice(from).filter((l) => l.msg === msg);
+
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

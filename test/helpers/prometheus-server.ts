@@ -72,7 +72,6 @@ async function startOnce(port: number, options: StartPrometheusOptions): Promise
   const configFile = join(dir, 'prometheus.yml');
   const config = typeof options.configYaml === 'function' ? options.configYaml({ host: '127.0.0.1', port }) : options.configYaml;
   writeFileSync(configFile, config);
-  const logFile = join(dir, 'prometheus.log');
   const log: string[] = [];
   const child: ChildProcess = spawn(
     binary,
@@ -131,7 +130,6 @@ async function startOnce(port: number, options: StartPrometheusOptions): Promise
           clearTimeout(timer);
         }
         process.off('exit', killOnExit);
-        writeFileSync(logFile, log.join('\n'));
         rmSync(dir, { recursive: true, force: true });
       })();
       return stopped;

@@ -110,8 +110,6 @@ export interface ClosedLoopOptions {
   readonly keepAlive?: boolean;
   readonly timeoutMs?: number;
   readonly stopper?: Stopper;
-  /** Called with every sample as it settles (e.g. to capture a token). */
-  readonly onSample?: (sample: Sample) => void;
   /** This client stops after a sample for which this is true (e.g. refused: a real client goes elsewhere). */
   readonly stopClientAfter?: (sample: Sample) => boolean;
 }
@@ -126,7 +124,6 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
       for (let i = 0; i < options.maxRequestsPerClient && Date.now() < until && !options.stopper?.stopped; i++) {
         const sample = await send(options.baseUrl, options.next(n, i), { agent, timeoutMs: options.timeoutMs, client: n, requestId: `c${n}-${i}-${Date.now()}` });
         samples.push(sample);
-        options.onSample?.(sample);
         if (options.stopClientAfter?.(sample)) break;
       }
     } finally {
@@ -287,4 +284,3 @@ export function tally(samples: readonly Sample[]): Record<string, number> {
   return counts;
 }
 
-export const round = (n: number): number => Math.round(n);
