@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestName } from '../../loadtest/engine/scenario-spec.js';
+import { LoadtestMetrics } from '../../loadtest/report/prom-exporter.js';
+import { freePort } from '../helpers/free-port.js';
 import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
 import { request } from '../helpers/in-process-app.js';
 import { startPrometheus, testPrometheusConfig, type PrometheusServer } from '../helpers/prometheus-server.js';
@@ -136,39 +136,36 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
     let mariadb: ThrowawayMariadb | undefined;
     let cluster: ClusterProcess | undefined;
     let prometheus: PrometheusServer | undefined;
-    let standIn: Server | undefined;
+    let loadtestPort = 0;
     let instance = '';
     let traffic: Promise<void> | undefined;
     let driving = true;
 
-    // Stands in for the Node load tester (loadtest/, written separately; prometheus.yml's job "loadtest"):
-    // its metric names, in a real prom-client registry, observing the real requests this test sends.
-    const registry = new Registry();
-    const sent = new Counter({ name: 'loadtest_requests_total', help: 'requests', labelNames: ['scenario', 'status'], registers: [registry] });
-    const duration = new Histogram({ name: 'loadtest_request_duration_seconds', help: 'latency', labelNames: ['scenario'], registers: [registry], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
-    const open = new Gauge({ name: 'loadtest_active_connections', help: 'open', registers: [registry] });
-    async function call(scenario: string, path: string, init: Parameters<typeof request>[1] = {}) {
-      const stop = duration.startTimer({ scenario });
-      open.inc();
+    // The Node load tester's own exporter (prometheus.yml's job "loadtest"), recording the real requests this test
+    // sends: the one scenario's label is `dashboard`, and each request counts under the load tester's name for it.
+    let open = 0;
+    const loadtestMetrics = new LoadtestMetrics('dashboard', () => open);
+    async function call(name: RequestName, path: string, init: Parameters<typeof request>[1] = {}) {
+      const started = performance.now();
+      open++;
       try {
         const response = await request(`${cluster!.url}${path}`, init);
-        sent.inc({ scenario, status: String(response.status) });
+        loadtestMetrics.observe(name, String(response.status), (performance.now() - started) / 1000);
         return response;
       } catch (error) {
-        sent.inc({ scenario, status: 'error' });
+        loadtestMetrics.observe(name, 'error', undefined);
         throw error;
       } finally {
-        open.dec();
-        stop();
+        open--;
       }
     }
     const user = { email: 'dashboard@example.com', password: 'dashboard-pass', name: 'Dashboard' };
     async function round(i: number): Promise<void> {
       const login = await call('login', '/api/login', { method: 'POST', json: { email: user.email, password: user.password } });
       await call('me', '/api/me', { headers: { authorization: `Bearer ${String(login.body['token'])}` } });
-      await call('not-found', `/no/such/page/${i}`);
+      await call('me', `/no/such/page/${i}`);
       // 2 connections per worker, 300 ms deadline: a burst of 0.5 s holds makes some requests time out (503).
-      if (i % 8 === 0) await Promise.all(Array.from({ length: 6 }, () => call('db-sleep', '/test/db-sleep?seconds=0.5')));
+      if (i % 8 === 0) await Promise.all(Array.from({ length: 6 }, () => call('me', '/test/db-sleep?seconds=0.5')));
     }
 
     before(async function () {
@@ -179,14 +176,14 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
         WORKERS: '2', DATABASE_URL: mariadb.url, DB_POOL_MAX: '2', DB_RESERVED_CONNECTIONS: '5',
         DB_ACQUIRE_TIMEOUT_MS: '300', DB_MAX_IDLE: '0', DB_IDLE_TIMEOUT_MS: '1000',
       });
-      standIn = createServer((_req, res) => void registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text)));
-      await new Promise<void>((done) => standIn!.listen(0, '127.0.0.1', done));
+      loadtestPort = await freePort();
+      assert.equal(await loadtestMetrics.serve(loadtestPort), undefined);
       const app = `127.0.0.1:${cluster.metricsPort}`;
       instance = app;
       prometheus = await startPrometheus({
-        configYaml: (self) => testPrometheusConfig({ targets: { app, prometheus: `${self.host}:${self.port}`, loadtest: `127.0.0.1:${(standIn!.address() as AddressInfo).port}` } }),
+        configYaml: (self) => testPrometheusConfig({ targets: { app, prometheus: `${self.host}:${self.port}`, loadtest: `127.0.0.1:${loadtestPort}` } }),
       });
-      assert.equal((await call('register', '/api/users', { method: 'POST', json: user })).status, 201);
+      assert.equal((await call('login', '/api/users', { method: 'POST', json: user })).status, 201);
       traffic = (async () => {
         for (let i = 0; driving && i < 5000; i++) await round(i);
       })();
@@ -205,7 +202,7 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
       driving = false;
       await traffic?.catch(() => undefined);
       await prometheus?.stop();
-      await new Promise((done) => (standIn ? standIn.close(done) : done(undefined)));
+      await loadtestMetrics.close();
       await cluster?.stop();
       await mariadb?.destroy();
     });

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { appSampleNames } from '../helpers/app-metric-names.js';
 import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly } from './repo-files.js';
+import { metricNamesIn } from './promql-names.js';
 
 /*
  * Issue 4: the shipped Prometheus config and alert rules are checked and unit-tested by promtool in
@@ -112,7 +113,7 @@ describe('Prometheus config and alert rules', () => {
     it('uses only metric names the app exposes (issue 3) or recording rules defined here', () => {
       const recorded = new Set(rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
       for (const rule of rules) {
-        const { metrics, recordings } = namesIn(rule.expr);
+        const { metrics, recordings } = metricNamesIn(rule.expr);
         for (const name of metrics) assert.ok(knownMetrics.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`);
         for (const name of recordings) assert.ok(recorded.has(name), `${rule.alert ?? rule.record}: recording rule ${name} is not defined`);
       }
@@ -169,22 +170,4 @@ function runbookAnchors(markdown: string): Set<string> {
     for (const explicit of line.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(explicit[1]!);
   }
   return anchors;
-}
-
-const promqlWords = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
-
-/** Metric and recording-rule names a PromQL expression selects (good enough for our rules, not a parser). */
-function namesIn(expr: string): { metrics: string[]; recordings: string[] } {
-  const recordings = expr.match(/[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*/g) ?? [];
-  let rest = expr.replace(/[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*/g, ' ');
-  const metrics: string[] = [];
-  for (const match of rest.matchAll(/__name__\s*=~?\s*"([^"]*)"/g)) metrics.push(...match[1]!.split('|'));
-  rest = rest
-    .replace(/"(?:[^"\\]|\\.)*"/g, ' ')
-    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\b[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)/g, ' ');
-  for (const match of rest.matchAll(/(?<![\w.])([a-zA-Z_][a-zA-Z0-9_]*)\b(?!\s*\()/g)) {
-    if (!promqlWords.has(match[1]!.toLowerCase())) metrics.push(match[1]!);
-  }
-  return { metrics, recordings };
 }
