@@ -13,25 +13,15 @@
 // this file), SUMMARY_PATH (where handleSummary writes the JSON summary; default k6-login-summary.json).
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { SharedArray } from 'k6/data';
 import { Rate } from 'k6/metrics';
+import { brief, seededUsers } from './common.js';
 
 const spec = JSON.parse(open('../scenarios.json'));
 const flow = spec.scenarios.login;
 const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const TESTID = __ENV.TESTID || 'k6-login';
 
-const users = new SharedArray('users', function () {
-  const path = __ENV.CREDENTIALS || '../credentials.json';
-  let list;
-  try {
-    list = JSON.parse(open(path));
-  } catch (error) {
-    throw new Error(`cannot read ${path} (${error}): run \`npm run seed -- --users N\` first`);
-  }
-  if (!Array.isArray(list) || list.length === 0) throw new Error(`${path} has no users: run \`npm run seed -- --users N\` first`);
-  return list;
-});
+const users = seededUsers();
 
 const loginSuccess = new Rate('login_success');
 
@@ -104,22 +94,8 @@ export default function () {
   sleep(flow.thinkTimeMs / 1000);
 }
 
-function brief(data) {
-  const lines = [`k6 ${TESTID}: ${BASE_URL}`];
-  Object.keys(data.metrics).forEach(function (name) {
-    const metric = data.metrics[name];
-    if (!metric.thresholds) return;
-    Object.keys(metric.thresholds).forEach(function (threshold) {
-      const value = metric.values['p(95)'] !== undefined ? metric.values['p(95)'] : metric.values.rate;
-      lines.push(`  ${metric.thresholds[threshold].ok ? 'PASS' : 'FAIL'}  ${name} ${threshold} (${value})`);
-    });
-  });
-  if (data.metrics.http_reqs) lines.push(`  requests: ${data.metrics.http_reqs.values.count} (${data.metrics.http_reqs.values.rate.toFixed(1)}/s)`);
-  return `${lines.join('\n')}\n`;
-}
-
 export function handleSummary(data) {
-  const result = { stdout: brief(data) };
+  const result = { stdout: brief(data, TESTID, BASE_URL) };
   result[__ENV.SUMMARY_PATH || 'k6-login-summary.json'] = JSON.stringify(data, null, 2);
   return result;
 }

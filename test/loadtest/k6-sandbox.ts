@@ -97,7 +97,12 @@ async function main(input: Input): Promise<SandboxOutput> {
   };
   const context = vm.createContext({ open, __ENV: input.env, __VU: 1, __ITER: 0, console });
   const script = new vm.SourceTextModule(readFileSync(input.script, 'utf8'), { identifier: input.script, context });
-  await script.link((specifier) => {
+  // k6/... modules are the recorders above; a relative import (./common.js) is the real file, run in the same context.
+  await script.link((specifier, referencing) => {
+    if (specifier.startsWith('.')) {
+      const file = resolve(dirname(referencing.identifier), specifier);
+      return new vm.SourceTextModule(readFileSync(file, 'utf8'), { identifier: file, context });
+    }
     const exports = modules[specifier];
     if (!exports) throw new Error(`the script imports ${specifier}, which this sandbox does not provide`);
     return new vm.SyntheticModule(Object.keys(exports), function () {
