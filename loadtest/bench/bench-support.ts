@@ -5,12 +5,19 @@ import autocannon from 'autocannon';
 /** Shared plumbing for `npm run bench…`: load runs, percentiles, tables and the JSON result file. */
 
 export interface LoadResult {
-  readonly total: number;
+  /** Every request sent, answered or not (timeouts, socket errors and requests still in flight at the end included). */
+  readonly sent: number;
+  /** Requests answered with any status. */
+  readonly answered: number;
+  /** 2xx answers. */
   readonly ok: number;
+  /** sent − ok: every request that did not end in a 2xx, whatever the reason. */
+  readonly failed: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly non2xx: number;
+  /** Requests that got no answer: socket errors and timeouts (autocannon counts a timeout as an error too). */
   readonly errors: number;
 }
 
@@ -32,14 +39,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     method: options.method ?? 'GET',
     ...(options.body !== undefined ? { body: options.body } : {}),
   });
+  // requests.total counts answers only; requests.sent counts what was written, so a run whose every request timed
+  // out is not "100 % ok of 0". A success rate is ok / sent.
+  const sent = Math.max(result.requests.sent, result.requests.total + result.errors);
   return {
-    total: result.requests.total,
+    sent,
+    answered: result.requests.total,
     ok: result['2xx'],
+    failed: sent - result['2xx'],
     requestsPerSecond: result.requests.average,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
+    errors: result.errors,
   };
 }
 

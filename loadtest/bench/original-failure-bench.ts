@@ -5,6 +5,7 @@ import { benchToken, metricValue, startBaseline, startProduct } from './bench-pr
 import { runLoad } from './bench-support.js';
 
 export interface FailureRun {
+  /** Every request sent, answered or not. */
   readonly requests: number;
   readonly successRate: number;
   readonly failed: number;
@@ -40,9 +41,9 @@ export async function originalFailureBench(options: { workers: number; connectio
     const refusedBefore = await status(admin, 'Connection_errors_max_connections');
     const load = await runLoad({ url: `${url}/api/me`, connections: options.connections, durationSeconds: options.durationSeconds, headers: { authorization: `Bearer ${token}` } });
     return {
-      requests: load.total,
-      successRate: load.total === 0 ? 0 : load.ok / load.total,
-      failed: load.total - load.ok + load.errors,
+      requests: load.sent,
+      successRate: load.sent === 0 ? 0 : load.ok / load.sent,
+      failed: load.failed,
       refusedByMysql: (await status(admin, 'Connection_errors_max_connections')) - refusedBefore,
       maxUsedConnections: await status(admin, 'Max_used_connections'),
       p99Ms: load.p99Ms,
