@@ -11,6 +11,16 @@ import { closedLoop, openLoop, percentile, probe, Stopper, tally, type Call, typ
 
 const ok = (s: Sample): boolean => s.status === 200;
 
+/** A login refused by admission control: 503 `overloaded`. */
+export function isShed(s: Sample): boolean {
+  if (s.status !== 503) return false;
+  try {
+    return (JSON.parse(s.body) as { error?: unknown }).error === 'overloaded';
+  } catch {
+    return false;
+  }
+}
+
 export interface FloodTarget {
   readonly url: string;
   readonly metricsUrl: string;
@@ -25,6 +35,7 @@ export interface FloodPhase {
   readonly samples: readonly Sample[];
   readonly skipped: number;
   readonly good: readonly Sample[];
+  /** 503 `overloaded`: refused by admission control. */
   readonly shed: readonly Sample[];
   readonly probes: { readonly healthz: readonly Sample[]; readonly me: readonly Sample[]; readonly metrics: readonly Sample[] };
   readonly figures: {
@@ -82,7 +93,7 @@ export async function runLoginFlood(target: FloodTarget, plan: readonly { multip
     stopper.stop();
     const [healthz, me, metrics] = await probes;
     const good = run.samples.filter(ok);
-    const shed = run.samples.filter((s) => s.status === 503);
+    const shed = run.samples.filter(isShed);
     phases.push({
       multiple,
       samples: run.samples,

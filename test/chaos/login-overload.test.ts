@@ -13,8 +13,8 @@ import { describeFailures, figures, ok, password } from './chaos-fixtures.js';
  * default admission control (PASSWORD_HASH_CONCURRENCY = 2 × cores ÷ workers, _QUEUE 5 × that, _QUEUE_TIMEOUT_MS 500).
  * A flood at 2× and 10× the capacity measured in the same run (loadtest/bench/login-flood.ts).
  *
- * Asserted here is what must hold on any machine, however loaded: every login is a 200 or a 503 `overloaded` with
- * Retry-After (never a 401, 429, another 5xx or a dropped connection), the excess is shed before it costs MySQL a
+ * Asserted here is what must hold on any machine, however loaded: every login is a 200 or a 503 with Retry-After
+ * (never a 401, 429, another 5xx or a dropped connection), the excess is shed as `overloaded` before it costs MySQL a
  * query, and /healthz, /api/me and /metrics keep answering. How much goodput and latency survive is a measurement,
  * not a property: `npm run bench:overload` reports it against the same-run capacity, and the figures line below
  * prints it for the record.
@@ -59,7 +59,10 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
     for (const phase of flood.phases) {
       figures(`login flood ${phase.multiple}x`, { capacityPerS: flood.capacityPerS, capacityP95Ms: flood.capacityP95Ms, ...phase.figures, skipped: phase.skipped });
       const at = `at ${phase.multiple}×`;
-      const wrong = phase.samples.filter((s) => !ok(s) && !(s.status === 503 && Number(s.retryAfter) >= 1 && JSON.parse(s.body).error === 'overloaded'));
+      // A 200, or a 503 with Retry-After: `overloaded` from admission control, or, on a machine so starved that a
+      // login waits past DB_ACQUIRE_TIMEOUT_MS for a connection, the pool's own 503. Never a 401, 429, another
+      // status or a dropped connection.
+      const wrong = phase.samples.filter((s) => !ok(s) && !(s.status === 503 && Number(s.retryAfter) >= 1));
       assert.deepEqual(wrong.map((s) => s.error ?? `${s.status} ${s.body}`), [], at);
       assert.ok(phase.good.length > 0, `no login succeeded ${at}`);
       assert.ok(phase.shed.length > 0, `nothing was shed ${at}`);
