@@ -28,6 +28,8 @@ export interface LoadOptions {
   readonly headers?: Record<string, string>;
   readonly method?: 'GET' | 'POST';
   readonly body?: string;
+  /** A fixed arrival rate over all connections (requests per second) instead of as fast as possible. */
+  readonly overallRate?: number;
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -38,6 +40,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     headers: options.headers ?? {},
     method: options.method ?? 'GET',
     ...(options.body !== undefined ? { body: options.body } : {}),
+    ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
   });
   // requests.total counts answers only; requests.sent counts what was written, so a run whose every request timed
   // out is not "100 % ok of 0". A success rate is ok / sent.
