@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The API cluster: a build stage with dev dependencies compiles TypeScript; the runtime stage has production
 # dependencies and dist/ only, and runs as the unprivileged `node` user of the official image.
-ARG NODE_IMAGE=node:20.19.0-bookworm-slim
+# Node 24 LTS, the same release package.json installs for npm start and the tests (kept in step by a test).
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

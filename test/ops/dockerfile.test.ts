@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { readRepoFile, repoRoot } from './repo-files.js';
 
 /*
- * Issue 4: Docker cannot run here, so the Dockerfile is checked statically: multi-stage, pinned, production
+ * Docker cannot run here, so the Dockerfile is checked statically: multi-stage, pinned, production
  * dependencies only, non-root, a HEALTHCHECK on /healthz, and an exec-form CMD so SIGTERM reaches the primary.
  */
 
@@ -14,9 +14,13 @@ describe('Dockerfile', () => {
   const runtime = stages[stages.length - 1]!;
   const args = (stage: Stage, instruction: string) => stage.instructions.filter((i) => i.name === instruction).map((i) => i.args);
 
-  it('is multi-stage on a pinned Node 20 image', () => {
+  it('is multi-stage on a pinned Node image of the release npm start and the tests run on', () => {
     assert.ok(stages.length >= 2, 'a build stage and a runtime stage');
-    for (const stage of stages) assert.match(stage.image, /^node:20\.\d+\.\d+-[\w-]+$/, `FROM ${stage.image}`);
+    // `npm ci` installs this exact Node into node_modules/.bin for npm start and npm test; the image must match it.
+    const pkg = JSON.parse(readRepoFile('package-lock.json')) as { packages: Record<string, { version?: string }> };
+    const tested = pkg.packages['node_modules/node']?.version;
+    assert.match(String(tested), /^24\.\d+\.\d+$/, 'the node package (Node 24 LTS) is locked');
+    for (const stage of stages) assert.equal(stage.image, `node:${tested}-bookworm-slim`, `FROM ${stage.image}`);
   });
 
   it('builds with dev dependencies from every source folder the server imports', () => {
