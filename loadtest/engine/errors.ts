@@ -1,3 +1,5 @@
+import { problemCode } from './api.js';
+
 /** Why a request failed, in the buckets the report and the live line show. */
 
 export const causes = ['timeout', 'reset', 'refused', '503', '401', '429', 'http_other', 'other'] as const;
@@ -32,13 +34,6 @@ export function causeOfStatus(status: number, expected: number): Cause | undefin
 
 /** `503 overloaded`, `401 invalid_credentials`...: the status and the API's error code from the body, if any. */
 export function statusDetail(status: number, body: string | undefined): string {
-  if (body) {
-    try {
-      const code = (JSON.parse(body) as { error?: unknown }).error;
-      if (typeof code === 'string' && /^[\w.-]{1,64}$/.test(code)) return `${status} ${code}`;
-    } catch {
-      // not JSON: the status alone
-    }
-  }
-  return String(status);
+  const code = problemCode(body);
+  return code !== undefined && /^[\w.-]{1,64}$/.test(code) ? `${status} ${code}` : String(status);
 }

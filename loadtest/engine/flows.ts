@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { loginBody, tokenOf } from './api.js';
 import type { Credential } from './credentials.js';
 import type { Requester, RunState } from './requester.js';
 import { expandSteps, type FlowSpec, type ScenarioFile, type ScenarioName } from './scenario-spec.js';
@@ -21,17 +22,6 @@ export function bearer(token: string): string[] {
   return ['authorization', `Bearer ${token}`];
 }
 
-/** The token of a successful login reply, or undefined. */
-export function tokenOf(status: number, expected: number, body: string | undefined): string | undefined {
-  if (status !== expected || !body) return undefined;
-  try {
-    const token = (JSON.parse(body) as { token?: unknown }).token;
-    return typeof token === 'string' && token !== '' ? token : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export interface FlowInputs {
   readonly file: ScenarioFile;
   readonly requester: Requester;
@@ -47,7 +37,7 @@ export interface FlowInputs {
  */
 function flowIteration(flow: FlowSpec, inputs: FlowInputs): Iteration {
   const steps = expandSteps(flow);
-  const loginBodies = inputs.credentials.map((c) => Buffer.from(JSON.stringify({ email: c.email, password: c.password })));
+  const loginBodies = inputs.credentials.map(loginBody);
   const expectLogin = inputs.file.requests.login.expectStatus;
   const { requester, state, sessions } = inputs;
   return async (vu) => {

@@ -2,7 +2,8 @@ import { Client } from 'undici';
 import { send } from './connections.js';
 import type { Credential } from './credentials.js';
 import { errorCode } from './errors.js';
-import { bearer, jsonHeaders, tokenOf } from './flows.js';
+import { loginBody, tokenOf } from './api.js';
+import { bearer, jsonHeaders } from './flows.js';
 import type { ScenarioFile } from './scenario-spec.js';
 
 export class SetupError extends Error {}
@@ -22,7 +23,7 @@ export async function openSessions(origin: string, basePath: string, file: Scena
     try {
       while (next < wanted) {
         const user = credentials[next++]!;
-        const body = Buffer.from(JSON.stringify({ email: user.email, password: user.password }));
+        const body = loginBody(user);
         const reply = await send(client, { path: basePath + login.path, method: login.method, headers: jsonHeaders, body }, true);
         const token = tokenOf(reply.status, login.expectStatus, reply.body);
         if (token) sessions.push(bearer(token));

@@ -10,6 +10,7 @@ import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { openApiRoutes } from './routes/openapi-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { testRoutes } from './routes/test-routes.js';
 import { userRoutes } from './routes/user-routes.js';
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   // One router, so 405 (path known, method not) is decided over every route at once.
   const router = new Router<AppState>();
   healthRoutes(router, deps);
+  openApiRoutes(router);
   userRoutes(router, deps);
   sessionRoutes(router, deps);
   if (deps.testRoutes) testRoutes(router, deps);

@@ -3,6 +3,7 @@ import { OverloadedError } from '../auth/admission-limiter.js';
 import { DatabaseUnavailableError } from '../db/db-errors.js';
 import { HttpError, httpErrors } from './http-error.js';
 import type { AppState } from './app-state.js';
+import { problemDetails, problemJson } from './problem-details.js';
 
 // Statuses and codes of the body parser's (raw-body / co-body) errors, by their `type`.
 const bodyErrors: Record<string, () => HttpError> = {
@@ -33,7 +34,7 @@ function toHttpError(error: unknown, bodyLimitBytes: number): HttpError | undefi
 }
 
 /**
- * The one error boundary (STYLE.md §5): expected failures become their JSON error; anything else is
+ * The one error boundary: expected failures become their RFC 9457 problem (application/problem+json); anything else is
  * logged once with the request id and answered with a 500 that says nothing internal. It also turns
  * the router's "no route" (404) and "wrong method" (405/501) outcomes into JSON errors.
  */
@@ -60,12 +61,8 @@ export function errorBoundary(options: { readonly bodyLimitBytes: number }): Mid
       if (allow && httpError.status === 405) ctx.set('Allow', String(allow));
       ctx.status = httpError.status;
       ctx.set(httpError.extra.headers ?? {});
-      ctx.body = {
-        error: httpError.code,
-        message: httpError.message,
-        requestId: ctx.state.requestId,
-        ...(httpError.extra.fields ? { fields: httpError.extra.fields } : {}),
-      };
+      ctx.body = problemDetails(httpError, ctx.state.requestId);
+      ctx.type = problemJson;
     }
   };
 }

@@ -1,6 +1,6 @@
 /**
  * An expected failure with the status and public code the client sees. Thrown anywhere in a request;
- * the error boundary turns it into `{ error, message, requestId }`.
+ * the error boundary turns it into an RFC 9457 problem (see problem-details.ts).
  */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -20,8 +20,14 @@ export const retryAfterSeconds = 1;
 export const httpErrors = {
   malformedJson: () => new HttpError(400, 'malformed_json', 'The request body is not valid JSON.'),
   badRequest: (message: string) => new HttpError(400, 'bad_request', message),
-  unauthorized: () =>
-    new HttpError(401, 'unauthorized', 'A valid bearer token is required.', { headers: { 'WWW-Authenticate': 'Bearer' } }),
+  /**
+   * RFC 6750 §3: a request without credentials gets the bare challenge; one whose token is malformed,
+   * unknown, revoked or expired is told `invalid_token`, so clients know to log in again.
+   */
+  unauthorized: (tokenGiven: boolean) =>
+    new HttpError(401, 'unauthorized', 'A valid bearer token is required.', {
+      headers: { 'WWW-Authenticate': tokenGiven ? 'Bearer error="invalid_token"' : 'Bearer' },
+    }),
   invalidCredentials: () => new HttpError(401, 'invalid_credentials', 'Invalid email or password.'),
   notFound: () => new HttpError(404, 'not_found', 'No such route.'),
   methodNotAllowed: (allow: string) =>

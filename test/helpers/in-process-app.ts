@@ -8,6 +8,7 @@ import { createUserStore } from '../../server/auth/user-store.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { createApp } from '../../server/http/create-app.js';
+import { checkContract } from './contract.js';
 import { silentLogger } from './test-database.js';
 
 export interface InProcessApp {
@@ -69,7 +70,10 @@ export interface JsonResponse {
   readonly text: string;
 }
 
-/** fetch that always reads the body, and parses it as JSON when it is JSON. */
+/**
+ * fetch that always reads the body, parses it as JSON when it is JSON, and checks the response against the API's
+ * OpenAPI document (contract.ts): a response the contract does not allow fails the test that received it.
+ */
 export async function request(url: string, init: RequestInit & { json?: unknown } = {}): Promise<JsonResponse> {
   const { json, ...rest } = init;
   const headers = new Headers(rest.headers);
@@ -78,5 +82,6 @@ export async function request(url: string, init: RequestInit & { json?: unknown 
   const text = await response.text();
   let body: Record<string, unknown> = {};
   if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') body = JSON.parse(text) as Record<string, unknown>;
+  checkContract(rest.method ?? 'GET', url, { status: response.status, headers: response.headers, text });
   return { status: response.status, headers: response.headers, body, text };
 }

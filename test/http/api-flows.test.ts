@@ -80,8 +80,8 @@ describe('API flows', () => {
       assert.equal(response.status, 401);
       assert.equal(response.body['error'], 'invalid_credentials');
     }
-    const { requestId: _a, ...first } = wrongPassword.body;
-    const { requestId: _b, ...second } = unknownEmail.body;
+    const { requestId: _a, instance: _c, ...first } = wrongPassword.body;
+    const { requestId: _b, instance: _d, ...second } = unknownEmail.body;
     assert.deepEqual(first, second);
   });
 
@@ -102,11 +102,20 @@ describe('API flows', () => {
     await register({ email: 'edsger@example.com', password: 'goto-considered', name: 'E' });
     const token = String((await login({ email: 'edsger@example.com', password: 'goto-considered' })).body['token']);
     await admin.query('UPDATE sessions SET expires_at = ? ', [new Date(Date.now() - 1000)]);
-    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer nope' }, { authorization: `Basic ${token}` }, { authorization: `Bearer ${'A'.repeat(43)}` }, { authorization: `Bearer ${token}` }]) {
+    // RFC 6750 §3.1: no bearer credentials at all get the bare challenge; a bearer token that is malformed, unknown
+    // or expired is told invalid_token.
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'Bearer'],
+      [{ authorization: `Basic ${token}` }, 'Bearer'],
+      [{ authorization: 'Bearer nope' }, 'Bearer error="invalid_token"'],
+      [{ authorization: `Bearer ${'A'.repeat(43)}` }, 'Bearer error="invalid_token"'],
+      [{ authorization: `Bearer ${token}` }, 'Bearer error="invalid_token"'],
+    ];
+    for (const [headers, challenge] of cases) {
       const response = await request(`${app.url}/api/me`, { headers });
       assert.equal(response.status, 401, JSON.stringify(headers));
       assert.equal(response.body['error'], 'unauthorized');
-      assert.equal(response.headers.get('www-authenticate'), 'Bearer');
+      assert.equal(response.headers.get('www-authenticate'), challenge, JSON.stringify(headers));
     }
   });
 

@@ -47,7 +47,7 @@ async function snapshot(admin: Connection): Promise<Record<string, unknown>> {
 
 function errorBodyProblems(response: RawResponse): string[] {
   const type = response.headers.get('content-type')?.[0] ?? '';
-  if (!type.startsWith('application/json')) return [`error body is not JSON (${type}): ${response.body.slice(0, 80)}`];
+  if (!type.startsWith('application/problem+json')) return [`error body is not a problem (${type}): ${response.body.slice(0, 80)}`];
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(response.body) as Record<string, unknown>;
@@ -56,8 +56,10 @@ function errorBodyProblems(response: RawResponse): string[] {
   }
   const problems: string[] = [];
   const keys = Object.keys(body).sort().join(',');
-  if (keys !== 'error,message,requestId' && !(response.status === 422 && keys === 'error,fields,message,requestId')) problems.push(`error body keys ${keys}`);
-  for (const key of ['error', 'message', 'requestId']) if (typeof body[key] !== 'string' || body[key] === '') problems.push(`error body ${key} is not a string`);
+  const expected = 'detail,error,instance,message,requestId,status,title,type';
+  if (keys !== expected && !(response.status === 422 && keys === 'detail,error,fields,instance,message,requestId,status,title,type')) problems.push(`error body keys ${keys}`);
+  for (const key of ['type', 'title', 'detail', 'instance', 'error', 'message', 'requestId']) if (typeof body[key] !== 'string' || body[key] === '') problems.push(`error body ${key} is not a string`);
+  if (body['status'] !== response.status) problems.push(`error body status ${String(body['status'])} is not the HTTP status`);
   if (body['requestId'] !== response.headers.get('x-request-id')?.[0]) problems.push('requestId differs from X-Request-Id');
   if (response.headers.get('x-content-type-options')?.[0] !== 'nosniff') problems.push('no X-Content-Type-Options: nosniff');
   if (response.headers.get('cache-control')?.[0] !== 'no-store') problems.push('no Cache-Control: no-store');

@@ -23,10 +23,12 @@ export interface SessionRouteDeps {
 /** Puts the session's user on ctx.state, or answers 401. A database failure propagates as 503, never 401. */
 export function requireSession(sessions: SessionStore): Middleware<AppState> {
   return async (ctx, next) => {
-    const token = parseBearerToken(ctx.get('Authorization') || undefined);
-    if (!token) throw httpErrors.unauthorized();
+    const authorization = ctx.get('Authorization');
+    const token = parseBearerToken(authorization || undefined);
+    // Another scheme (Basic…) is no bearer token at all: the bare challenge, as for no credentials (RFC 6750 §3.1).
+    if (!token) throw httpErrors.unauthorized(/^bearer(\s|$)/i.test(authorization));
     const user = await sessions.findUser(token);
-    if (!user) throw httpErrors.unauthorized();
+    if (!user) throw httpErrors.unauthorized(true);
     ctx.state.user = user;
     ctx.state.token = token;
     await next();
