@@ -53,11 +53,13 @@ const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\
 export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = defaultThrottlePolicy, now: () => Date = () => new Date()): LoginThrottle {
   const keys = (email: string, client: string) => ({ pair: digest('account+client', email, client), account: digest('account', email) });
 
-  // Assignments run left to right and see the values already updated (MySQL and MariaDB both).
+  // Assignments run left to right and see the values already updated (MySQL and MariaDB both). The exponent is
+  // capped where 2^n already exceeds the block's cap: uncapped, POW(2, n) leaves the range of a DOUBLE at n = 1024
+  // (ER_DATA_OUT_OF_RANGE), which a patient attacker reaches in hours on the account-wide counter.
   const failureSql = `INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until) VALUES (?, 1, ?, NULL)
     ON DUPLICATE KEY UPDATE
       failures = IF(last_failure_at < ?, 1, failures + 1),
-      blocked_until = IF(failures > ?, DATE_ADD(?, INTERVAL LEAST(POW(2, failures - ? - 1), ?) SECOND), NULL),
+      blocked_until = IF(failures > ?, DATE_ADD(?, INTERVAL LEAST(POW(2, LEAST(failures - ? - 1, ?)), ?) SECOND), NULL),
       last_failure_at = ?`;
 
   return {
@@ -80,7 +82,7 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
         [pair, policy.pairFreeFailures, policy.pairMaxBlockSeconds],
         [account, policy.accountFreeFailures, policy.accountMaxBlockSeconds],
       ] as const) {
-        await db.execute(failureSql, [key, at, windowStart, free, at, free, cap, at]);
+        await db.execute(failureSql, [key, at, windowStart, free, at, free, Math.ceil(Math.log2(cap)), cap, at]);
       }
     },
     async recordSuccess(email, client) {

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
+import { createHash } from 'node:crypto';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
 import { freshDatabase, testConnection } from '../helpers/test-database.js';
 
 const database = 'app_test_throttle';
+// The stored keys: SHA-256 of the account (or account + client), so a test can seed a counter directly.
+const throttleKey = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest();
 const connection = testConnection(database);
 
 describe('login throttle (per account and client, shared through MySQL)', function () {
@@ -63,5 +66,33 @@ describe('login throttle (per account and client, shared through MySQL)', functi
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) statuses.push((await login(workerA, 'guess', '192.0.2.50', 'nobody@example.com')).status);
     assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429]);
+  });
+
+  it('keeps answering 401/429 and keeps the blocks at their caps after thousands of failures', async () => {
+    // One failure every 30 s keeps the window open: about 9 hours of that is ~1,100 failures on the account,
+    // where 2^(failures − allowance) no longer fits in a DOUBLE.
+    const email = 'hammered@example.com';
+    const client = '192.0.2.77';
+    await admin.query(
+      `INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until)
+       VALUES (?, 5000, UTC_TIMESTAMP(3), NULL), (?, 1200, UTC_TIMESTAMP(3), NULL)`,
+      [throttleKey('account+client', email, client), throttleKey('account', email)],
+    );
+    const first = await login(workerA, 'guess', client, email);
+    assert.equal(first.status, 401, first.text);
+    const blocked = await login(workerB, 'guess', client, email);
+    assert.equal(blocked.status, 429, blocked.text);
+    const retryAfter = Number(blocked.headers.get('retry-after'));
+    assert.ok(retryAfter > 890 && retryAfter <= 900, `the pair's block is capped at 15 min, got Retry-After ${retryAfter}`);
+    const [rows] = await admin.query<RowDataPacket[]>(
+      `SELECT failures, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), blocked_until) / 1e6 AS blockedFor
+         FROM login_throttle WHERE throttle_key IN (?, ?) ORDER BY failures`,
+      [throttleKey('account', email), throttleKey('account+client', email, client)],
+    );
+    const [account, pair] = rows.map((row) => ({ failures: Number(row['failures']), blockedFor: Number(row['blockedFor']) }));
+    assert.equal(account?.failures, 1201, 'the account count advanced');
+    assert.ok(account.blockedFor > 25 && account.blockedFor <= 30, `the account block is capped at 30 s, got ${account.blockedFor}`);
+    assert.equal(pair?.failures, 5001, 'the pair count advanced');
+    assert.ok(pair.blockedFor > 890 && pair.blockedFor <= 900, `the pair block is capped at 15 min, got ${pair.blockedFor}`);
   });
 });
