@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createLoginThrottle } from '../../server/auth/login-throttle.js';
-import { createPasswordHasher } from '../../server/auth/password-hasher.js';
+import { createPasswordHasher, type PasswordHasher } from '../../server/auth/password-hasher.js';
 import { createSessionStore } from '../../server/auth/session-store.js';
 import { createUserStore } from '../../server/auth/user-store.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
@@ -24,6 +24,8 @@ export interface InProcessAppOptions {
   readonly testRoutes?: boolean;
   readonly trustProxy?: boolean;
   readonly logger?: Logger;
+  /** The production hasher at the lowest cost when not given. */
+  readonly hasher?: PasswordHasher;
 }
 
 /** The production factories (pool, stores, hasher, app) on a real port, in this process. */
@@ -34,7 +36,7 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     { logger },
   );
   // The lowest cost the config allows keeps the suite fast; the format and code path are the production ones.
-  const hasher = await createPasswordHasher({ cost: 10 });
+  const hasher = options.hasher ?? (await createPasswordHasher({ cost: 10 }));
   const app = createApp({
     logger,
     db,

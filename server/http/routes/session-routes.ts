@@ -54,10 +54,13 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
     }
     if (throttle.hasFailures) await deps.throttle.recordSuccess(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
-      // Upgrading the hash is worth doing but never worth failing a login over.
-      await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password)).catch((error: unknown) => {
+      // Upgrading the hash is worth doing but never worth failing a login over: the hash itself may be refused by
+      // the admission limiter (a busy worker) or the update may fail, and either only postpones it to the next login.
+      try {
+        await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password));
+      } catch (error) {
         ctx.state.log.warn({ err: error }, 'password rehash failed');
-      });
+      }
     }
     const session = await deps.sessions.create(user.id);
     ctx.body = { token: session.token, expiresAt: session.expiresAt, user: publicUser(user) };
