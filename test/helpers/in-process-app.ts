@@ -22,7 +22,9 @@ export interface InProcessAppOptions {
   readonly poolMax?: number;
   readonly acquireTimeoutMs?: number;
   readonly testRoutes?: boolean;
+  /** Behind one proxy (trustedProxyHops 1) when true; trustedProxyHops wins when given. */
   readonly trustProxy?: boolean;
+  readonly trustedProxyHops?: number;
   readonly logger?: Logger;
   /** The production hasher at the lowest cost when not given. */
   readonly hasher?: PasswordHasher;
@@ -44,7 +46,7 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     sessions: createSessionStore(db, { ttlSeconds: 3600 }),
     hasher,
     throttle: createLoginThrottle(db),
-    trustProxy: options.trustProxy ?? false,
+    trustedProxyHops: options.trustedProxyHops ?? (options.trustProxy ? 1 : 0),
     bodyLimitBytes: 16 * 1024,
     testRoutes: options.testRoutes ?? true,
     isShuttingDown: () => false,

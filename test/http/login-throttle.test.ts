@@ -95,4 +95,23 @@ describe('login throttle (per account and client, shared through MySQL)', functi
     assert.equal(pair?.failures, 5001, 'the pair count advanced');
     assert.ok(pair.blockedFor > 890 && pair.blockedFor <= 900, `the pair block is capped at 15 min, got ${pair.blockedFor}`);
   });
+
+  it('counts the address the proxy saw, whatever a client forges to the left of it in X-Forwarded-For', async () => {
+    // Proxies that append: behind one, a request arrives as "<whatever the client sent>, <the client's address>";
+    // behind two, the inner proxy appends the outer one's address as well. Both apps must see the same client.
+    const behindTwo = await startInProcessApp({ connection, trustedProxyHops: 2 });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const forged = `10.9.${i}.${i}`;
+        const response = i % 2 === 0
+          ? await login(workerA, 'guess', `${forged}, 198.51.100.200`)
+          : await login(behindTwo, 'guess', `${forged}, 198.51.100.200, 10.0.0.2`);
+        statuses.push(response.status);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429]);
+    } finally {
+      await behindTwo.close();
+    }
+  });
 });
