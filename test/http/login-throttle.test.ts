@@ -32,7 +32,7 @@ describe('login throttle (per account and client, shared through MySQL)', functi
     request(`${app.url}/api/login`, { method: 'POST', json: { email, password }, headers: { 'x-forwarded-for': client } });
 
   it('blocks a client after 5 failures, across workers, without checking the password; other clients still log in', async () => {
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 5; i++) {
       const worker = i % 2 === 0 ? workerA : workerB;
       assert.equal((await login(worker, 'guess', '198.51.100.7')).status, 401, `attempt ${i + 1}`);
     }
@@ -53,19 +53,21 @@ describe('login throttle (per account and client, shared through MySQL)', functi
   });
 
   it('doubles the block with each further failure', async () => {
-    for (let i = 0; i < 5; i++) await login(workerA, 'guess', '192.0.2.1');
-    assert.equal((await login(workerA, 'guess', '192.0.2.1')).status, 401);
+    for (let i = 0; i < 5; i++) assert.equal((await login(workerA, 'guess', '192.0.2.1')).status, 401);
+    const first = await login(workerA, 'guess', '192.0.2.1');
+    assert.equal(first.status, 429);
+    assert.equal(first.headers.get('retry-after'), '1');
     await sleep(1100);
     assert.equal((await login(workerA, 'guess', '192.0.2.1')).status, 401);
-    const blocked = await login(workerA, 'guess', '192.0.2.1');
-    assert.equal(blocked.status, 429);
-    assert.equal(blocked.headers.get('retry-after'), '2');
+    const second = await login(workerA, 'guess', '192.0.2.1');
+    assert.equal(second.status, 429);
+    assert.equal(second.headers.get('retry-after'), '2');
   });
 
   it('throttles unknown emails exactly like known ones', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) statuses.push((await login(workerA, 'guess', '192.0.2.50', 'nobody@example.com')).status);
-    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429]);
+    assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
   });
 
   it('keeps answering 401/429 and keeps the blocks at their caps after thousands of failures', async () => {
@@ -109,9 +111,26 @@ describe('login throttle (per account and client, shared through MySQL)', functi
           : await login(behindTwo, 'guess', `${forged}, 198.51.100.200, 10.0.0.2`);
         statuses.push(response.status);
       }
-      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429]);
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
     } finally {
       await behindTwo.close();
     }
   });
+
+  for (const [kind, email] of [['a known account', 'target@example.com'], ['an unknown email', 'ghost@example.com']] as const) {
+    it(`checks at most 5 of 40 concurrent wrong passwords from one client for ${kind}; the rest get 429 with Retry-After`, async () => {
+      const client = kind === 'a known account' ? '198.51.100.41' : '198.51.100.42';
+      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => login(i % 2 === 0 ? workerA : workerB, 'guess', client, email)));
+      const checked = responses.filter((response) => response.status === 401).length;
+      const refused = responses.filter((response) => response.status === 429);
+      assert.deepEqual(
+        responses.filter((response) => response.status !== 401 && response.status !== 429).map((response) => response.text),
+        [],
+        'nothing but 401 and 429',
+      );
+      assert.ok(checked >= 1 && checked <= 5, `${checked} passwords were checked`);
+      assert.equal(refused.length, 40 - checked);
+      for (const response of refused) assert.ok(Number(response.headers.get('retry-after')) >= 1);
+    });
+  }
 });

@@ -41,18 +41,26 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
     // (issue 6). Its body is left for node:http to discard, which keeps the connection usable.
     if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
-    // A blocked client is refused before any hashing: guessing costs the server one indexed read.
-    const throttle = await deps.throttle.check(input.email, ctx.ip);
-    if (throttle.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(throttle.retryAfterSeconds);
-    // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
-    const user = await deps.users.findByEmail(input.email);
-    // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
-    const matches = await deps.hasher.verify(input.password, user?.passwordHash ?? deps.hasher.decoyHash);
-    if (!user || !matches) {
-      await deps.throttle.recordFailure(input.email, ctx.ip);
-      throw httpErrors.invalidCredentials();
+    // The attempt is counted before any hashing, so concurrent guesses cannot outrun the count; a blocked client
+    // is refused uncounted, and guessing then costs the server one indexed read.
+    const reservation = await deps.throttle.reserve(input.email, ctx.ip);
+    if (reservation.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(reservation.retryAfterSeconds);
+    let user: Awaited<ReturnType<UserStore['findByEmail']>>;
+    let matches: boolean;
+    try {
+      // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
+      user = await deps.users.findByEmail(input.email);
+      // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
+      matches = await deps.hasher.verify(input.password, user?.passwordHash ?? deps.hasher.decoyHash);
+    } catch (error) {
+      // The password was never checked (hashing refused, database failure): the attempt must not use up the allowance.
+      await deps.throttle.release(input.email, ctx.ip).catch((releaseError: unknown) => {
+        ctx.state.log.warn({ err: releaseError }, 'could not give back an unchecked login attempt');
+      });
+      throw error;
     }
-    if (throttle.hasFailures) await deps.throttle.recordSuccess(input.email, ctx.ip);
+    if (!user || !matches) throw httpErrors.invalidCredentials();
+    await deps.throttle.succeeded(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
       // Upgrading the hash is worth doing but never worth failing a login over: the hash itself may be refused by
       // the admission limiter (a busy worker) or the update may fail, and either only postpones it to the next login.
