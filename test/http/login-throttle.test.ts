@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createAdmissionLimiter } from '../../server/auth/admission-limiter.js';
+import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
 import { freshDatabase, testConnection } from '../helpers/test-database.js';
 
@@ -133,4 +135,39 @@ describe('login throttle (per account and client, shared through MySQL)', functi
       for (const response of refused) assert.ok(Number(response.headers.get('retry-after')) >= 1);
     });
   }
+});
+
+describe('login throttle: attempts whose password was never checked', function () {
+  this.timeout(20_000);
+  let admin: Connection;
+  let app: InProcessApp;
+  let releaseSlot: () => void = () => undefined;
+  // One hashing slot with a line of one that gives up after 50 ms: with the slot held, a login passes the early
+  // shed check, is counted, then waits in line and is refused (503 overloaded) before its password is hashed.
+  const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 1, maxWaitMs: 50 });
+  before(async () => {
+    admin = await freshDatabase(connection);
+    app = await startInProcessApp({ connection, trustProxy: true, hasher: await createPasswordHasher({ cost: 10, limiter }) });
+  });
+  after(async () => {
+    releaseSlot();
+    await app.close();
+    await admin.end();
+  });
+
+  it('gives back an attempt refused at the hasher, so it does not use up the allowance', async () => {
+    const held = limiter.run(() => new Promise<void>((resolve) => (releaseSlot = resolve)));
+    const login = (password: string) =>
+      request(`${app.url}/api/login`, { method: 'POST', json: { email: 'busy@example.com', password }, headers: { 'x-forwarded-for': '198.51.100.9' } });
+    for (let i = 0; i < 6; i++) {
+      const refused = await login('guess');
+      assert.equal(refused.status, 503, refused.text);
+      assert.equal(refused.body['error'], 'overloaded');
+    }
+    releaseSlot();
+    await held;
+    const [rows] = await admin.query<RowDataPacket[]>('SELECT COALESCE(SUM(failures), 0) AS n FROM login_throttle');
+    assert.equal(Number(rows[0]?.['n']), 0, 'no attempt is left counted');
+    assert.equal((await login('guess')).status, 401, 'the client still has its whole allowance');
+  });
 });
