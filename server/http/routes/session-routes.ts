@@ -5,7 +5,7 @@ import type { PasswordHasher } from '../../auth/password-hasher.js';
 import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';
-import { publicUser, type UserStore } from '../../auth/user-store.js';
+import { publicUser, type UserStore, type UserWithPassword } from '../../auth/user-store.js';
 import type { AppState } from '../app-state.js';
 import { httpErrors } from '../http-error.js';
 import { readJsonBody } from '../json-body.js';
@@ -33,6 +33,15 @@ export function requireSession(sessions: SessionStore): Middleware<AppState> {
   };
 }
 
+/** The user when the password is theirs; undefined for a wrong password or an unknown email. */
+async function checkPassword(deps: SessionRouteDeps, email: string, password: string): Promise<UserWithPassword | undefined> {
+  // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
+  const user = await deps.users.findByEmail(email);
+  // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
+  const matches = await deps.hasher.verify(password, user?.passwordHash ?? deps.hasher.decoyHash);
+  return user && matches ? user : undefined;
+}
+
 export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps): void {
   const authenticated = requireSession(deps.sessions);
 
@@ -45,13 +54,9 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
     // is refused uncounted, and guessing then costs the server one indexed read.
     const reservation = await deps.throttle.reserve(input.email, ctx.ip);
     if (reservation.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(reservation.retryAfterSeconds);
-    let user: Awaited<ReturnType<UserStore['findByEmail']>>;
-    let matches: boolean;
+    let user: UserWithPassword | undefined;
     try {
-      // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
-      user = await deps.users.findByEmail(input.email);
-      // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
-      matches = await deps.hasher.verify(input.password, user?.passwordHash ?? deps.hasher.decoyHash);
+      user = await checkPassword(deps, input.email, input.password);
     } catch (error) {
       // The password was never checked (hashing refused, database failure): the attempt must not use up the allowance.
       await deps.throttle.release(input.email, ctx.ip).catch((releaseError: unknown) => {
@@ -59,7 +64,7 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
       });
       throw error;
     }
-    if (!user || !matches) throw httpErrors.invalidCredentials();
+    if (!user) throw httpErrors.invalidCredentials();
     await deps.throttle.succeeded(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
       // Upgrading the hash is worth doing but never worth failing a login over: the hash itself may be refused by
