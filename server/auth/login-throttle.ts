@@ -80,13 +80,14 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
     ] as const;
 
   async function countAttempt(connection: DbConnection, pair: Buffer, account: Buffer): Promise<number> {
-    // Creates missing rows and locks both, always the account + client row first, so concurrent attempts queue
-    // here one by one (and never deadlock) until the first commits.
+    // Creates missing rows and locks both, so concurrent attempts queue here one by one until the first commits. The
+    // rows are locked in key order, the order in which `succeeded` and `release` (WHERE throttle_key IN …) lock them:
+    // two statements taking the same two rows in opposite orders would deadlock.
     await connection.execute(
       `INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until)
        VALUES (?, 0, UTC_TIMESTAMP(3), NULL), (?, 0, UTC_TIMESTAMP(3), NULL)
        ON DUPLICATE KEY UPDATE failures = failures`,
-      [pair, account],
+      [pair, account].sort(Buffer.compare),
     );
     const [rows] = await connection.execute<RowDataPacket[]>(`${retryAfterSql} FOR UPDATE`, [pair, account]);
     const wait = waitOf(rows);
