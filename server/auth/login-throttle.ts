@@ -57,13 +57,14 @@ export interface LoginThrottle {
 
 const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest();
 
-// Seconds until the later of the keys' blocks ends, by MySQL's clock; 0 when neither is blocked.
-const retryAfterSql = `SELECT COALESCE(CEIL(MAX(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), blocked_until)) / 1000000), 0) AS wait
+// For each of the keys that is blocked, the seconds until its block ends, by MySQL's clock.
+const blockedSql = `SELECT CEIL(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), blocked_until) / 1000000) AS wait
   FROM login_throttle WHERE throttle_key IN (?, ?) AND blocked_until > UTC_TIMESTAMP(3)`;
+/** Seconds until the later block ends; 0 when neither key is blocked. */
+const waitOf = (rows: RowDataPacket[]) => Math.max(0, ...rows.map((row) => Number(row['wait'])));
 
 export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = defaultThrottlePolicy): LoginThrottle {
   const keys = (email: string, client: string) => ({ pair: digest('account+client', email, client), account: digest('account', email) });
-  const waitOf = (rows: RowDataPacket[]) => Number(rows[0]?.['wait'] ?? 0);
 
   // Assignments run left to right and see the values already updated (MySQL and MariaDB both). The exponent is
   // capped where 2^n already exceeds the block's cap: uncapped, POW(2, n) leaves the range of a DOUBLE at n = 1024
@@ -89,7 +90,7 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
        ON DUPLICATE KEY UPDATE failures = failures`,
       [pair, account].sort(Buffer.compare),
     );
-    const [rows] = await connection.execute<RowDataPacket[]>(`${retryAfterSql} FOR UPDATE`, [pair, account]);
+    const [rows] = await connection.execute<RowDataPacket[]>(`${blockedSql} FOR UPDATE`, [pair, account]);
     const wait = waitOf(rows);
     if (wait > 0) return wait;
     for (const [key, free, cap] of counters(pair, account)) {
@@ -102,7 +103,7 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
     async reserve(email, client) {
       const { pair, account } = keys(email, client);
       // Under attack most attempts are blocked: those cost one indexed read and take no lock.
-      const blocked = waitOf(await db.execute<RowDataPacket[]>(retryAfterSql, [pair, account]));
+      const blocked = waitOf(await db.execute<RowDataPacket[]>(blockedSql, [pair, account]));
       if (blocked > 0) return { retryAfterSeconds: blocked };
       const retryAfterSeconds = await db.withConnection(async (connection) => {
         await connection.beginTransaction();
