@@ -15,10 +15,9 @@ import type { DbConnection, DbPool } from '../db/create-db-pool.js';
  * An attempt is counted *before* its password is checked, atomically with the test that neither counter is
  * blocked: concurrent guesses cannot all pass the test before any of them is counted, so concurrency buys no
  * extra guesses. A correct password then clears its account + client count and gives the account its attempt
- * back; an attempt whose password was never checked (hashing refused, database failure) gives both back.
- * Counts are forgotten `windowMs` (15 min) after the last attempt. A blocked attempt is refused (429) before the
- * password is checked, costs one indexed read, and is not counted. Unknown emails are throttled exactly like
- * known ones, so the throttle reveals nothing about which accounts exist.
+ * back. Counts are forgotten `windowMs` (15 min) after the last attempt. A blocked attempt is refused (429)
+ * before the password is checked, costs one indexed read (`blockedFor`), and is not counted. Unknown emails are
+ * throttled exactly like known ones, so the throttle reveals nothing about which accounts exist.
  *
  * Every time is MySQL's UTC_TIMESTAMP, never this process's clock: replicas whose clocks disagree still agree on
  * when a block ends and when the window restarts. (UTC, not NOW(): the columns hold UTC, as mysql2 writes and reads
@@ -47,12 +46,12 @@ export interface ThrottleReservation {
 }
 
 export interface LoginThrottle {
-  /** Counts the attempt against both allowances before its password is checked, or refuses it uncounted. */
+  /** Seconds until this account + client may try again, or 0. One indexed read, no lock: the cheap refusal. */
+  blockedFor(email: string, client: string): Promise<number>;
+  /** Counts the attempt against both allowances right before its password is checked, or refuses it uncounted. */
   reserve(email: string, client: string): Promise<ThrottleReservation>;
   /** The password was right: clears the account + client count and gives the account its attempt back. */
   succeeded(email: string, client: string): Promise<void>;
-  /** The password was never checked: gives both counts their attempt back. */
-  release(email: string, client: string): Promise<void>;
 }
 
 const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest();
@@ -82,8 +81,8 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
 
   async function countAttempt(connection: DbConnection, pair: Buffer, account: Buffer): Promise<number> {
     // Creates missing rows and locks both, so concurrent attempts queue here one by one until the first commits. The
-    // rows are locked in key order, the order in which `succeeded` and `release` (WHERE throttle_key IN …) lock them:
-    // two statements taking the same two rows in opposite orders would deadlock.
+    // rows are locked in key order, the order in which `succeeded` (WHERE throttle_key IN …) locks them: two
+    // statements taking the same two rows in opposite orders would deadlock.
     await connection.execute(
       `INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until)
        VALUES (?, 0, UTC_TIMESTAMP(3), NULL), (?, 0, UTC_TIMESTAMP(3), NULL)
@@ -100,11 +99,12 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
   }
 
   return {
+    async blockedFor(email, client) {
+      const { pair, account } = keys(email, client);
+      return waitOf(await db.execute<RowDataPacket[]>(blockedSql, [pair, account]));
+    },
     async reserve(email, client) {
       const { pair, account } = keys(email, client);
-      // Under attack most attempts are blocked: those cost one indexed read and take no lock.
-      const blocked = waitOf(await db.execute<RowDataPacket[]>(blockedSql, [pair, account]));
-      if (blocked > 0) return { retryAfterSeconds: blocked };
       const retryAfterSeconds = await db.withConnection(async (connection) => {
         await connection.beginTransaction();
         try {
@@ -127,10 +127,6 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
          WHERE throttle_key IN (?, ?) AND failures > 0`,
         [pair, pair, pair, account],
       );
-    },
-    async release(email, client) {
-      const { pair, account } = keys(email, client);
-      await db.execute('UPDATE login_throttle SET failures = failures - 1 WHERE throttle_key IN (?, ?) AND failures > 0', [pair, account]);
     },
   };
 }

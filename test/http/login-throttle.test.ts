@@ -137,13 +137,13 @@ describe('login throttle (per account and client, shared through MySQL)', functi
   }
 });
 
-describe('login throttle: attempts whose password was never checked', function () {
+describe('login throttle: logins shed for overload', function () {
   this.timeout(20_000);
   let admin: Connection;
   let app: InProcessApp;
   let releaseSlot: () => void = () => undefined;
   // One hashing slot with a line of one that gives up after 50 ms: with the slot held, a login passes the early
-  // shed check, is counted, then waits in line and is refused (503 overloaded) before its password is hashed.
+  // shed check, waits in line and is refused (503 overloaded) before its password is hashed.
   const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 1, maxWaitMs: 50 });
   before(async () => {
     admin = await freshDatabase(connection);
@@ -155,7 +155,7 @@ describe('login throttle: attempts whose password was never checked', function (
     await admin.end();
   });
 
-  it('gives back an attempt refused at the hasher, so it does not use up the allowance', async () => {
+  it('does not count an attempt refused at the hasher, so it does not use up the allowance', async () => {
     const held = limiter.run(() => new Promise<void>((resolve) => (releaseSlot = resolve)));
     const login = (password: string) =>
       request(`${app.url}/api/login`, { method: 'POST', json: { email: 'busy@example.com', password }, headers: { 'x-forwarded-for': '198.51.100.9' } });

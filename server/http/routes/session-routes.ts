@@ -33,13 +33,22 @@ export function requireSession(sessions: SessionStore): Middleware<AppState> {
   };
 }
 
-/** The user when the password is theirs; undefined for a wrong password or an unknown email. */
-async function checkPassword(deps: SessionRouteDeps, email: string, password: string): Promise<UserWithPassword | undefined> {
-  // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
-  const user = await deps.users.findByEmail(email);
-  // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
-  const matches = await deps.hasher.verify(password, user?.passwordHash ?? deps.hasher.decoyHash);
-  return user && matches ? user : undefined;
+/**
+ * The user when the password is theirs; undefined for a wrong password or an unknown email. The attempt is counted
+ * once a hashing slot is free, right before the hash: concurrent guesses cannot outrun the count, and a login shed
+ * for overload (503) never touches the throttle's rows.
+ */
+async function checkPassword(deps: SessionRouteDeps, email: string, password: string, client: string): Promise<UserWithPassword | undefined> {
+  let user: UserWithPassword | undefined;
+  const matches = await deps.hasher.verifyAdmitted(password, async () => {
+    const reservation = await deps.throttle.reserve(email, client);
+    if (reservation.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(reservation.retryAfterSeconds);
+    // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
+    user = await deps.users.findByEmail(email);
+    // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
+    return user?.passwordHash ?? deps.hasher.decoyHash;
+  });
+  return matches ? user : undefined;
 }
 
 export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps): void {
@@ -50,20 +59,11 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
     // (issue 6). Its body is left for node:http to discard, which keeps the connection usable.
     if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
-    // The attempt is counted before any hashing, so concurrent guesses cannot outrun the count; a blocked client
-    // is refused uncounted, and guessing then costs the server one indexed read.
-    const reservation = await deps.throttle.reserve(input.email, ctx.ip);
-    if (reservation.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(reservation.retryAfterSeconds);
-    let user: UserWithPassword | undefined;
-    try {
-      user = await checkPassword(deps, input.email, input.password);
-    } catch (error) {
-      // The password was never checked (hashing refused, database failure): the attempt must not use up the allowance.
-      await deps.throttle.release(input.email, ctx.ip).catch((releaseError: unknown) => {
-        ctx.state.log.warn({ err: releaseError }, 'could not give back an unchecked login attempt');
-      });
-      throw error;
-    }
+    // A blocked client is refused before it waits for the hasher: guessing then costs the server one indexed read,
+    // no lock and no hashing slot. (Blocks that start while this one waits are caught when its attempt is counted.)
+    const blockedFor = await deps.throttle.blockedFor(input.email, ctx.ip);
+    if (blockedFor > 0) throw httpErrors.tooManyAttempts(blockedFor);
+    const user = await checkPassword(deps, input.email, input.password, ctx.ip);
     if (!user) throw httpErrors.invalidCredentials();
     await deps.throttle.succeeded(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
