@@ -59,7 +59,7 @@ async function productVariant(name: string, connection: DbConnectionOptions, dev
     sessions: createSessionStore(db, { ttlSeconds: 3600 }),
     hasher: await createPasswordHasher({ cost: 10 }),
     throttle: createLoginThrottle(db),
-    trustProxy: false,
+    trustedProxyHops: 0,
     bodyLimitBytes: 16 * 1024,
     testRoutes: false,
     isShuttingDown: () => false,

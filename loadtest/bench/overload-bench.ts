@@ -4,7 +4,7 @@ import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
 import { send } from '../../test/helpers/traffic.js';
 import { startProduct } from './bench-processes.js';
 import { numberFlag, printTable, writeResult } from './bench-support.js';
-import { runLoginFlood } from './login-flood.js';
+import { queriesPerLogin, runLoginFlood } from './login-flood.js';
 
 /*
  * `npm run bench:overload [-- --workers N]`: a login flood at 2× and 10× the login capacity measured in the same run,
@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   const cluster = await startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, PASSWORD_HASH_COST: '14' });
   try {
     const emails: string[] = [];
-    for (let i = 0; i < 8; i++) {
+    // Enough accounts that the throttle's per-account, per-client limit on logins in flight never applies.
+    for (let i = 0; i < 64; i++) {
       const email = `overload-${i}-${randomUUID()}@example.test`;
       const created = await send(cluster.url, { method: 'POST', path: '/api/users', json: { email, password, name: 'Overload' } }, { timeoutMs: 10_000 });
       if (created.status !== 201) throw new Error(`sign-up failed: ${created.status} ${created.body}`);
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
       const [rows] = await admin.query<mysql.RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Questions'");
       return Number(rows[0]?.['Value']);
     };
-    const flood = await runLoginFlood({ url: cluster.url, metricsUrl: `http://127.0.0.1:${cluster.metricsPort}`, emails, password, questions }, [
+    const flood = await runLoginFlood({ url: cluster.url, metricsUrl: `http://127.0.0.1:${cluster.metricsPort}`, emails, password, questions, queriesPerLogin }, [
       { multiple: 2, durationMs: 4000 },
       { multiple: 10, durationMs: 5000 },
     ]);

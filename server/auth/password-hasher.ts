@@ -11,6 +11,12 @@ export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** Constant-time comparison; false (never an exception) for a malformed stored hash. */
   verify(password: string, stored: string): Promise<boolean>;
+  /**
+   * Waits for a hashing slot, runs `lookUp` in it and verifies against the hash it returns: for work that must happen
+   * right before the hash, and only once the hash is sure to run (counting a login attempt). A login refused for
+   * overload (OverloadedError) never ran `lookUp`.
+   */
+  verifyAdmitted(password: string, lookUp: () => Promise<string>): Promise<boolean>;
   needsRehash(stored: string): boolean;
   /** True when a hash asked for now would be refused at once (OverloadedError): shed the request before costly work. */
   saturated(): boolean;
@@ -67,18 +73,20 @@ export async function createPasswordHasher(options: PasswordHasherOptions): Prom
     const salt = randomBytes(saltLength);
     return encode(current, salt, await limited(() => derive(password, salt, current)));
   };
+  const check = async (password: string, stored: string, run: <T>(work: () => Promise<T>) => Promise<T>) => {
+    const decoded = decode(stored);
+    if (!decoded || decoded.key.length !== keyLength) return false;
+    const key = await run(() => derive(password, decoded.salt, decoded.params));
+    return timingSafeEqual(key, decoded.key);
+  };
   // Made once at start, outside the limiter.
   const decoySalt = randomBytes(saltLength);
   const decoyHash = encode(current, decoySalt, await derive(randomBytes(32).toString('base64'), decoySalt, current));
   return {
     hash,
     decoyHash,
-    async verify(password, stored) {
-      const decoded = decode(stored);
-      if (!decoded || decoded.key.length !== keyLength) return false;
-      const key = await limited(() => derive(password, decoded.salt, decoded.params));
-      return timingSafeEqual(key, decoded.key);
-    },
+    verify: (password, stored) => check(password, stored, limited),
+    verifyAdmitted: (password, lookUp) => limited(async () => check(password, await lookUp(), (work) => work())),
     saturated: () => options.limiter?.full() ?? false,
     needsRehash(stored) {
       const decoded = decode(stored);

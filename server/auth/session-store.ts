@@ -16,27 +16,31 @@ export interface SessionStore {
   revoke(token: string): Promise<boolean>;
 }
 
-export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: number; readonly now?: () => Date }): SessionStore {
-  const now = options.now ?? (() => new Date());
+/*
+ * Expiry goes by MySQL's clock (UTC_TIMESTAMP), never this process's: replicas whose clocks disagree still agree on
+ * when a session ends. UTC, not NOW(): the columns hold UTC, as mysql2 writes and reads them with `timezone: 'Z'`,
+ * whatever the server's time zone, so the expiresAt read back is the right instant.
+ */
+export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: number }): SessionStore {
   return {
     async create(userId) {
       const token = newSessionToken();
-      const createdAt = now();
-      const expiresAt = new Date(createdAt.getTime() + options.ttlSeconds * 1000);
-      await db.execute('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)', [
-        hashSessionToken(token),
-        userId,
-        createdAt,
-        expiresAt,
-      ]);
+      const tokenHash = hashSessionToken(token);
+      await db.execute(
+        'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)',
+        [tokenHash, userId, options.ttlSeconds],
+      );
+      const rows = await db.execute<RowDataPacket[]>('SELECT expires_at FROM sessions WHERE token_hash = ?', [tokenHash]);
+      const expiresAt = rows[0]?.['expires_at'];
+      if (!(expiresAt instanceof Date)) throw new Error('the session just stored was not found');
       return { token, expiresAt };
     },
     async findUser(token) {
       const rows = await db.execute<RowDataPacket[]>(
         `SELECT u.id, u.email, u.name, u.created_at
            FROM sessions s JOIN users u ON u.id = s.user_id
-          WHERE s.token_hash = ? AND s.expires_at > ?`,
-        [hashSessionToken(token), now()],
+          WHERE s.token_hash = ? AND s.expires_at > UTC_TIMESTAMP(3)`,
+        [hashSessionToken(token)],
       );
       return rows[0] ? userFromRow(rows[0]) : undefined;
     },

@@ -76,7 +76,7 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
     sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),
     hasher,
     throttle: createLoginThrottle(db, defaultThrottlePolicy),
-    trustProxy: config.http.trustProxy,
+    trustedProxyHops: config.http.trustedProxyHops,
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
     isShuttingDown: () => draining !== undefined,

@@ -16,8 +16,12 @@ export interface Config {
     readonly port: number;
     /** Largest JSON body accepted; anything bigger is a 413. */
     readonly bodyLimitBytes: number;
-    /** Client addresses come from X-Forwarded-For (set only behind a proxy that overwrites it). */
-    readonly trustProxy: boolean;
+    /**
+     * Proxies in front of the app (TRUST_PROXY_HOPS when TRUST_PROXY=true, else 0). The client address is the
+     * X-Forwarded-For entry this many places from the right: the one the outermost trusted proxy saw. Entries
+     * further left were sent by the client and may be anything.
+     */
+    readonly trustedProxyHops: number;
   };
   readonly metrics: {
     readonly port: number;

@@ -12,6 +12,7 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
   TRUST_PROXY: z.stringbool().default(false),
+  TRUST_PROXY_HOPS: int(1, 16).optional(),
   PORT: port.default(8080),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
@@ -63,6 +64,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (e.SHUTDOWN_READINESS_DELAY_MS >= e.SHUTDOWN_TIMEOUT_MS) {
     throw new ConfigError('Invalid configuration: SHUTDOWN_READINESS_DELAY_MS must be shorter than SHUTDOWN_TIMEOUT_MS, which also has to cover the drain');
   }
+  if (e.TRUST_PROXY_HOPS !== undefined && !e.TRUST_PROXY) {
+    throw new ConfigError('Invalid configuration: TRUST_PROXY_HOPS is set but TRUST_PROXY is not; set TRUST_PROXY=true behind a proxy, or unset TRUST_PROXY_HOPS');
+  }
   if (e.ENABLE_TEST_ROUTES && e.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: ENABLE_TEST_ROUTES must not be set when NODE_ENV=production');
   }
@@ -72,7 +76,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const hashConcurrency = e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor((2 * availableParallelism()) / (e.WORKERS ?? availableParallelism())));
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustProxy: e.TRUST_PROXY },
+    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0 },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: {
       workers: e.WORKERS ?? availableParallelism(),

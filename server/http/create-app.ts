@@ -25,8 +25,12 @@ export interface AppDeps {
   readonly hasher: PasswordHasher;
   readonly throttle: LoginThrottle;
   readonly bodyLimitBytes: number;
-  /** Take the client address from X-Forwarded-For (only behind a load balancer that sets it). */
-  readonly trustProxy: boolean;
+  /**
+   * Proxies in front of the app; 0: the socket's peer is the client. Otherwise the client is the X-Forwarded-For
+   * entry this many places from the right (what the outermost trusted proxy saw), never the leftmost, which the
+   * client writes itself when a proxy appends to the header it sent.
+   */
+  readonly trustedProxyHops: number;
   readonly testRoutes: boolean;
   /** HTTP metrics, told about each request once the error boundary has settled its final status. */
   readonly instrumentation?: ResponseObserver | undefined;
@@ -39,7 +43,9 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   // Errors are handled by the boundary; koa's default handler would print stacks to stderr.
   app.silent = true;
-  app.proxy = deps.trustProxy;
+  app.proxy = deps.trustedProxyHops > 0;
+  // koa keeps the last maxIpsCount entries and takes the first of those as ctx.ip.
+  app.maxIpsCount = deps.trustedProxyHops;
   app.use(
     requestContext({
       logger: deps.logger,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createAdmissionLimiter, OverloadedError } from '../../server/auth/admission-limiter.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { hashSessionToken, newSessionToken, parseBearerToken } from '../../server/auth/session-token.js';
 
@@ -30,6 +31,28 @@ describe('password hasher (scrypt)', () => {
     for (const bad of ['', 'plain', '$scrypt$ln=99,r=8,p=1$AA==$AA==', '$scrypt$ln=10,r=8,p=1$AA==$AA==']) {
       assert.equal(await hasher.verify('x', bad), false, bad);
     }
+  });
+
+  it('runs the look-up of verifyAdmitted inside the hashing slot, and never when the slot is refused', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 0, maxWaitMs: 1000 });
+    const hasher = await createPasswordHasher({ cost: 10, limiter });
+    const stored = await hasher.hash('correct horse');
+    let activeDuringLookUp = -1;
+    const lookUp = async () => {
+      activeDuringLookUp = limiter.state().active;
+      return stored;
+    };
+    assert.equal(await hasher.verifyAdmitted('correct horse', lookUp), true);
+    assert.equal(activeDuringLookUp, 1, 'the look-up ran holding the slot');
+    assert.equal(await hasher.verifyAdmitted('correct horsE', lookUp), false);
+
+    let release: () => void = () => undefined;
+    const held = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
+    activeDuringLookUp = -1;
+    await assert.rejects(hasher.verifyAdmitted('correct horse', lookUp), OverloadedError);
+    assert.equal(activeDuringLookUp, -1, 'a refused verification never looked up');
+    release();
+    await held;
   });
 
   it('has a decoy hash that never matches', async () => {

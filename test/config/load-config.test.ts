@@ -19,6 +19,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.bodyLimitBytes, 16 * 1024);
     assert.equal(config.testRoutes, false);
     assert.equal(config.log.requestFlushMs, 1000);
+    assert.equal(config.http.trustedProxyHops, 0);
   });
 
   it('parses every variable and treats empty strings as unset', () => {
@@ -39,6 +40,8 @@ describe('loadConfig', () => {
       PASSWORD_HASH_COST: '15',
       SESSION_TTL_SECONDS: '600',
       ENABLE_TEST_ROUTES: 'true',
+      TRUST_PROXY: 'true',
+      TRUST_PROXY_HOPS: '2',
     });
     assert.equal(config.http.port, 9000);
     assert.equal(config.metrics.port, 9464);
@@ -56,6 +59,7 @@ describe('loadConfig', () => {
     assert.equal(config.log.requestFlushMs, 0);
     assert.equal(config.auth.passwordHashCost, 15);
     assert.equal(config.testRoutes, true);
+    assert.equal(config.http.trustedProxyHops, 2);
   });
 
   it('returns a deeply frozen object', () => {
@@ -77,6 +81,7 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['ENABLE_TEST_ROUTES', 'maybe'],
     ['PASSWORD_HASH_COST', '4'],
+    ['TRUST_PROXY_HOPS', '0'],
   ] as const) {
     it(`refuses ${name}=${value} with a message naming the variable`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {
@@ -128,6 +133,12 @@ describe('loadConfig', () => {
   it('refuses a readiness delay that leaves no time to drain', () => {
     assert.throws(() => loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '10000' }), /SHUTDOWN_READINESS_DELAY_MS/);
     assert.equal(loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '15000' }).cluster.readinessDelayMs, 5000);
+  });
+
+  it('trusts one proxy by default behind TRUST_PROXY, and refuses hops without it', () => {
+    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).http.trustedProxyHops, 1);
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }).http.trustedProxyHops, 0);
+    assert.throws(() => loadConfig({ TRUST_PROXY_HOPS: '2' }), /TRUST_PROXY_HOPS is set but TRUST_PROXY is not/);
   });
 
   it('refuses test routes in production', () => {

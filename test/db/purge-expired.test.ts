@@ -20,21 +20,25 @@ describe('purgeExpired', () => {
     await admin.end();
   });
 
-  it('deletes expired sessions and forgotten throttle rows, in batches, and keeps the live ones', async () => {
-    const now = new Date('2026-06-01T12:00:00Z');
-    await admin.query("INSERT INTO users (email, name, password_hash, created_at) VALUES ('p@example.com', 'P', 'x', ?)", [now]);
-    const sessions = Array.from({ length: 25 }, (_, i) => [hashSessionToken(newSessionToken()), 1, now, new Date(now.getTime() + (i < 20 ? -1000 : 3_600_000))]);
-    await admin.query('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ?', [sessions]);
+  it('deletes expired sessions and forgotten throttle rows by MySQL\'s clock, in batches, and keeps the live ones', async () => {
+    // Every time is relative to MySQL's own clock, which is the one the purge goes by.
+    await admin.query("INSERT INTO users (email, name, password_hash, created_at) VALUES ('p@example.com', 'P', 'x', UTC_TIMESTAMP(3))");
+    for (let i = 0; i < 25; i++) {
+      // 20 expired a second ago; 5 expire in a minute (a host clock even a minute ahead would have deleted them).
+      await admin.query('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, 1, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)', [
+        hashSessionToken(newSessionToken()),
+        i < 20 ? -1 : 60,
+      ]);
+    }
     const key = (n: number) => Buffer.alloc(32, n);
-    const old = new Date(now.getTime() - 20 * 60_000);
-    await admin.query('INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until) VALUES ?', [
-      [
-        [key(1), 3, old, null], // forgotten: outside the window, not blocked
-        [key(2), 9, old, new Date(now.getTime() + 60_000)], // still blocked: kept
-        [key(3), 2, now, null], // recent: kept
-      ],
-    ]);
-    const deleted = await purgeExpired(pool, { now, throttleWindowMs: 15 * 60_000, batch: 7 });
+    await admin.query(
+      `INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until) VALUES
+         (?, 3, UTC_TIMESTAMP(3) - INTERVAL 20 MINUTE, NULL),
+         (?, 9, UTC_TIMESTAMP(3) - INTERVAL 20 MINUTE, UTC_TIMESTAMP(3) + INTERVAL 1 MINUTE),
+         (?, 2, UTC_TIMESTAMP(3) - INTERVAL 14 MINUTE, NULL)`,
+      [key(1), key(2), key(3)], // forgotten: outside the window, not blocked; still blocked: kept; recent: kept
+    );
+    const deleted = await purgeExpired(pool, { throttleWindowMs: 15 * 60_000, batch: 7 });
     assert.deepEqual(deleted, { sessions: 20, throttle: 1 });
     const [[left]] = await admin.query<RowDataPacket[]>('SELECT (SELECT COUNT(*) FROM sessions) AS s, (SELECT COUNT(*) FROM login_throttle) AS t');
     assert.deepEqual({ s: Number(left?.['s']), t: Number(left?.['t']) }, { s: 5, t: 2 });

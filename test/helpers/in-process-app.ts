@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createLoginThrottle } from '../../server/auth/login-throttle.js';
-import { createPasswordHasher } from '../../server/auth/password-hasher.js';
+import { createPasswordHasher, type PasswordHasher } from '../../server/auth/password-hasher.js';
 import { createSessionStore } from '../../server/auth/session-store.js';
 import { createUserStore } from '../../server/auth/user-store.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
@@ -23,8 +23,12 @@ export interface InProcessAppOptions {
   readonly poolMax?: number;
   readonly acquireTimeoutMs?: number;
   readonly testRoutes?: boolean;
+  /** Behind one proxy (trustedProxyHops 1) when true; trustedProxyHops wins when given. */
   readonly trustProxy?: boolean;
+  readonly trustedProxyHops?: number;
   readonly logger?: Logger;
+  /** The production hasher at the lowest cost when not given. */
+  readonly hasher?: PasswordHasher;
 }
 
 /** The production factories (pool, stores, hasher, app) on a real port, in this process. */
@@ -35,7 +39,7 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     { logger },
   );
   // The lowest cost the config allows keeps the suite fast; the format and code path are the production ones.
-  const hasher = await createPasswordHasher({ cost: 10 });
+  const hasher = options.hasher ?? (await createPasswordHasher({ cost: 10 }));
   const app = createApp({
     logger,
     db,
@@ -43,7 +47,7 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     sessions: createSessionStore(db, { ttlSeconds: 3600 }),
     hasher,
     throttle: createLoginThrottle(db),
-    trustProxy: options.trustProxy ?? false,
+    trustedProxyHops: options.trustedProxyHops ?? (options.trustProxy ? 1 : 0),
     bodyLimitBytes: 16 * 1024,
     testRoutes: options.testRoutes ?? true,
     isShuttingDown: () => false,

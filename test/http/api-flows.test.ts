@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { createAdmissionLimiter, type AdmissionLimiter } from '../../server/auth/admission-limiter.js';
+import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
 import { freshDatabase, testConnection } from '../helpers/test-database.js';
 
@@ -125,5 +127,57 @@ describe('API flows', () => {
     const replaced = await request(`${app.url}/nope`, { headers: { 'x-request-id': 'bad id with spaces' } });
     assert.match(String(replaced.body['requestId']), /^[0-9a-f-]{36}$/);
     assert.equal(replaced.headers.get('x-request-id'), replaced.body['requestId']);
+  });
+});
+
+describe('login with a hash due for an upgrade', () => {
+  let admin: Connection;
+  let app: InProcessApp;
+  let releaseSlot: () => void = () => undefined;
+  let takeSlotAfterNextHash = false;
+  before(async () => {
+    admin = await freshDatabase(connection);
+    // One hashing slot and no queue: the production limiter, refusing at once when busy.
+    const real = createAdmissionLimiter({ concurrency: 1, maxQueue: 0, maxWaitMs: 1000 });
+    // When asked, another login takes the only slot the moment this one's hash finishes, as under a flood:
+    // the rehash that follows a correct password then meets a full limiter.
+    const limiter: AdmissionLimiter = {
+      ...real,
+      run(work) {
+        const result = real.run(work);
+        if (takeSlotAfterNextHash) {
+          takeSlotAfterNextHash = false;
+          const takeSlot = () => void real.run(() => new Promise<void>((resolve) => (releaseSlot = resolve)));
+          result.then(takeSlot, takeSlot);
+        }
+        return result;
+      },
+    };
+    app = await startInProcessApp({ connection, hasher: await createPasswordHasher({ cost: 10, limiter }) });
+  });
+  after(async () => {
+    releaseSlot();
+    await app.close();
+    await admin.end();
+  });
+
+  it('logs in with 200 when the rehash is refused, and upgrades the hash on a later login', async () => {
+    const json = { email: 'barbara@example.com', password: 'abstract-data-types' };
+    assert.equal((await request(`${app.url}/api/users`, { method: 'POST', json: { ...json, name: 'B' } })).status, 201);
+    // The hash a previous, costlier setting stored.
+    const older = await (await createPasswordHasher({ cost: 11 })).hash(json.password);
+    await admin.query('UPDATE users SET password_hash = ? WHERE email = ?', [older, json.email]);
+
+    takeSlotAfterNextHash = true;
+    const refused = await request(`${app.url}/api/login`, { method: 'POST', json });
+    assert.equal(refused.status, 200, refused.text);
+    assert.ok(String(refused.body['token']).length > 0);
+    const [kept] = await admin.query<RowDataPacket[]>('SELECT password_hash FROM users WHERE email = ?', [json.email]);
+    assert.equal(kept[0]?.['password_hash'], older, 'the refused rehash left the stored hash alone');
+
+    releaseSlot();
+    assert.equal((await request(`${app.url}/api/login`, { method: 'POST', json })).status, 200);
+    const [upgraded] = await admin.query<RowDataPacket[]>('SELECT password_hash FROM users WHERE email = ?', [json.email]);
+    assert.match(String(upgraded[0]?.['password_hash']), /^\$scrypt\$ln=10,/);
   });
 });

@@ -5,7 +5,7 @@ import type { PasswordHasher } from '../../auth/password-hasher.js';
 import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';
-import { publicUser, type UserStore } from '../../auth/user-store.js';
+import { publicUser, type UserStore, type UserWithPassword } from '../../auth/user-store.js';
 import type { AppState } from '../app-state.js';
 import { httpErrors } from '../http-error.js';
 import { readJsonBody } from '../json-body.js';
@@ -35,6 +35,24 @@ export function requireSession(sessions: SessionStore): Middleware<AppState> {
   };
 }
 
+/**
+ * The user when the password is theirs; undefined for a wrong password or an unknown email. The attempt is counted
+ * once a hashing slot is free, right before the hash: concurrent guesses cannot outrun the count, and a login shed
+ * for overload (503) never touches the throttle's rows.
+ */
+async function checkPassword(deps: SessionRouteDeps, email: string, password: string, client: string): Promise<UserWithPassword | undefined> {
+  let user: UserWithPassword | undefined;
+  const matches = await deps.hasher.verifyAdmitted(password, async () => {
+    const reservation = await deps.throttle.reserve(email, client);
+    if (reservation.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(reservation.retryAfterSeconds);
+    // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
+    user = await deps.users.findByEmail(email);
+    // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
+    return user?.passwordHash ?? deps.hasher.decoyHash;
+  });
+  return matches ? user : undefined;
+}
+
 export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps): void {
   const authenticated = requireSession(deps.sessions);
 
@@ -43,23 +61,21 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
     // (issue 6). Its body is left for node:http to discard, which keeps the connection usable.
     if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
-    // A blocked client is refused before any hashing: guessing costs the server one indexed read.
-    const throttle = await deps.throttle.check(input.email, ctx.ip);
-    if (throttle.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(throttle.retryAfterSeconds);
-    // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
-    const user = await deps.users.findByEmail(input.email);
-    // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
-    const matches = await deps.hasher.verify(input.password, user?.passwordHash ?? deps.hasher.decoyHash);
-    if (!user || !matches) {
-      await deps.throttle.recordFailure(input.email, ctx.ip);
-      throw httpErrors.invalidCredentials();
-    }
-    if (throttle.hasFailures) await deps.throttle.recordSuccess(input.email, ctx.ip);
+    // A blocked client is refused before it waits for the hasher: guessing then costs the server one indexed read,
+    // no lock and no hashing slot. (Blocks that start while this one waits are caught when its attempt is counted.)
+    const blockedFor = await deps.throttle.blockedFor(input.email, ctx.ip);
+    if (blockedFor > 0) throw httpErrors.tooManyAttempts(blockedFor);
+    const user = await checkPassword(deps, input.email, input.password, ctx.ip);
+    if (!user) throw httpErrors.invalidCredentials();
+    await deps.throttle.succeeded(input.email, ctx.ip);
     if (deps.hasher.needsRehash(user.passwordHash)) {
-      // Upgrading the hash is worth doing but never worth failing a login over.
-      await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password)).catch((error: unknown) => {
+      // Upgrading the hash is worth doing but never worth failing a login over: the hash itself may be refused by
+      // the admission limiter (a busy worker) or the update may fail, and either only postpones it to the next login.
+      try {
+        await deps.users.updatePasswordHash(user.id, await deps.hasher.hash(input.password));
+      } catch (error) {
         ctx.state.log.warn({ err: error }, 'password rehash failed');
-      });
+      }
     }
     const session = await deps.sessions.create(user.id);
     ctx.body = { token: session.token, expiresAt: session.expiresAt, user: publicUser(user) };
