@@ -25,6 +25,9 @@ async function runPrimary(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
+  // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
+  // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
+  cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
   const budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
   const primary = createPrimary(
     {

@@ -85,7 +85,10 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
   const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.http.port, config.http.host, () => {
+    // With `reuseport` this worker binds a socket of its own (exclusive: not the primary's); otherwise node:cluster
+    // shares the primary's, accepted by the primary (`primary`) or by every worker (`shared`).
+    const own = config.http.accept === 'reuseport' ? { exclusive: true, reusePort: true } : {};
+    server.listen({ port: config.http.port, host: config.http.host, backlog: config.http.listenBacklog, ...own }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,6 +1,8 @@
 /** The validated, frozen configuration every part of the service receives. Types say what; docs in .env.example say why. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+export type HttpAccept = 'primary' | 'shared' | 'reuseport';
+
 export interface DbConnectionOptions {
   readonly host: string;
   readonly port: number;
@@ -22,6 +24,14 @@ export interface Config {
      * further left were sent by the client and may be anything.
      */
     readonly trustedProxyHops: number;
+    /** The listen queue: connections the kernel holds for us until accepted (capped by net.core.somaxconn). */
+    readonly listenBacklog: number;
+    /**
+     * Who accepts connections: `primary` (node:cluster's round-robin: the primary accepts each one and hands it to a
+     * worker over IPC), `shared` (every worker accepts on the one listening socket), or `reuseport` (each worker has
+     * its own socket on the port, SO_REUSEPORT, and the kernel spreads connections).
+     */
+    readonly accept: HttpAccept;
   };
   readonly metrics: {
     readonly port: number;

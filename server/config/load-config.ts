@@ -14,6 +14,8 @@ const envSchema = z.object({
   TRUST_PROXY: z.stringbool().default(false),
   TRUST_PROXY_HOPS: int(1, 16).optional(),
   PORT: port.default(8080),
+  HTTP_LISTEN_BACKLOG: int(1, 65_535).default(511),
+  HTTP_ACCEPT: z.enum(['primary', 'shared', 'reuseport']).default('primary'),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
   APP_REPLICAS: int(1, 10_000).default(1),
@@ -76,7 +78,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   const hashConcurrency = e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor((2 * availableParallelism()) / (e.WORKERS ?? availableParallelism())));
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0 },
+    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0, listenBacklog: e.HTTP_LISTEN_BACKLOG, accept: e.HTTP_ACCEPT },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: {
       workers: e.WORKERS ?? availableParallelism(),

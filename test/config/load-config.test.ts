@@ -20,6 +20,8 @@ describe('loadConfig', () => {
     assert.equal(config.testRoutes, false);
     assert.equal(config.log.requestFlushMs, 1000);
     assert.equal(config.http.trustedProxyHops, 0);
+    assert.equal(config.http.listenBacklog, 511);
+    assert.equal(config.http.accept, 'primary');
   });
 
   it('parses every variable and treats empty strings as unset', () => {
@@ -42,6 +44,8 @@ describe('loadConfig', () => {
       ENABLE_TEST_ROUTES: 'true',
       TRUST_PROXY: 'true',
       TRUST_PROXY_HOPS: '2',
+      HTTP_LISTEN_BACKLOG: '4096',
+      HTTP_ACCEPT: 'reuseport',
     });
     assert.equal(config.http.port, 9000);
     assert.equal(config.metrics.port, 9464);
@@ -60,6 +64,8 @@ describe('loadConfig', () => {
     assert.equal(config.auth.passwordHashCost, 15);
     assert.equal(config.testRoutes, true);
     assert.equal(config.http.trustedProxyHops, 2);
+    assert.equal(config.http.listenBacklog, 4096);
+    assert.equal(config.http.accept, 'reuseport');
   });
 
   it('returns a deeply frozen object', () => {

@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
+import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
+import { scrape } from '../../test/helpers/scrape.js';
+import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
+import { numberFlag, printTable, writeResult } from './bench-support.js';
+import { runWrk, type WrkResult } from './wrk.js';
+
+/*
+ * `npm run bench:storm [-- --connections 10000] [--duration 15] [--only storm|tail]`, with wrk (apt-get install wrk).
+ *
+ * storm: `wrk -t2 -c<connections>` on /api/me against the product with each way of accepting connections
+ *   (HTTP_ACCEPT primary / shared / reuseport, HTTP_LISTEN_BACKLOG 511 / 4096), against a throwaway MariaDB at its
+ *   default max_connections (151). Per variant: client timeouts and socket errors, the kernel's listen-queue
+ *   overflows (TcpExtListenOverflows, machine-wide), non-2xx, MySQL's refused connections and peak use against the
+ *   budget, and latency as the client saw it beside what the server's own histogram saw.
+ * tail: `wrk -c1000` on /api/me, the product against the minimal hand-written koa + mysql2 cluster (the baseline)
+ *   in the same run: client-side p50/p99 and the share answered within 10 s.
+ *
+ * Writes loadtest/results/bench-storm.json.
+ */
+
+const connections = numberFlag('connections', 10_000);
+const durationSeconds = numberFlag('duration', 15);
+const workers = numberFlag('workers', 2);
+const only = (() => {
+  const index = process.argv.indexOf('--only');
+  return index >= 0 ? process.argv[index + 1] : undefined;
+})();
+
+/** TcpExt counters of the whole machine (/proc/net/netstat): what the kernel dropped before anyone accepted. */
+function tcpExt(): Record<string, number> {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const names = lines[0]!.split(/\s+/).slice(1);
+  const values = lines[1]!.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
+}
+
+/** The p-quantile of the server's request-duration histogram, summed over workers and routes, in ms. */
+function serverQuantileMs(before: Map<number, number>, after: Map<number, number>, p: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  if (total <= 0) return Number.NaN;
+  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= total * p) return le * 1000;
+  return Number.POSITIVE_INFINITY;
+}
+
+async function serverBuckets(metricsUrl: string): Promise<Map<number, number>> {
+  const buckets = new Map<number, number>();
+  for (const s of (await scrape(metricsUrl)).series('http_server_request_duration_seconds_bucket')) {
+    const le = s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']);
+    buckets.set(le, (buckets.get(le) ?? 0) + s.value);
+  }
+  return buckets;
+}
+
+interface StormRow {
+  readonly variant: string;
+  readonly load: WrkResult;
+  readonly listenOverflows: number;
+  readonly listenDrops: number;
+  readonly refusedByMysql: number;
+  readonly maxUsedConnections: number;
+  readonly budget: number;
+  readonly serverP99Ms: number;
+}
+
+async function main(): Promise<void> {
+  const mariadb = await startThrowawayMariadb();
+  const admin = await mysql.createConnection(mariadb.url);
+  const status = async (name: string) => Number((await admin.query<RowDataPacket[]>('SHOW GLOBAL STATUS LIKE ?', [name]))[0][0]?.['Value'] ?? 0);
+  const results: Record<string, unknown> = { connections, durationSeconds, workers };
+  try {
+    if (only === undefined || only === 'storm') {
+      const variants = [
+        { variant: 'primary accepts (node default), backlog 511', env: { HTTP_ACCEPT: 'primary', HTTP_LISTEN_BACKLOG: '511' } },
+        { variant: 'primary accepts, backlog 4096', env: { HTTP_ACCEPT: 'primary', HTTP_LISTEN_BACKLOG: '4096' } },
+        { variant: 'workers share the socket, backlog 4096', env: { HTTP_ACCEPT: 'shared', HTTP_LISTEN_BACKLOG: '4096' } },
+        { variant: 'reuseport, backlog 4096 each', env: { HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '4096' } },
+      ];
+      const rows: StormRow[] = [];
+      for (const { variant, env } of variants) {
+        const cluster = await startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn', ...env });
+        try {
+          const token = await benchToken(cluster.url);
+          const metricsUrl = `http://127.0.0.1:${cluster.metricsPort}/metrics`;
+          await admin.query('FLUSH STATUS');
+          const refusedBefore = await status('Connection_errors_max_connections');
+          const kernelBefore = tcpExt();
+          const bucketsBefore = await serverBuckets(metricsUrl);
+          const load = await runWrk({ url: `${cluster.url}/api/me`, connections, threads: 2, durationSeconds, timeoutSeconds: 10, headers: { authorization: `Bearer ${token}` } });
+          const kernelAfter = tcpExt();
+          rows.push({
+            variant,
+            load,
+            listenOverflows: (kernelAfter['ListenOverflows'] ?? 0) - (kernelBefore['ListenOverflows'] ?? 0),
+            listenDrops: (kernelAfter['ListenDrops'] ?? 0) - (kernelBefore['ListenDrops'] ?? 0),
+            refusedByMysql: (await status('Connection_errors_max_connections')) - refusedBefore,
+            maxUsedConnections: await status('Max_used_connections'),
+            budget: await metricValue(cluster, 'db_pool_budget_connections'),
+            serverP99Ms: serverQuantileMs(bucketsBefore, await serverBuckets(metricsUrl), 0.99),
+          });
+        } finally {
+          await cluster.stop();
+        }
+      }
+      console.log(`storm: wrk -t2 -c${connections} -d${durationSeconds}s --timeout 10s on /api/me, ${workers} workers, MariaDB max_connections 151`);
+      printTable(
+        rows.map((r) => ({
+          variant: r.variant,
+          sent: r.load.sent,
+          '% ok': `${((100 * r.load.ok) / Math.max(1, r.load.sent)).toFixed(2)} %`,
+          timeouts: r.load.errors.timeout,
+          'connect/read/write errors': `${r.load.errors.connect}/${r.load.errors.read}/${r.load.errors.write}`,
+          non2xx: r.load.non2xx,
+          'listen overflows': r.listenOverflows,
+          'MySQL refused': r.refusedByMysql,
+          'max used / budget': `${r.maxUsedConnections} / ${r.budget}`,
+          'client p50 / p99 ms': `${r.load.p50Ms.toFixed(0)} / ${r.load.p99Ms.toFixed(0)}`,
+          'server p99 ms': r.serverP99Ms,
+        })),
+      );
+      results['storm'] = rows;
+    }
+    if (only === undefined || only === 'tail') {
+      const tail = async (name: string, start: () => Promise<{ url: string; stop: () => Promise<void> }>, token?: string) => {
+        const server = await start();
+        try {
+          const auth = token ?? (await benchToken(server.url));
+          return { name, load: await runWrk({ url: `${server.url}/api/me`, connections: 1000, threads: 2, durationSeconds, timeoutSeconds: 10, headers: { authorization: `Bearer ${auth}` } }) };
+        } finally {
+          await server.stop();
+        }
+      };
+      const product = await tail('product', () => startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn' }));
+      const baseline = await tail('hand-written koa + mysql2', () => startBaseline({ WORKERS: String(workers), DATABASE_URL: mariadb.url, MODE: 'pool' }), 'unused');
+      console.log(`tail: wrk -t2 -c1000 -d${durationSeconds}s --timeout 10s on /api/me, ${workers} workers`);
+      printTable(
+        [product, baseline].map(({ name, load }) => ({
+          server: name,
+          sent: load.sent,
+          '% answered ≤ 10 s': `${((100 * load.answered) / Math.max(1, load.sent)).toFixed(2)} %`,
+          '% ok': `${((100 * load.ok) / Math.max(1, load.sent)).toFixed(2)} %`,
+          'p50 ms': load.p50Ms,
+          'p90 ms': load.p90Ms,
+          'p99 ms': load.p99Ms,
+          'p99 vs baseline': name === 'product' ? `${(product.load.p99Ms / baseline.load.p99Ms).toFixed(2)} (target ≤ 0.5)` : '',
+        })),
+      );
+      results['tail'] = { product: product.load, baseline: baseline.load };
+    }
+    console.log(`written ${writeResult('bench-storm', results)}`);
+  } finally {
+    await admin.end();
+    await mariadb.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
