@@ -22,6 +22,7 @@ export const primaryMetricNames = [
   'db_pool_budget_reserved_connections',
   'db_pool_budget_per_worker_connections',
   'db_pool_budget_limit_connections',
+  'db_pool_budget_limit_info',
   'cluster_workers',
   'cluster_workers_configured',
   'cluster_worker_restarts_total',
