@@ -91,6 +91,19 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
     assert.deepEqual(cluster.logs.filter((l) => /1226|1203|USER_LIMIT|TOO_MANY_USER/.test(JSON.stringify(l))), []);
   });
 
+  it('waits for an account that is at its limit at start-up (errno 1226) instead of giving up', async () => {
+    const url = await createAccount(admin!, mariadb!.port, 'busy', 20);
+    const holders = await Promise.all(Array.from({ length: 20 }, () => createConnection(url)));
+    try {
+      cluster = await startCluster({ WORKERS: '1', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url }, { waitForReady: false });
+      const retry = await cluster.waitForLog((l) => l.msg === 'database not reachable yet; retrying', 15_000);
+      assert.equal(retry['code'], 'ER_USER_LIMIT_REACHED');
+    } finally {
+      await Promise.all(holders.map((c) => c.end().catch(() => c.destroy())));
+    }
+    await cluster.waitForLog((l) => l.msg === 'cluster ready', 20_000);
+  });
+
   it('refuses to start when the account limit cannot fit, naming the account limit', async () => {
     const url = await createAccount(admin!, mariadb!.port, 'tiny', 3);
     cluster = await startCluster({ WORKERS: '2', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url }, { waitForReady: false });
