@@ -156,12 +156,37 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
 
   async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T> {
     const pooled = await acquire();
+    // Set by beginTransaction, cleared by commit/rollback. After an error we roll back whatever the flag says: the
+    // borrower may have opened one with a plain START TRANSACTION, and a ROLLBACK outside a transaction is harmless.
+    let open = false;
+    const { connection } = pooled;
+    const borrowed: DbConnection = {
+      query: connection.query.bind(connection),
+      execute: connection.execute.bind(connection),
+      beginTransaction: () => connection.beginTransaction().then(() => void (open = true)),
+      commit: () => connection.commit().then(() => void (open = false)),
+      rollback: () => connection.rollback().then(() => void (open = false)),
+    };
+    let failure: unknown;
     try {
-      return await fn(pooled.connection);
+      return await fn(borrowed);
     } catch (error) {
-      throw failed(pooled, error);
+      failure = failed(pooled, error);
+      throw failure;
     } finally {
+      if ((failure !== undefined || open) && !pooled.dead) await rollBack(pooled);
       release(pooled);
+    }
+  }
+
+  /** A connection never goes back to the pool inside a transaction: its locks and writes would pass to the next borrower. */
+  async function rollBack(pooled: PooledConnection): Promise<void> {
+    try {
+      await pooled.connection.query('ROLLBACK');
+    } catch (error) {
+      // Cannot tell what state it is in: never reuse it.
+      pooled.dead = true;
+      logger.warn({ code: errorCode(error) }, 'rollback before release failed; discarding the connection');
     }
   }
 
