@@ -55,6 +55,7 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
       max: budget.perWorker,
       maxIdle: config.db.maxIdle,
       acquireTimeoutMs: config.db.acquireTimeoutMs,
+      queryTimeoutMs: config.db.queryTimeoutMs,
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
     { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },
@@ -79,6 +80,7 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
     trustProxy: config.http.trustProxy,
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
+    requestTimeoutMs: config.db.acquireTimeoutMs + config.db.queryTimeoutMs,
     isShuttingDown: () => draining !== undefined,
     instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
   });

@@ -41,6 +41,11 @@ export interface Config {
     readonly poolMax: number;
     readonly reservedConnections: number;
     readonly acquireTimeoutMs: number;
+    /**
+     * How long a borrowed connection may be held (its statements together) before the statement is abandoned with a
+     * 503, the connection destroyed and its server thread killed. With the acquire deadline it bounds every request.
+     */
+    readonly queryTimeoutMs: number;
     readonly idleTimeoutMs: number;
     readonly maxIdle: number;
   };

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
-import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
+import { noopPoolObserver, type CloseReason, type PoolObserver } from './pool-observer.js';
+import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
 
 /*
  * One pool per worker, created once at start (issue 2). Built on tarn rather than mysql2's own pool because
@@ -20,6 +21,11 @@ export interface DbPoolOptions {
   /** Idle connections kept open once they have been idle for `idleTimeoutMs`; more are closed. */
   readonly maxIdle: number;
   readonly acquireTimeoutMs: number;
+  /**
+   * How long a borrower may hold a connection, its statements together (DB_QUERY_TIMEOUT_MS). A statement still
+   * running then fails with `query_timeout`; its connection is destroyed and its server thread killed.
+   */
+  readonly queryTimeoutMs?: number;
   readonly idleTimeoutMs: number;
   /** The `pool_name` label, e.g. `primary`. */
   readonly name?: string;
@@ -30,6 +36,8 @@ export interface DbPoolDeps {
   readonly observer?: PoolObserver;
   /** Monotonic clock in milliseconds. */
   readonly now?: () => number;
+  /** Ends the server threads of abandoned connections; by default a killer on the pool's own server and account. */
+  readonly killer?: ThreadKiller;
 }
 
 export interface PoolState {
@@ -59,11 +67,22 @@ export interface DbPool {
 
 interface PooledConnection {
   readonly connection: mysql.Connection;
+  /** The server's id for it (CONNECTION_ID()), for KILL. */
+  readonly threadId: number;
   /** Set when the driver reports the connection broken; tarn's validation then refuses to hand it out. */
   dead: boolean;
+  /** Why it was (or will be) closed, when not for the reason `dead` and `ending` tell. */
+  closeReason: CloseReason | undefined;
   held: boolean;
   acquiredAt: number;
+  /** When the current borrower must be done with it (the statement deadline), on the `now` clock. */
+  deadlineAt: number;
+  /** Set once abandoned at the deadline: settles when its server thread is gone (or could not be reached). */
+  killed: Promise<void> | undefined;
 }
+
+// Defaults that are the product's own, not the deployment's (those live in config).
+const defaultQueryTimeoutMs = 5000;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const name = options.name ?? 'primary';
@@ -71,6 +90,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const now = deps.now ?? (() => performance.now());
   const logger = deps.logger.child({ pool: name });
   const idleMax = Math.min(options.maxIdle, options.max);
+  const queryTimeoutMs = options.queryTimeoutMs ?? defaultQueryTimeoutMs;
+  const killer = deps.killer ?? createThreadKiller({ connection: options.connection, timeoutMs: Math.max(1000, options.acquireTimeoutMs) }, { logger });
   const all = new Set<PooledConnection>();
   let ending: Promise<void> | undefined;
 
@@ -105,7 +126,16 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         observer.connectionError(errorCode(error));
         throw error;
       }
-      const pooled: PooledConnection = { connection, dead: false, held: false, acquiredAt: 0 };
+      const pooled: PooledConnection = {
+        connection,
+        threadId: connection.threadId,
+        dead: false,
+        closeReason: undefined,
+        held: false,
+        acquiredAt: 0,
+        deadlineAt: 0,
+        killed: undefined,
+      };
       // Without an 'error' listener a connection lost while idle would crash the worker.
       const events = connection as unknown as NodeJS.EventEmitter;
       events.on('error', (error: unknown) => {
@@ -123,7 +153,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     validate: (pooled) => !pooled.dead,
     destroy: async (pooled) => {
       all.delete(pooled);
-      observer.closed(pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout');
+      observer.closed(pooled.closeReason ?? (pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout'));
       if (pooled.dead) {
         pooled.connection.destroy();
         return;
@@ -139,6 +169,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       const pooled = await tarn.acquire().promise;
       pooled.held = true;
       pooled.acquiredAt = now();
+      pooled.deadlineAt = pooled.acquiredAt + queryTimeoutMs;
       observer.acquired((pooled.acquiredAt - started) / 1000);
       return pooled;
     } catch (error) {
@@ -149,9 +180,56 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   }
 
   function release(pooled: PooledConnection): void {
-    pooled.held = false;
     observer.released((now() - pooled.acquiredAt) / 1000);
-    tarn.release(pooled);
+    // An abandoned connection keeps its slot until its server thread is gone: until then MySQL still counts it,
+    // and a replacement opened at once would take the pools past their share of the budget.
+    const giveBack = () => {
+      pooled.held = false;
+      tarn.release(pooled);
+    };
+    if (pooled.killed) void pooled.killed.then(giveBack);
+    else giveBack();
+  }
+
+  /**
+   * Runs one statement under the borrower's deadline. mysql2's own per-query `timeout` is not used: it fails the
+   * query but leaves the command queued on the connection (the late result would be read as the answer to the next
+   * statement) and the connection looking healthy, so the pool would hand it out again.
+   */
+  function run<T>(pooled: PooledConnection, statement: () => Promise<T>): Promise<T> {
+    if (pooled.killed) return Promise.reject(new DatabaseUnavailableError('query_timeout'));
+    const remaining = pooled.deadlineAt - now();
+    if (remaining <= 0) {
+      abandon(pooled);
+      return Promise.reject(new DatabaseUnavailableError('query_timeout'));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        abandon(pooled);
+        reject(new DatabaseUnavailableError('query_timeout'));
+      }, remaining);
+      statement().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Past the deadline: the connection is never reused, and its statement must not keep running on the server. */
+  function abandon(pooled: PooledConnection): void {
+    if (pooled.killed) return;
+    pooled.dead = true;
+    pooled.closeReason = 'query_timeout';
+    observer.statementTimedOut();
+    logger.warn({ threadId: pooled.threadId, heldMs: Math.round(now() - pooled.acquiredAt) }, 'statement deadline reached; destroying the connection and killing its server thread');
+    pooled.connection.destroy();
+    pooled.killed = killer.kill(pooled.threadId).then(() => undefined);
   }
 
   async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T> {
@@ -160,12 +238,15 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     // borrower may have opened one with a plain START TRANSACTION, and a ROLLBACK outside a transaction is harmless.
     let open = false;
     const { connection } = pooled;
+    type Statement = (...args: unknown[]) => Promise<unknown>;
+    const query = connection.query.bind(connection) as Statement;
+    const execute = connection.execute.bind(connection) as Statement;
     const borrowed: DbConnection = {
-      query: connection.query.bind(connection),
-      execute: connection.execute.bind(connection),
-      beginTransaction: () => connection.beginTransaction().then(() => void (open = true)),
-      commit: () => connection.commit().then(() => void (open = false)),
-      rollback: () => connection.rollback().then(() => void (open = false)),
+      query: ((...args: unknown[]) => run(pooled, () => query(...args))) as DbConnection['query'],
+      execute: ((...args: unknown[]) => run(pooled, () => execute(...args))) as DbConnection['execute'],
+      beginTransaction: () => run(pooled, () => connection.beginTransaction()).then(() => void (open = true)),
+      commit: () => run(pooled, () => connection.commit()).then(() => void (open = false)),
+      rollback: () => run(pooled, () => connection.rollback()).then(() => void (open = false)),
     };
     let failure: unknown;
     try {
@@ -182,7 +263,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   /** A connection never goes back to the pool inside a transaction: its locks and writes would pass to the next borrower. */
   async function rollBack(pooled: PooledConnection): Promise<void> {
     try {
-      await pooled.connection.query('ROLLBACK');
+      await run(pooled, () => pooled.connection.query('ROLLBACK'));
     } catch (error) {
       // Cannot tell what state it is in: never reuse it.
       pooled.dead = true;
@@ -202,7 +283,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     async execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params: unknown[] = []) {
       const pooled = await acquire();
       try {
-        const [result] = await pooled.connection.execute<T>(sql, params as never);
+        const [result] = await run(pooled, () => pooled.connection.execute<T>(sql, params as never));
         return result;
       } catch (error) {
         throw failed(pooled, error);

@@ -15,6 +15,7 @@ describe('loadConfig', () => {
     assert.equal(config.db.poolMax, 50);
     assert.equal(config.db.reservedConnections, 10);
     assert.equal(config.db.acquireTimeoutMs, 1000);
+    assert.equal(config.db.queryTimeoutMs, 5000);
     assert.equal(config.cluster.shutdownTimeoutMs, 10_000);
     assert.equal(config.http.bodyLimitBytes, 16 * 1024);
     assert.equal(config.testRoutes, false);
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
       DB_POOL_MAX: '20',
       DB_RESERVED_CONNECTIONS: '0',
       DB_ACQUIRE_TIMEOUT_MS: '250',
+      DB_QUERY_TIMEOUT_MS: '1500',
       DB_IDLE_TIMEOUT_MS: '5000',
       DB_MAX_IDLE: '2',
       SHUTDOWN_TIMEOUT_MS: '3000',
@@ -49,6 +51,7 @@ describe('loadConfig', () => {
     assert.equal(config.db.reservedConnections, 0);
     assert.equal(config.db.maxIdle, 2);
     assert.equal(config.db.acquireTimeoutMs, 250);
+    assert.equal(config.db.queryTimeoutMs, 1500);
     assert.equal(config.db.idleTimeoutMs, 5000);
     assert.equal(config.cluster.shutdownTimeoutMs, 3000);
     assert.equal(config.auth.sessionTtlSeconds, 600);
@@ -77,6 +80,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['ENABLE_TEST_ROUTES', 'maybe'],
     ['PASSWORD_HASH_COST', '4'],
+    ['DB_QUERY_TIMEOUT_MS', '0'],
+    ['DB_QUERY_TIMEOUT_MS', '2s'],
   ] as const) {
     it(`refuses ${name}=${value} with a message naming the variable`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {

@@ -7,6 +7,7 @@ export const workerMetricNames = [
   'db_client_connection_idle_max',
   'db_client_connection_pending_requests',
   'db_client_connection_timeouts_total',
+  'db_client_statement_timeouts_total',
   'db_client_connection_wait_time_seconds',
   'db_client_connection_use_time_seconds',
   'db_client_connection_create_time_seconds',
