@@ -69,7 +69,7 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolMet
   timeouts.inc(labels, 0);
   statementTimeouts.inc(labels, 0);
   // The close reasons an alert or panel asks about, so increase() sees their first occurrence.
-  for (const reason of ['query_timeout']) closed.inc({ ...labels, reason }, 0);
+  for (const reason of ['query_timeout', 'max_lifetime', 'failed_ping']) closed.inc({ ...labels, reason }, 0);
 
   return {
     bind(bound) {

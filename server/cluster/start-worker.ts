@@ -56,6 +56,8 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
       maxIdle: config.db.maxIdle,
       acquireTimeoutMs: config.db.acquireTimeoutMs,
       queryTimeoutMs: config.db.queryTimeoutMs,
+      maxLifetimeMs: config.db.maxLifetimeMs,
+      pingAfterIdleMs: config.db.pingAfterIdleMs,
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
     { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },

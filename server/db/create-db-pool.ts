@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
-import { noopPoolObserver, type CloseReason, type PoolObserver } from './pool-observer.js';
+import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
+import { createConnectionCheck } from './connection-check.js';
+import type { PooledConnection } from './pooled-connection.js';
+import { createStatementDeadline } from './statement-deadline.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
 
 /*
@@ -26,6 +29,13 @@ export interface DbPoolOptions {
    * running then fails with `query_timeout`; its connection is destroyed and its server thread killed.
    */
   readonly queryTimeoutMs?: number;
+  /**
+   * Connections are closed, when next handed out, once older than this less up to 10 % jitter (so they do not all
+   * expire at once): after a failover that moves the hostname, the pool follows within this time.
+   */
+  readonly maxLifetimeMs?: number;
+  /** A connection idle this long is pinged (with a short deadline) before it is handed out; fresher ones are not. */
+  readonly pingAfterIdleMs?: number;
   readonly idleTimeoutMs: number;
   /** The `pool_name` label, e.g. `primary`. */
   readonly name?: string;
@@ -38,6 +48,8 @@ export interface DbPoolDeps {
   readonly now?: () => number;
   /** Ends the server threads of abandoned connections; by default a killer on the pool's own server and account. */
   readonly killer?: ThreadKiller;
+  /** In [0, 1): the lifetime jitter. */
+  readonly random?: () => number;
 }
 
 export interface PoolState {
@@ -65,24 +77,11 @@ export interface DbPool {
   end(): Promise<void>;
 }
 
-interface PooledConnection {
-  readonly connection: mysql.Connection;
-  /** The server's id for it (CONNECTION_ID()), for KILL. */
-  readonly threadId: number;
-  /** Set when the driver reports the connection broken; tarn's validation then refuses to hand it out. */
-  dead: boolean;
-  /** Why it was (or will be) closed, when not for the reason `dead` and `ending` tell. */
-  closeReason: CloseReason | undefined;
-  held: boolean;
-  acquiredAt: number;
-  /** When the current borrower must be done with it (the statement deadline), on the `now` clock. */
-  deadlineAt: number;
-  /** Set once abandoned at the deadline: settles when its server thread is gone (or could not be reached). */
-  killed: Promise<void> | undefined;
-}
-
 // Defaults that are the product's own, not the deployment's (those live in config).
 const defaultQueryTimeoutMs = 5000;
+const defaultMaxLifetimeMs = 30 * 60_000;
+const defaultPingAfterIdleMs = 30_000;
+const lifetimeJitter = 0.1;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const name = options.name ?? 'primary';
@@ -91,7 +90,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const logger = deps.logger.child({ pool: name });
   const idleMax = Math.min(options.maxIdle, options.max);
   const queryTimeoutMs = options.queryTimeoutMs ?? defaultQueryTimeoutMs;
+  const maxLifetimeMs = options.maxLifetimeMs ?? defaultMaxLifetimeMs;
+  const pingAfterIdleMs = options.pingAfterIdleMs ?? defaultPingAfterIdleMs;
+  const random = deps.random ?? Math.random;
   const killer = deps.killer ?? createThreadKiller({ connection: options.connection, timeoutMs: Math.max(1000, options.acquireTimeoutMs) }, { logger });
+  const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
+  const { run } = createStatementDeadline({ killer, observer, logger, now });
   const all = new Set<PooledConnection>();
   let ending: Promise<void> | undefined;
 
@@ -133,6 +137,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         closeReason: undefined,
         held: false,
         acquiredAt: 0,
+        releasedAt: now(),
+        expiresAt: now() + maxLifetimeMs * (1 - lifetimeJitter * random()),
         deadlineAt: 0,
         killed: undefined,
       };
@@ -150,7 +156,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       observer.created((now() - started) / 1000);
       return pooled;
     },
-    validate: (pooled) => !pooled.dead,
+    // tarn awaits a validation that returns a promise (its _validateResource wraps it), though its types say boolean.
+    validate: validate as (pooled: PooledConnection) => boolean,
     destroy: async (pooled) => {
       all.delete(pooled);
       observer.closed(pooled.closeReason ?? (pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout'));
@@ -185,51 +192,11 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     // and a replacement opened at once would take the pools past their share of the budget.
     const giveBack = () => {
       pooled.held = false;
+      pooled.releasedAt = now();
       tarn.release(pooled);
     };
     if (pooled.killed) void pooled.killed.then(giveBack);
     else giveBack();
-  }
-
-  /**
-   * Runs one statement under the borrower's deadline. mysql2's own per-query `timeout` is not used: it fails the
-   * query but leaves the command queued on the connection (the late result would be read as the answer to the next
-   * statement) and the connection looking healthy, so the pool would hand it out again.
-   */
-  function run<T>(pooled: PooledConnection, statement: () => Promise<T>): Promise<T> {
-    if (pooled.killed) return Promise.reject(new DatabaseUnavailableError('query_timeout'));
-    const remaining = pooled.deadlineAt - now();
-    if (remaining <= 0) {
-      abandon(pooled);
-      return Promise.reject(new DatabaseUnavailableError('query_timeout'));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        abandon(pooled);
-        reject(new DatabaseUnavailableError('query_timeout'));
-      }, remaining);
-      statement().then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /** Past the deadline: the connection is never reused, and its statement must not keep running on the server. */
-  function abandon(pooled: PooledConnection): void {
-    if (pooled.killed) return;
-    pooled.dead = true;
-    pooled.closeReason = 'query_timeout';
-    observer.statementTimedOut();
-    logger.warn({ threadId: pooled.threadId, heldMs: Math.round(now() - pooled.acquiredAt) }, 'statement deadline reached; destroying the connection and killing its server thread');
-    pooled.connection.destroy();
-    pooled.killed = killer.kill(pooled.threadId).then(() => undefined);
   }
 
   async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T> {
