@@ -46,6 +46,8 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
           outcome.set(id, true);
         }
       }
+      // A clean COM_QUIT, so the server does not count an aborted client.
+      await connection.end();
     })();
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(Object.assign(new Error('kill deadline'), { code: 'KILL_TIMEOUT' })), options.timeoutMs);
