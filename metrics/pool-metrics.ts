@@ -59,8 +59,17 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolMet
   const createTime = new Histogram({ name: 'db_client_connection_create_time_seconds', help: 'Time taken to open a new connection.', labelNames: ['pool_name'], buckets: [...connectionCreateBuckets], registers });
   const errors = new Counter({ name: 'db_client_connection_errors_total', help: 'Driver errors by code (connect failures, lost connections, refusals).', labelNames: ['pool_name', 'code'], registers });
   const closed = new Counter({ name: 'db_client_connections_closed_total', help: 'Connections closed, by reason.', labelNames: ['pool_name', 'reason'], registers });
+  const statementTimeouts = new Counter({
+    name: 'db_client_statement_timeouts_total',
+    help: 'Statements that outlived the statement deadline (DB_QUERY_TIMEOUT_MS): each is a 503, its connection destroyed and its server thread killed.',
+    labelNames: ['pool_name'],
+    registers,
+  });
   // Zero-initialise the counters so rate() has a baseline before the first event.
   timeouts.inc(labels, 0);
+  statementTimeouts.inc(labels, 0);
+  // The close reasons an alert or panel asks about, so increase() sees their first occurrence.
+  for (const reason of ['query_timeout', 'max_lifetime', 'failed_ping']) closed.inc({ ...labels, reason }, 0);
 
   return {
     bind(bound) {
@@ -76,6 +85,7 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolMet
       created: (seconds) => createTime.observe(labels, seconds),
       connectionError: (code) => errors.inc({ ...labels, code }),
       closed: (reason) => closed.inc({ ...labels, reason }),
+      statementTimedOut: () => statementTimeouts.inc(labels),
     },
   };
 }

@@ -27,7 +27,12 @@ export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: (
   constant('db_pool_budget_connections', 'Connections all pools of all replicas may use together: limit − reserve − primaries.', budget.usable);
   constant('db_pool_budget_reserved_connections', 'Connections left for admins, migrations and other clients (DB_RESERVED_CONNECTIONS).', budget.reservedConnections);
   constant('db_pool_budget_per_worker_connections', "Each worker's pool size, as computed by the budget.", budget.perWorker);
-  constant('db_pool_budget_limit_connections', 'The server limit the budget was computed from (max_connections or max_user_connections).', budget.limit);
+  constant('db_pool_budget_limit_connections', 'The server limit the budget was computed from (the smallest of max_connections and the global and account max_user_connections).', budget.limit);
+  // Which limit bound the budget, as an info-style series (value 1), so the dashboard can show it by name.
+  new Gauge({ name: 'db_pool_budget_limit_info', help: 'The server limit that bound the budget (limit_source label); always 1.', labelNames: ['limit_source'], registers, aggregator: 'first' }).set(
+    { limit_source: budget.limitSource },
+    1,
+  );
   constant('app_replicas', 'Replicas sharing this MySQL, as configured (APP_REPLICAS).', budget.replicas);
   constant('cluster_workers_configured', 'Workers this primary keeps running (WORKERS).', budget.workers);
 

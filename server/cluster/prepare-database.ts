@@ -39,7 +39,7 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
         await runMigrations(connection, logger);
         const limits = await readServerLimits(connection);
         const budget = budgetFor(config, limits);
-        logger.info({ budget, maxConnections: limits.maxConnections, maxUserConnections: limits.maxUserConnections }, 'connection budget');
+        logger.info({ budget, ...limits }, 'connection budget');
         return budget;
       } finally {
         await connection.end().catch(() => connection.destroy());

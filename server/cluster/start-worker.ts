@@ -55,6 +55,9 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
       max: budget.perWorker,
       maxIdle: config.db.maxIdle,
       acquireTimeoutMs: config.db.acquireTimeoutMs,
+      queryTimeoutMs: config.db.queryTimeoutMs,
+      maxLifetimeMs: config.db.maxLifetimeMs,
+      pingAfterIdleMs: config.db.pingAfterIdleMs,
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
     { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },
@@ -79,6 +82,7 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
     trustedProxyHops: config.http.trustedProxyHops,
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
+    requestTimeoutMs: config.db.acquireTimeoutMs + config.db.queryTimeoutMs,
     isShuttingDown: () => draining !== undefined,
     instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
   });

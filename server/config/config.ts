@@ -55,6 +55,15 @@ export interface Config {
     readonly poolMax: number;
     readonly reservedConnections: number;
     readonly acquireTimeoutMs: number;
+    /**
+     * How long a borrowed connection may be held (its statements together) before the statement is abandoned with a
+     * 503, the connection destroyed and its server thread killed. With the acquire deadline it bounds every request.
+     */
+    readonly queryTimeoutMs: number;
+    /** Connections older than this (less up to 10 % jitter) are closed instead of reused: failovers are followed. */
+    readonly maxLifetimeMs: number;
+    /** A connection idle this long is pinged before reuse; recently used ones never are. */
+    readonly pingAfterIdleMs: number;
     readonly idleTimeoutMs: number;
     readonly maxIdle: number;
   };

@@ -5,8 +5,34 @@
 export interface ServerLimits {
   /** @@max_connections */
   readonly maxConnections: number;
-  /** @@max_user_connections; 0 means "no per-user limit". */
+  /** @@GLOBAL.max_user_connections; 0 means "no per-user limit". */
   readonly maxUserConnections: number;
+  /**
+   * @@SESSION.max_user_connections of the account we log in as: its own `MAX_USER_CONNECTIONS` when it has one
+   * (managed and shared servers set it per account and leave the global 0), else the global value; 0 means none.
+   */
+  readonly accountMaxUserConnections: number;
+}
+
+export type LimitSource = 'max_connections' | 'max_user_connections_global' | 'max_user_connections_account';
+
+/** What to tell an operator to raise, per bound. */
+const raiseAdvice: Record<LimitSource, string> = {
+  max_connections: "raise MySQL's max_connections",
+  max_user_connections_global: "raise MySQL's max_user_connections",
+  max_user_connections_account: "raise the account's MAX_USER_CONNECTIONS (ALTER USER … WITH MAX_USER_CONNECTIONS n)",
+};
+
+/** The tightest of the server's limits; a tie goes to the wider scope (the account value echoes the global one). */
+export function effectiveLimit(limits: ServerLimits): { limit: number; limitSource: LimitSource } {
+  const candidates: [LimitSource, number][] = [
+    ['max_connections', limits.maxConnections],
+    ['max_user_connections_global', limits.maxUserConnections],
+    ['max_user_connections_account', limits.accountMaxUserConnections],
+  ];
+  let best: { limit: number; limitSource: LimitSource } = { limit: limits.maxConnections, limitSource: 'max_connections' };
+  for (const [limitSource, limit] of candidates) if (limit > 0 && limit < best.limit) best = { limit, limitSource };
+  return best;
 }
 
 export interface BudgetInput {
@@ -25,9 +51,9 @@ export interface BudgetInput {
 }
 
 export interface ConnectionBudget {
-  /** The smaller of max_connections and a non-zero max_user_connections. */
+  /** The smallest of max_connections and the non-zero global and account max_user_connections. */
   readonly limit: number;
-  readonly limitSource: 'max_connections' | 'max_user_connections';
+  readonly limitSource: LimitSource;
   readonly reservedConnections: number;
   readonly primaryConnections: number;
   readonly replicas: number;
@@ -55,9 +81,7 @@ export class BudgetError extends Error {
 
 export function computeConnectionBudget(input: BudgetInput): ConnectionBudget {
   const { limits, poolMax, reservedConnections, replicas, workers, primaryConnections, surgeWorkers } = input;
-  const userLimited = limits.maxUserConnections > 0 && limits.maxUserConnections < limits.maxConnections;
-  const limit = userLimited ? limits.maxUserConnections : limits.maxConnections;
-  const limitSource = userLimited ? 'max_user_connections' : 'max_connections';
+  const { limit, limitSource } = effectiveLimit(limits);
   // Every replica has its own primary, so the primaries' connections scale with the replica count too.
   const usable = limit - reservedConnections - replicas * primaryConnections;
   const pools = replicas * (workers + surgeWorkers);
@@ -67,7 +91,7 @@ export function computeConnectionBudget(input: BudgetInput): ConnectionBudget {
       `Connection budget too small: ${limitSource}=${limit} − DB_RESERVED_CONNECTIONS=${reservedConnections}` +
         ` − ${replicas * primaryConnections} for the primary process(es) leaves ${usable} connections for` +
         ` APP_REPLICAS=${replicas} × (WORKERS=${workers} + ${surgeWorkers} reload surge) = ${pools} pools: less than 1 each.` +
-        ` Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or raise MySQL's ${limitSource}.`,
+        ` Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or ${raiseAdvice[limitSource]}.`,
       input,
     );
   }

@@ -4,6 +4,10 @@ import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
+import { createConnectionCheck } from './connection-check.js';
+import type { PooledConnection } from './pooled-connection.js';
+import { createStatementDeadline } from './statement-deadline.js';
+import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
 
 /*
  * One pool per worker, created once at start (issue 2). Built on tarn rather than mysql2's own pool because
@@ -20,6 +24,18 @@ export interface DbPoolOptions {
   /** Idle connections kept open once they have been idle for `idleTimeoutMs`; more are closed. */
   readonly maxIdle: number;
   readonly acquireTimeoutMs: number;
+  /**
+   * How long a borrower may hold a connection, its statements together (DB_QUERY_TIMEOUT_MS). A statement still
+   * running then fails with `query_timeout`; its connection is destroyed and its server thread killed.
+   */
+  readonly queryTimeoutMs?: number;
+  /**
+   * Connections are closed, when next handed out, once older than this less up to 10 % jitter (so they do not all
+   * expire at once): after a failover that moves the hostname, the pool follows within this time.
+   */
+  readonly maxLifetimeMs?: number;
+  /** A connection idle this long is pinged (with a short deadline) before it is handed out; fresher ones are not. */
+  readonly pingAfterIdleMs?: number;
   readonly idleTimeoutMs: number;
   /** The `pool_name` label, e.g. `primary`. */
   readonly name?: string;
@@ -30,6 +46,10 @@ export interface DbPoolDeps {
   readonly observer?: PoolObserver;
   /** Monotonic clock in milliseconds. */
   readonly now?: () => number;
+  /** Ends the server threads of abandoned connections; by default a killer on the pool's own server and account. */
+  readonly killer?: ThreadKiller;
+  /** In [0, 1): the lifetime jitter. */
+  readonly random?: () => number;
 }
 
 export interface PoolState {
@@ -57,13 +77,11 @@ export interface DbPool {
   end(): Promise<void>;
 }
 
-interface PooledConnection {
-  readonly connection: mysql.Connection;
-  /** Set when the driver reports the connection broken; tarn's validation then refuses to hand it out. */
-  dead: boolean;
-  held: boolean;
-  acquiredAt: number;
-}
+// Defaults that are the product's own, not the deployment's (those live in config).
+const defaultQueryTimeoutMs = 5000;
+const defaultMaxLifetimeMs = 30 * 60_000;
+const defaultPingAfterIdleMs = 30_000;
+const lifetimeJitter = 0.1;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const name = options.name ?? 'primary';
@@ -71,6 +89,13 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const now = deps.now ?? (() => performance.now());
   const logger = deps.logger.child({ pool: name });
   const idleMax = Math.min(options.maxIdle, options.max);
+  const queryTimeoutMs = options.queryTimeoutMs ?? defaultQueryTimeoutMs;
+  const maxLifetimeMs = options.maxLifetimeMs ?? defaultMaxLifetimeMs;
+  const pingAfterIdleMs = options.pingAfterIdleMs ?? defaultPingAfterIdleMs;
+  const random = deps.random ?? Math.random;
+  const killer = deps.killer ?? createThreadKiller({ connection: options.connection, timeoutMs: Math.max(1000, options.acquireTimeoutMs) }, { logger });
+  const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
+  const { run } = createStatementDeadline({ killer, observer, logger, now });
   const all = new Set<PooledConnection>();
   let ending: Promise<void> | undefined;
 
@@ -105,7 +130,18 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         observer.connectionError(errorCode(error));
         throw error;
       }
-      const pooled: PooledConnection = { connection, dead: false, held: false, acquiredAt: 0 };
+      const pooled: PooledConnection = {
+        connection,
+        threadId: connection.threadId,
+        dead: false,
+        closeReason: undefined,
+        held: false,
+        acquiredAt: 0,
+        releasedAt: now(),
+        expiresAt: now() + maxLifetimeMs * (1 - lifetimeJitter * random()),
+        deadlineAt: 0,
+        killed: undefined,
+      };
       // Without an 'error' listener a connection lost while idle would crash the worker.
       const events = connection as unknown as NodeJS.EventEmitter;
       events.on('error', (error: unknown) => {
@@ -120,10 +156,11 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       observer.created((now() - started) / 1000);
       return pooled;
     },
-    validate: (pooled) => !pooled.dead,
+    // tarn awaits a validation that returns a promise (its _validateResource wraps it), though its types say boolean.
+    validate: validate as (pooled: PooledConnection) => boolean,
     destroy: async (pooled) => {
       all.delete(pooled);
-      observer.closed(pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout');
+      observer.closed(pooled.closeReason ?? (pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout'));
       if (pooled.dead) {
         pooled.connection.destroy();
         return;
@@ -139,6 +176,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       const pooled = await tarn.acquire().promise;
       pooled.held = true;
       pooled.acquiredAt = now();
+      pooled.deadlineAt = pooled.acquiredAt + queryTimeoutMs;
       observer.acquired((pooled.acquiredAt - started) / 1000);
       return pooled;
     } catch (error) {
@@ -149,19 +187,54 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   }
 
   function release(pooled: PooledConnection): void {
-    pooled.held = false;
     observer.released((now() - pooled.acquiredAt) / 1000);
-    tarn.release(pooled);
+    // An abandoned connection keeps its slot until its server thread is gone: until then MySQL still counts it,
+    // and a replacement opened at once would take the pools past their share of the budget.
+    const giveBack = () => {
+      pooled.held = false;
+      pooled.releasedAt = now();
+      tarn.release(pooled);
+    };
+    if (pooled.killed) void pooled.killed.then(giveBack);
+    else giveBack();
   }
 
   async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T> {
     const pooled = await acquire();
+    // Set by beginTransaction, cleared by commit/rollback. After an error we roll back whatever the flag says: the
+    // borrower may have opened one with a plain START TRANSACTION, and a ROLLBACK outside a transaction is harmless.
+    let open = false;
+    const { connection } = pooled;
+    type Statement = (...args: unknown[]) => Promise<unknown>;
+    const query = connection.query.bind(connection) as Statement;
+    const execute = connection.execute.bind(connection) as Statement;
+    const borrowed: DbConnection = {
+      query: ((...args: unknown[]) => run(pooled, () => query(...args))) as DbConnection['query'],
+      execute: ((...args: unknown[]) => run(pooled, () => execute(...args))) as DbConnection['execute'],
+      beginTransaction: () => run(pooled, () => connection.beginTransaction()).then(() => void (open = true)),
+      commit: () => run(pooled, () => connection.commit()).then(() => void (open = false)),
+      rollback: () => run(pooled, () => connection.rollback()).then(() => void (open = false)),
+    };
+    let failure: unknown;
     try {
-      return await fn(pooled.connection);
+      return await fn(borrowed);
     } catch (error) {
-      throw failed(pooled, error);
+      failure = failed(pooled, error);
+      throw failure;
     } finally {
+      if ((failure !== undefined || open) && !pooled.dead) await rollBack(pooled);
       release(pooled);
+    }
+  }
+
+  /** A connection never goes back to the pool inside a transaction: its locks and writes would pass to the next borrower. */
+  async function rollBack(pooled: PooledConnection): Promise<void> {
+    try {
+      await run(pooled, () => pooled.connection.query('ROLLBACK'));
+    } catch (error) {
+      // Cannot tell what state it is in: never reuse it.
+      pooled.dead = true;
+      logger.warn({ code: errorCode(error) }, 'rollback before release failed; discarding the connection');
     }
   }
 
@@ -177,7 +250,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     async execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params: unknown[] = []) {
       const pooled = await acquire();
       try {
-        const [result] = await pooled.connection.execute<T>(sql, params as never);
+        const [result] = await run(pooled, () => pooled.connection.execute<T>(sql, params as never));
         return result;
       } catch (error) {
         throw failed(pooled, error);

@@ -24,18 +24,34 @@ const unavailableCodes = new Set([
   'EPIPE',
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
-  'ER_CON_COUNT_ERROR', // 1040 Too many connections
-  'ER_TOO_MANY_USER_CONNECTIONS', // 1203
-  'ER_SERVER_SHUTDOWN', // 1053
-  'ER_QUERY_INTERRUPTED', // 1317, e.g. KILL QUERY during a restart
-  'ER_CONNECTION_KILLED', // 1927 (MariaDB)
-  'ER_LOCK_WAIT_TIMEOUT',
-  'ER_LOCK_DEADLOCK',
-  'ER_CANT_LOCK',
 ]);
 
+/*
+ * Server errors by errno, because mysql2 names only the errnos MySQL defines: MariaDB's own (1927, 1969) arrive with
+ * `code` undefined. Each means "retry shortly", not "this request is wrong".
+ */
+const unavailableErrnos = new Map<number, string>([
+  [1040, 'ER_CON_COUNT_ERROR'], // Too many connections
+  [1203, 'ER_TOO_MANY_USER_CONNECTIONS'], // MySQL: the account is at its MAX_USER_CONNECTIONS
+  [1226, 'ER_USER_LIMIT_REACHED'], // MariaDB: the same, and MySQL's per-hour limits
+  [1053, 'ER_SERVER_SHUTDOWN'],
+  [1317, 'ER_QUERY_INTERRUPTED'], // KILL QUERY, e.g. during a restart
+  [1927, 'ER_CONNECTION_KILLED'], // MariaDB
+  [1290, 'ER_OPTION_PREVENTS_STATEMENT'], // --read-only: a replica, or a new primary right after a failover
+  [1461, 'ER_MAX_PREPARED_STMT_COUNT_REACHED'], // the server-wide max_prepared_stmt_count is full
+  [3024, 'ER_QUERY_TIMEOUT'], // MySQL max_execution_time
+  [1969, 'ER_STATEMENT_TIMEOUT'], // MariaDB max_statement_time
+  [1205, 'ER_LOCK_WAIT_TIMEOUT'],
+  [1213, 'ER_LOCK_DEADLOCK'],
+  [1015, 'ER_CANT_LOCK'],
+]);
+const unavailableServerCodes = new Set(unavailableErrnos.values());
+
+/** The driver's code, else the name of a known errno (`ER_CONNECTION_KILLED` for 1927), else `UNKNOWN`. */
 export function errorCode(error: unknown): string {
-  if (error !== null && typeof error === 'object' && 'code' in error && typeof error.code === 'string') return error.code;
+  if (error === null || typeof error !== 'object') return 'UNKNOWN';
+  if ('code' in error && typeof error.code === 'string') return error.code;
+  if ('errno' in error && typeof error.errno === 'number') return unavailableErrnos.get(error.errno) ?? `ERRNO_${error.errno}`;
   return 'UNKNOWN';
 }
 
@@ -45,7 +61,9 @@ export function isFatalConnectionError(error: unknown): boolean {
 }
 
 export function isUnavailableError(error: unknown): boolean {
-  return error instanceof DatabaseUnavailableError || isFatalConnectionError(error) || unavailableCodes.has(errorCode(error));
+  if (error instanceof DatabaseUnavailableError || isFatalConnectionError(error)) return true;
+  const code = errorCode(error);
+  return unavailableCodes.has(code) || unavailableServerCodes.has(code);
 }
 
 /** Wraps driver errors that mean "unavailable" so the HTTP layer can answer 503; passes others through. */

@@ -2,7 +2,7 @@
  * What the pool reports as it works. The metrics layer implements this; the pool knows nothing of
  * Prometheus. Durations are in seconds.
  */
-export type CloseReason = 'idle_timeout' | 'error' | 'shutdown';
+export type CloseReason = 'idle_timeout' | 'error' | 'shutdown' | 'query_timeout' | 'max_lifetime' | 'failed_ping';
 
 export interface PoolObserver {
   /** A waiter got a connection after `waitSeconds`. */
@@ -16,6 +16,8 @@ export interface PoolObserver {
   /** The driver reported an error (connect failure, lost connection, refused by the server...). */
   connectionError(code: string): void;
   closed(reason: CloseReason): void;
+  /** A borrower's statement outlived the statement deadline (DB_QUERY_TIMEOUT_MS). */
+  statementTimedOut(): void;
 }
 
 export const noopPoolObserver: PoolObserver = Object.freeze({
@@ -25,4 +27,5 @@ export const noopPoolObserver: PoolObserver = Object.freeze({
   created() {},
   connectionError() {},
   closed() {},
+  statementTimedOut() {},
 });

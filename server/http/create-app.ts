@@ -9,6 +9,7 @@ import type { DbPool } from '../db/create-db-pool.js';
 import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
+import { requestDeadline } from './request-deadline.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { openApiRoutes } from './routes/openapi-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly testRoutes: boolean;
   /** HTTP metrics, told about each request once the error boundary has settled its final status. */
   readonly instrumentation?: ResponseObserver | undefined;
+  /** The longest a request is waited for before its 503 (acquire + statement deadline); none when absent. */
+  readonly requestTimeoutMs?: number;
   /** True once this worker started draining: readiness fails and responses close their connection. */
   readonly isShuttingDown: () => boolean;
 }
@@ -55,6 +58,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     }),
   );
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
+  if (deps.requestTimeoutMs !== undefined) app.use(requestDeadline(deps.requestTimeoutMs));
   // One router, so 405 (path known, method not) is decided over every route at once.
   const router = new Router<AppState>();
   healthRoutes(router, deps);

@@ -149,7 +149,7 @@ describe('connection budget against a real MariaDB limit', function () {
       // floor((12 − 2 − 1) / (2 + 1)) = 3
       assert.deepEqual(
         { limit: line.budget.limit, limitSource: line.budget.limitSource, perWorker: line.budget.perWorker },
-        { limit: 12, limitSource: 'max_user_connections', perWorker: 3 },
+        { limit: 12, limitSource: 'max_user_connections_global', perWorker: 3 },
       );
       assert.deepEqual(cluster.logs.filter((l) => l.msg === 'worker ready').map((l) => l['poolMax']), [3, 3]);
 

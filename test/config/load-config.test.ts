@@ -15,6 +15,9 @@ describe('loadConfig', () => {
     assert.equal(config.db.poolMax, 50);
     assert.equal(config.db.reservedConnections, 10);
     assert.equal(config.db.acquireTimeoutMs, 1000);
+    assert.equal(config.db.queryTimeoutMs, 5000);
+    assert.equal(config.db.maxLifetimeMs, 1_800_000);
+    assert.equal(config.db.pingAfterIdleMs, 30_000);
     assert.equal(config.cluster.shutdownTimeoutMs, 10_000);
     assert.equal(config.http.bodyLimitBytes, 16 * 1024);
     assert.equal(config.testRoutes, false);
@@ -34,6 +37,9 @@ describe('loadConfig', () => {
       DB_POOL_MAX: '20',
       DB_RESERVED_CONNECTIONS: '0',
       DB_ACQUIRE_TIMEOUT_MS: '250',
+      DB_QUERY_TIMEOUT_MS: '1500',
+      DB_CONNECTION_MAX_LIFETIME_MS: '60000',
+      DB_PING_AFTER_IDLE_MS: '2000',
       DB_IDLE_TIMEOUT_MS: '5000',
       DB_MAX_IDLE: '2',
       SHUTDOWN_TIMEOUT_MS: '3000',
@@ -56,6 +62,9 @@ describe('loadConfig', () => {
     assert.equal(config.db.reservedConnections, 0);
     assert.equal(config.db.maxIdle, 2);
     assert.equal(config.db.acquireTimeoutMs, 250);
+    assert.equal(config.db.queryTimeoutMs, 1500);
+    assert.equal(config.db.maxLifetimeMs, 60_000);
+    assert.equal(config.db.pingAfterIdleMs, 2000);
     assert.equal(config.db.idleTimeoutMs, 5000);
     assert.equal(config.cluster.shutdownTimeoutMs, 3000);
     assert.equal(config.auth.sessionTtlSeconds, 600);
@@ -88,6 +97,10 @@ describe('loadConfig', () => {
     ['ENABLE_TEST_ROUTES', 'maybe'],
     ['PASSWORD_HASH_COST', '4'],
     ['TRUST_PROXY_HOPS', '0'],
+    ['DB_QUERY_TIMEOUT_MS', '0'],
+    ['DB_QUERY_TIMEOUT_MS', '2s'],
+    ['DB_CONNECTION_MAX_LIFETIME_MS', '10'],
+    ['DB_PING_AFTER_IDLE_MS', '-1'],
   ] as const) {
     it(`refuses ${name}=${value} with a message naming the variable`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {

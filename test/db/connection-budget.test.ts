@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { BudgetError, computeConnectionBudget, type BudgetInput } from '../../server/db/connection-budget.js';
 
 const base: BudgetInput = {
-  limits: { maxConnections: 151, maxUserConnections: 0 },
+  limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 0 },
   poolMax: 50,
   reservedConnections: 10,
   replicas: 1,
@@ -23,22 +23,43 @@ describe('computeConnectionBudget', () => {
   });
 
   it('caps each pool at DB_POOL_MAX when the server has room to spare', () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 1000, maxUserConnections: 0 } });
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 1000, maxUserConnections: 0, accountMaxUserConnections: 0 } });
     assert.equal(budget.perWorker, 50);
     assert.equal(budget.boundBy, 'DB_POOL_MAX');
   });
 
   it('uses max_user_connections when it is set and smaller', () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 500, maxUserConnections: 40 } });
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 500, maxUserConnections: 40, accountMaxUserConnections: 40 } });
     assert.equal(budget.limit, 40);
-    assert.equal(budget.limitSource, 'max_user_connections');
+    assert.equal(budget.limitSource, 'max_user_connections_global');
     assert.equal(budget.perWorker, Math.floor((40 - 10 - 1) / 3));
   });
 
   it('ignores a max_user_connections larger than max_connections', () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 100, maxUserConnections: 400 } });
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 100, maxUserConnections: 400, accountMaxUserConnections: 400 } });
     assert.equal(budget.limitSource, 'max_connections');
     assert.equal(budget.limit, 100);
+  });
+
+  it("uses the account's own MAX_USER_CONNECTIONS when the global max_user_connections is 0", () => {
+    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 20 } });
+    assert.equal(budget.limit, 20);
+    assert.equal(budget.limitSource, 'max_user_connections_account');
+    assert.equal(budget.perWorker, Math.floor((20 - 10 - 1) / 3));
+  });
+
+  it('uses the account limit when it is below a non-zero global max_user_connections, and the global one when it is below the account', () => {
+    const account = computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 60, accountMaxUserConnections: 30 } });
+    assert.deepEqual([account.limit, account.limitSource], [30, 'max_user_connections_account']);
+    const global = computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 30, accountMaxUserConnections: 60 } });
+    assert.deepEqual([global.limit, global.limitSource], [30, 'max_user_connections_global']);
+  });
+
+  it("refuses an account too small to fit, telling the operator to raise the account's MAX_USER_CONNECTIONS", () => {
+    assert.throws(
+      () => computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 3 } }),
+      (error: unknown) => error instanceof BudgetError && /max_user_connections_account=3/.test(error.message) && /MAX_USER_CONNECTIONS/.test(error.message),
+    );
   });
 
   it('divides by replicas, and each replica has its own primary connection', () => {
@@ -55,7 +76,7 @@ describe('computeConnectionBudget', () => {
       for (const replicas of [1, 2, 5]) {
         for (const workers of [1, 2, 4, 8, 16]) {
           for (const reservedConnections of [0, 3, 10]) {
-            const input = { ...base, limits: { maxConnections, maxUserConnections: 0 }, replicas, workers, reservedConnections };
+            const input = { ...base, limits: { maxConnections, maxUserConnections: 0, accountMaxUserConnections: 0 }, replicas, workers, reservedConnections };
             let budget;
             try {
               budget = computeConnectionBudget(input);
@@ -76,7 +97,7 @@ describe('computeConnectionBudget', () => {
 
   it('refuses to start when a pool would get less than one connection, showing the numbers and what to change', () => {
     assert.throws(
-      () => computeConnectionBudget({ ...base, limits: { maxConnections: 20, maxUserConnections: 0 }, workers: 30 }),
+      () => computeConnectionBudget({ ...base, limits: { maxConnections: 20, maxUserConnections: 0, accountMaxUserConnections: 0 }, workers: 30 }),
       (error: unknown) => {
         assert.ok(error instanceof BudgetError);
         assert.match(error.message, /max_connections=20/);

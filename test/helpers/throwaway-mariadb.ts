@@ -30,6 +30,8 @@ export interface ThrowawayMariadb {
   start(): Promise<void>;
   /** SIGKILL, wait for exit (simulates a crash). */
   kill(): Promise<void>;
+  /** Sends a signal to the running mariadbd, e.g. SIGSTOP then SIGCONT for a server that stalls. */
+  signal(signal: NodeJS.Signals): void;
   /** Stop if running and rm -rf the temp dir. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -191,7 +193,14 @@ class Server implements ThrowawayMariadb {
     await this.childExited;
   }
 
+  signal(signal: NodeJS.Signals): void {
+    if (!this.child) throw new Error('throwaway mariadb: not running');
+    this.child.kill(signal);
+  }
+
   destroy(): Promise<void> {
+    // A stopped server would never answer the SIGTERM of stop().
+    this.child?.kill('SIGCONT');
     // Memoised so concurrent/repeated calls share one teardown.
     this.destroyed ??= (async () => {
       await this.stop();

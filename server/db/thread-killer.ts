@@ -1,0 +1,91 @@
+import mysql from 'mysql2/promise';
+import type { Logger } from 'pino';
+import type { DbConnectionOptions } from '../config/config.js';
+import { errorCode } from './db-errors.js';
+
+/*
+ * Ends the server-side thread of a connection we abandoned. Destroying our socket is not enough: on a path that
+ * died silently, or a server that stalled, MySQL never sees it close, and the statement runs on (holding its locks
+ * and one of max_connections) until it finishes or wait_timeout, hours later. A `KILL <thread id>` from a fresh
+ * connection ends it at once; a user may kill its own threads without any extra privilege.
+ *
+ * Kills are batched onto one short-lived connection at a time per worker, so a burst of timeouts costs one
+ * connection, not one each: that connection comes out of DB_RESERVED_CONNECTIONS (see the budget in the README).
+ */
+
+export interface ThreadKillerOptions {
+  readonly connection: DbConnectionOptions;
+  /** Connect plus every KILL of a batch; past it the batch is given up (the server is likely stalled). */
+  readonly timeoutMs: number;
+}
+
+export interface ThreadKiller {
+  /** Resolves true once the thread is gone (killed, or already ended), false if it could not be reached in time. */
+  kill(threadId: number): Promise<boolean>;
+}
+
+// ER_NO_SUCH_THREAD: the thread had already ended, which is what we wanted.
+const noSuchThread = 1094;
+
+export function createThreadKiller(options: ThreadKillerOptions, deps: { readonly logger: Logger }): ThreadKiller {
+  let queue: { threadId: number; done: (killed: boolean) => void }[] = [];
+  let running = false;
+
+  async function killBatch(threadIds: readonly number[]): Promise<Map<number, boolean>> {
+    const outcome = new Map(threadIds.map((id) => [id, false]));
+    let connection: mysql.Connection | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const work = (async () => {
+      connection = await mysql.createConnection({ ...options.connection, connectTimeout: options.timeoutMs });
+      for (const id of threadIds) {
+        try {
+          await connection.query('KILL ?', [id]);
+          outcome.set(id, true);
+        } catch (error) {
+          if ((error as { errno?: unknown }).errno !== noSuchThread) throw error;
+          outcome.set(id, true);
+        }
+      }
+      // A clean COM_QUIT, so the server does not count an aborted client.
+      await connection.end();
+    })();
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('kill deadline'), { code: 'KILL_TIMEOUT' })), options.timeoutMs);
+    });
+    try {
+      await Promise.race([work, deadline]);
+    } catch (error) {
+      work.catch(() => {}); // it may still settle after the deadline
+      deps.logger.warn({ code: errorCode(error), threadIds }, 'could not kill the server threads of abandoned connections');
+    } finally {
+      clearTimeout(timer);
+      // A late connect would otherwise stay open: destroy whatever exists now, and whatever arrives later.
+      void work.finally(() => connection?.destroy()).catch(() => {});
+      connection?.destroy();
+    }
+    return outcome;
+  }
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue;
+        queue = [];
+        const outcome = await killBatch(batch.map((entry) => entry.threadId));
+        for (const entry of batch) entry.done(outcome.get(entry.threadId) ?? false);
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  return {
+    kill(threadId) {
+      return new Promise<boolean>((done) => {
+        queue.push({ threadId, done });
+        if (!running) void drain();
+      });
+    },
+  };
+}
