@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
 import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type ShutdownKind, type WorkerSpec } from './messages.js';
@@ -54,8 +54,6 @@ export interface Primary {
   /** Every live worker process, whatever its state (a draining worker still holds connections). */
   workers(): readonly { readonly slot: number; readonly worker: Worker }[];
 }
-
-type Worker = WorkerEntry['worker'];
 
 export interface PrimaryDeps {
   readonly logger: Logger;

@@ -54,6 +54,7 @@ describe('signals to the whole process group (real cluster)', function () {
     signalGroup(c, 'SIGCONT');
     // Several heartbeat periods after the resume: any wrongful kill would have happened by now.
     await sleep(heartbeatTimeoutMs * 3);
+    console.log(`      [lifecycle] group paused ${heartbeatTimeoutMs * 2.5} ms: ${lines(c, 'worker missed its heartbeats; killing it', mark).length} heartbeat kills, primary noticed: ${JSON.stringify(lines(c, 'the primary was not running (paused?); worker deadlines moved by as long', mark).map((l) => l['lateMs']))}`);
     assert.deepEqual(lines(c, 'worker missed its heartbeats; killing it', mark), []);
     assert.deepEqual(lines(c, 'worker died; restarting', mark), []);
     assert.deepEqual(childPids(c.child.pid!).sort(), before, 'the same workers still run');

@@ -23,11 +23,12 @@ async function watchChildren(cluster: ClusterProcess, seen: Set<number>, until: 
   }
 }
 
-async function sigtermAndExpectCleanExit(cluster: ClusterProcess, seen: Set<number>): Promise<void> {
+async function sigtermAndExpectCleanExit(cluster: ClusterProcess, seen: Set<number>, what: string): Promise<void> {
   const signalledAt = Date.now();
   cluster.child.kill('SIGTERM');
   const exit = await cluster.exitWithin(shutdownTimeoutMs + 4000);
   const tookMs = Date.now() - signalledAt;
+  console.log(`      [lifecycle] SIGTERM ${what}: exit ${JSON.stringify(exit)} after ${tookMs} ms, ${seen.size} worker processes seen`);
   assert.deepEqual(exit, { code: 0, signal: null }, `exit after ${tookMs} ms`);
   // Well before the deadline: a starting worker takes about a second to start and a moment to drain.
   assert.ok(tookMs < shutdownTimeoutMs / 2, `exited ${tookMs} ms after SIGTERM`);
@@ -54,7 +55,7 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     while (childPids(c.child.pid!).length < 2 && Date.now() < giveUpAt) await sleep(5);
     assert.equal(lines(c, 'cluster ready').length, 0, 'still starting');
     const watching = watchChildren(c, seen, c.exited);
-    await sigtermAndExpectCleanExit(c, seen);
+    await sigtermAndExpectCleanExit(c, seen, 'during start-up');
     await watching;
   });
 
@@ -65,7 +66,7 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     const watching = watchChildren(c, seen, c.exited);
     c.child.kill('SIGHUP');
     await sleep(50);
-    await sigtermAndExpectCleanExit(c, seen);
+    await sigtermAndExpectCleanExit(c, seen, '50 ms after SIGHUP');
     await watching;
     assert.ok(seen.size >= 3, 'the reload had forked its new worker');
   });
@@ -80,7 +81,7 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     const giveUpAt = Date.now() + 5000;
     while (!childPids(c.child.pid!).some((pid) => !before.includes(pid)) && Date.now() < giveUpAt) await sleep(5);
     assert.ok(childPids(c.child.pid!).some((pid) => !before.includes(pid)), 'the restart was forked');
-    await sigtermAndExpectCleanExit(c, seen);
+    await sigtermAndExpectCleanExit(c, seen, 'during a crash restart');
     await watching;
   });
 });

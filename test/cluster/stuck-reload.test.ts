@@ -39,6 +39,7 @@ describe('a hung worker during a rolling reload (real cluster)', function () {
     const finished = await c.waitForLog((l) => l.msg === 'rolling reload finished', shutdownTimeoutMs + 20_000, mark);
     const replacement = lines(c, 'worker ready', mark).find((l) => l.worker === 0)!;
     const killed = lines(c, 'worker did not stop in time; killing it', mark);
+    console.log(`      [lifecycle] hung worker killed ${timeOf(killed[0] ?? finished) - timeOf(replacement)} ms after its stop request; reload finished ${timeOf(finished) - timeOf(lines(c, 'rolling reload started', mark)[0]!)} ms after it started`);
     assert.deepEqual(killed.map((l) => l['workerPid']), [stopped]);
     // Asked to stop when its replacement took the slot; killed no earlier than the deadline after that.
     assert.ok(timeOf(killed[0]!) - timeOf(replacement) >= shutdownTimeoutMs - 50, `killed ${timeOf(killed[0]!) - timeOf(replacement)} ms after the stop request`);

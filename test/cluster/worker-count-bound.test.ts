@@ -60,6 +60,7 @@ describe('never more than WORKERS + 1 worker processes (real cluster, crashes du
     await c.waitForLog((l) => l.msg === 'rolling reload finished' || String(l.msg).startsWith('reload aborted'), 30_000, mark);
     const pids = await settleTo(c, workers);
     const peak = sampler.stop();
+    console.log(`      [lifecycle] peak ${peak.max} worker processes (${peak.samples} samples), ${pids.length} after the reload`);
     assert.deepEqual(lines(c, 'worker died; restarting', mark).map((l) => l['workerPid']), [oldSlot0]);
     assert.ok(peak.max <= workers + 1, `${peak.max} worker processes at once (${peak.samples} samples)`);
     assert.equal(pids.length, workers, `worker processes after the reload: ${pids.join(', ')}`);
@@ -83,6 +84,7 @@ describe('never more than WORKERS + 1 worker processes (real cluster, crashes du
     }
     const pids = await settleTo(c, workers);
     const peak = sampler.stop();
+    console.log(`      [lifecycle] peak ${peak.max} worker processes (${peak.samples} samples), ${pids.length} after the reload`);
     assert.ok(peak.max <= workers + 1, `${peak.max} worker processes at once (${peak.samples} samples)`);
     assert.equal(pids.length, workers, `worker processes after the reload: ${pids.join(', ')}`);
     assert.equal(lines(c, 'rolling reload finished', mark).length, 1, 'the reload finished');

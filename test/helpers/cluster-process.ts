@@ -117,11 +117,12 @@ export async function startCluster(env: Record<string, string>, options: StartCl
           reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
         }, timeoutMs);
         waiters.add(waiter);
-        void exited.then(() => {
+        // The exit can be seen before the last output is read: give the pipes a moment, so the error shows why.
+        void exited.then(() => sleep(500)).then(() => {
           if (!waiters.has(waiter)) return;
           waiters.delete(waiter);
           clearTimeout(timer);
-          reject(new Error(`cluster exited before a matching log line; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
+          reject(new Error(`cluster exited (code ${child.exitCode}, signal ${child.signalCode}) before a matching log line; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
         });
       });
     },
