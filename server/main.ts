@@ -53,7 +53,9 @@ async function runPrimary(): Promise<void> {
 
 async function runWorker(): Promise<void> {
   // Signals can reach the whole process group (a terminal hang-up, `systemctl kill`, Ctrl-C): only the primary acts on
-  // SIGHUP (a rolling reload) and SIGINT (a drain it coordinates). Installed before anything else can fail or wait.
+  // SIGHUP (a rolling reload) and SIGINT (a drain it coordinates). Installed before anything else can fail or wait;
+  // a hang-up in the first moments of a worker's life (while its modules load) still ends it, and it is restarted
+  // like any crash.
   process.on('SIGHUP', () => {});
   process.on('SIGINT', () => {});
   const spec = decodeWorkerSpec(process.env[workerSpecVariable]);
