@@ -12,7 +12,7 @@ import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
 /*
  * The composition root: the only module that touches process.env, process signals and process.exit.
  * The primary reads .env once and validates it; workers receive the result through the fork environment
- * and never read .env or process.env themselves (issue 2, "Configuration (read once)").
+ * and never read .env or process.env themselves (README, "Configuration").
  */
 
 async function runPrimary(): Promise<void> {
@@ -55,6 +55,12 @@ async function runPrimary(): Promise<void> {
 }
 
 async function runWorker(): Promise<void> {
+  // Signals can reach the whole process group (a terminal hang-up, `systemctl kill`, Ctrl-C): only the primary acts on
+  // SIGHUP (a rolling reload) and SIGINT (a drain it coordinates). Installed before anything else can fail or wait;
+  // a hang-up in the first moments of a worker's life (while its modules load) still ends it, and it is restarted
+  // like any crash.
+  process.on('SIGHUP', () => {});
+  process.on('SIGINT', () => {});
   const spec = decodeWorkerSpec(process.env[workerSpecVariable]);
   const base = { role: 'worker', worker: spec.slot };
   const logger = createLogger({ level: spec.config.log.level, base });
@@ -68,17 +74,27 @@ async function runWorker(): Promise<void> {
     if (!isMetricsRequest(message)) return;
     void (registry?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) => process.send?.({ type: 'metrics:response', id: message.id, metrics } satisfies WorkerMessage));
   });
-  const worker = await startWorker(spec, { logger, requestLog: requestLog.logger }).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
-  registry = worker.registry;
-  const stop = (reason: string, kind: ShutdownKind = 'stop') => void worker.shutdown(reason, kind).then(() => process.exit(0));
+  // A stop can come while the worker is still starting (SIGTERM during start-up, a reload or a crash restart): it is
+  // remembered and carried out as soon as there is something to drain, so shutdown never waits on a starting worker.
+  let worker: RunningWorker | undefined;
+  let pendingStop: { readonly reason: string; readonly kind: ShutdownKind } | undefined;
+  const stop = (reason: string, kind: ShutdownKind = 'stop') => {
+    if (!worker) pendingStop ??= { reason, kind };
+    else void worker.shutdown(reason, kind).then(() => process.exit(0));
+  };
   process.on('message', (message: unknown) => {
     if (isShutdownMessage(message)) stop(`primary asked (${message.kind})`, message.kind);
   });
-  // Ctrl-C reaches the whole process group; the primary coordinates the drain, so workers ignore SIGINT.
-  process.on('SIGINT', () => {});
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
   process.on('disconnect', () => stop('primary disconnected', 'replace'));
+  worker = await startWorker(spec, { logger, requestLog: requestLog.logger }).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
+  registry = worker.registry;
+  if (pendingStop) {
+    logger.info({ reason: pendingStop.reason }, 'asked to stop while starting; draining without reporting ready');
+    stop(pendingStop.reason, pendingStop.kind);
+    return;
+  }
   logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
   process.send?.({ type: 'ready' } satisfies WorkerMessage);
   // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.

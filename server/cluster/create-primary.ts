@@ -2,23 +2,36 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
 import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type ShutdownKind, type WorkerSpec } from './messages.js';
+import { createRollingReload } from './rolling-reload.js';
+import type { WorkerEntry, WorkerState } from './worker-entry.js';
+import { createWorkerWatchdog } from './worker-watchdog.js';
 
-type WorkerState = 'starting' | 'ready' | 'stopping';
-
-interface WorkerEntry {
-  readonly worker: Worker;
-  readonly slot: number;
-  state: WorkerState;
-  /** When the worker last proved its event loop runs (any message counts). */
-  lastSeen: number;
-  readonly ready: Promise<void>;
-  readonly exited: Promise<void>;
-}
+/*
+ * The primary's lifecycle, one state machine.
+ *
+ * A worker process goes starting → ready → stopping → exited. Every state has a deadline, enforced by the watchdog
+ * with SIGKILL: the start timeout, the heartbeat timeout (renewed by every message), SHUTDOWN_TIMEOUT_MS after it was
+ * asked to stop. So every wait on a worker ends.
+ *
+ * Each of the WORKERS slots has at most one serving worker (starting or ready). A serving worker that exits without
+ * having been asked to stop crashed: the crash policy restarts its slot after a backoff, or gives up.
+ *
+ * THE RULE (it keeps the connection budget's WORKERS + 1 pools per replica, in whatever order signals, crashes,
+ * heartbeat kills and reloads arrive):
+ *   a slot replaces its worker only after stopping the old one, and there is at most one surge worker per replica.
+ * That is: a worker stops serving only by being stopped or by dying; nothing is forked while WORKERS + 1 worker
+ * processes are alive, stopping ones included (a crash restart that finds no room waits for the next exit); a rolling
+ * reload forks one surge at a time and waits for the old worker's exit before the next slot.
+ *
+ * Shutdown wins: from the first SIGTERM on nothing is forked, pending restarts are cancelled, the reload stops and
+ * every worker, starting ones included, is asked to drain; stragglers are killed at SHUTDOWN_TIMEOUT_MS.
+ */
 
 export interface PrimaryOptions {
   readonly workers: number;
+  /** How long a worker asked to stop may take to exit before it is killed; also the shutdown deadline. */
   readonly shutdownTimeoutMs: number;
-  /** How long a new worker may take to report ready before a reload gives up on it. */
+  /** How long a new worker may take to report ready before it is killed. */
   readonly startTimeoutMs?: number;
   /** A ready worker silent for this long (no heartbeat) is hung: it is killed and replaced. */
   readonly heartbeatTimeoutMs: number;
@@ -28,7 +41,7 @@ export interface PrimaryOptions {
 }
 
 export interface Primary {
-  /** Forks every worker; resolves true once all report ready, false if the cluster went fatal first. */
+  /** Forks every worker; resolves true once every slot has a ready worker, false if shutdown or a crash loop came first. */
   start(): Promise<boolean>;
   /** Rolling reload: per slot, a new worker is ready before the old one drains. Ignored while one runs. */
   reload(): Promise<void>;
@@ -36,7 +49,7 @@ export interface Primary {
   shutdown(reason: string): Promise<number>;
   /** Resolves with an exit code when the primary must stop on its own (a crash loop). */
   readonly fatal: Promise<number>;
-  /** Workers by state; restarts are reported through `onWorkerRestart`. */
+  /** Worker processes by state; restarts are reported through `onWorkerRestart`. */
   counts(): { readonly byState: Readonly<Record<WorkerState, number>> };
   /** Every live worker process, whatever its state (a draining worker still holds connections). */
   workers(): readonly { readonly slot: number; readonly worker: Worker }[];
@@ -46,33 +59,50 @@ export interface PrimaryDeps {
   readonly logger: Logger;
   readonly spec: (slot: number) => WorkerSpec;
   readonly onWorkerRestart?: (slot: number) => void;
+  /** The clock for every deadline (Date.now by default). */
+  readonly now?: () => number;
 }
 
 /** Forks workers, restarts the ones that die, reloads and shuts down without dropping requests. */
 export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Primary {
   const { logger } = deps;
+  const now = deps.now ?? Date.now;
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   const crashPolicy = options.crashPolicy ?? createCrashPolicy();
-  const entries = new Map<number, WorkerEntry>(); // by cluster worker id
-  const active = new Map<number, WorkerEntry>(); // by slot: the worker that serves it
-  const restartTimers = new Set<NodeJS.Timeout>();
+  const maxAlive = options.workers + 1;
+  const entries = new Map<number, WorkerEntry>(); // every live worker process, by cluster worker id
+  const serving = new Map<number, WorkerEntry>(); // by slot: the worker that owns it, starting or ready
+  const restartTimers = new Map<number, NodeJS.Timeout>(); // by slot: a crash restart waiting out its backoff
+  const waitingForRoom = new Set<number>(); // slots whose restart is due while WORKERS + 1 processes are alive
+  const exitListeners = new Set<() => void>();
+  let shuttingDown = false;
   let stopping: Promise<number> | undefined;
-  let reloading: Promise<void> | undefined;
   let declareFatal: (code: number) => void = () => {};
   const fatal = new Promise<number>((resolve) => (declareFatal = resolve));
+  let announceStarted: (allReady: boolean) => void = () => {};
+  const started = new Promise<boolean>((resolve) => (announceStarted = resolve));
+
+  const watchdog = createWorkerWatchdog(
+    // Checked often enough for the shortest deadline: a stop deadline can be shorter than the heartbeat timeout.
+    { intervalMs: Math.max(50, Math.floor(Math.min(options.heartbeatTimeoutMs, options.shutdownTimeoutMs) / 4)) },
+    { logger, now, entries: () => entries.values() },
+  );
 
   function fork(slot: number): WorkerEntry {
     const worker = cluster.fork({ ...options.workerEnv, [workerSpecVariable]: encodeWorkerSpec(deps.spec(slot)) });
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    const entry: WorkerEntry = { worker, slot, state: 'starting', ready, exited, lastSeen: Date.now() };
+    const entry: WorkerEntry = { worker, slot, state: 'starting', deadlineAt: now() + startTimeoutMs, ready, exited };
     entries.set(worker.id, entry);
     worker.on('message', (message: unknown) => {
-      entry.lastSeen = Date.now();
+      // Any message proves a running event loop; a stopping worker's deadline is not renewed by talking.
+      if (entry.state === 'ready') entry.deadlineAt = now() + options.heartbeatTimeoutMs;
       if (!isReadyMessage(message) || entry.state !== 'starting') return;
       entry.state = 'ready';
+      entry.deadlineAt = now() + options.heartbeatTimeoutMs;
       markReady();
+      if (serving.size === options.workers && [...serving.values()].every((e) => e.state === 'ready')) announceStarted(true);
     });
     // IPC errors (e.g. the channel closing mid-send) must not crash the primary.
     worker.on('error', (error) => logger.warn({ err: error, workerId: worker.id, slot }, 'worker IPC error'));
@@ -80,59 +110,90 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     return entry;
   }
 
+  const hasRoom = () => !shuttingDown && entries.size < maxAlive;
+
+  /** Gives an empty slot a new worker (a crash restart), once there is room for one. */
+  function fill(slot: number): void {
+    waitingForRoom.delete(slot);
+    if (shuttingDown || serving.has(slot)) return;
+    if (!hasRoom()) {
+      logger.warn({ slot, alive: entries.size }, 'restart waits for a worker to exit: WORKERS + 1 are alive');
+      waitingForRoom.add(slot);
+      return;
+    }
+    deps.onWorkerRestart?.(slot);
+    serving.set(slot, fork(slot));
+  }
+
+  function cancelRestart(slot: number): void {
+    clearTimeout(restartTimers.get(slot));
+    restartTimers.delete(slot);
+    waitingForRoom.delete(slot);
+  }
+
   function onExit(entry: WorkerEntry, code: number | null, signal: string | null): void {
     entries.delete(entry.worker.id);
     const workerPid = entry.worker.process.pid;
-    const serving = active.get(entry.slot) === entry;
-    if (entry.state === 'stopping' || stopping || !serving) {
-      logger.info({ slot: entry.slot, workerPid, code, signal }, 'worker exited');
-      return;
-    }
-    active.delete(entry.slot);
-    const decision = crashPolicy.onCrash(Date.now());
+    const wasServing = serving.get(entry.slot) === entry;
+    if (wasServing) serving.delete(entry.slot);
+    if (wasServing && entry.state !== 'stopping' && !shuttingDown) onCrash(entry.slot, workerPid, code, signal);
+    else logger.info({ slot: entry.slot, workerPid, code, signal }, 'worker exited');
+    for (const slot of [...waitingForRoom]) fill(slot);
+    for (const listener of [...exitListeners]) listener();
+  }
+
+  function onCrash(slot: number, workerPid: number | undefined, code: number | null, signal: string | null): void {
+    const decision = crashPolicy.onCrash(now());
     if (decision.action === 'give_up') {
-      logger.fatal(
-        { slot: entry.slot, workerPid, code, signal, recentCrashes: decision.recentCrashes },
-        'workers are crash-looping; the primary is giving up instead of restarting them again',
-      );
+      logger.fatal({ slot, workerPid, code, signal, recentCrashes: decision.recentCrashes }, 'workers are crash-looping; the primary is giving up instead of restarting them again');
       declareFatal(1);
       return;
     }
-    logger.error({ slot: entry.slot, workerPid, code, signal, restartInMs: decision.delayMs, recentCrashes: decision.recentCrashes }, 'worker died; restarting');
+    logger.error({ slot, workerPid, code, signal, restartInMs: decision.delayMs, recentCrashes: decision.recentCrashes }, 'worker died; restarting');
+    cancelRestart(slot);
     const timer = setTimeout(() => {
-      restartTimers.delete(timer);
-      if (stopping) return;
-      deps.onWorkerRestart?.(entry.slot);
-      active.set(entry.slot, fork(entry.slot));
+      restartTimers.delete(slot);
+      fill(slot);
     }, decision.delayMs);
-    restartTimers.add(timer);
+    restartTimers.set(slot, timer);
   }
-
-  // A worker whose event loop is stuck (an infinite loop, SIGSTOP) still holds its share of connections
-  // and the primary keeps routing connections to it: replace it. Its exit then counts as a crash.
-  const heartbeatCheck = setInterval(() => {
-    const now = Date.now();
-    for (const entry of entries.values()) {
-      if (entry.state !== 'ready' || now - entry.lastSeen < options.heartbeatTimeoutMs) continue;
-      logger.error({ slot: entry.slot, workerPid: entry.worker.process.pid, silentMs: now - entry.lastSeen }, 'worker missed its heartbeats; killing it');
-      entry.lastSeen = now; // one kill per silence
-      entry.worker.process.kill('SIGKILL');
-    }
-  }, Math.max(50, Math.floor(options.heartbeatTimeoutMs / 4)));
-  heartbeatCheck.unref();
 
   function send(entry: WorkerEntry, message: PrimaryMessage): void {
     if (entry.worker.isConnected()) entry.worker.send(message, (error: Error | null) => error && entry.worker.kill('SIGTERM'));
     else entry.worker.kill('SIGTERM');
   }
 
+  /** Asks a worker (starting or ready) to drain; the watchdog kills it if it has not exited by the deadline. */
   function stopWorker(entry: WorkerEntry, kind: ShutdownKind): Promise<void> {
     if (entry.state !== 'stopping') {
       entry.state = 'stopping';
+      entry.deadlineAt = now() + options.shutdownTimeoutMs;
       send(entry, { type: 'shutdown', kind });
     }
     return entry.exited;
   }
+
+  const reloader = createRollingReload(
+    {
+      slots: options.workers,
+      isShuttingDown: () => shuttingDown,
+      hasRoom,
+      nextExit: () => new Promise<void>((resolve) => {
+        const listener = () => (exitListeners.delete(listener), resolve());
+        exitListeners.add(listener);
+      }),
+      forkSurge: fork,
+      promote(fresh) {
+        if (shuttingDown || fresh.state !== 'ready' || !entries.has(fresh.worker.id)) return undefined;
+        const old = serving.get(fresh.slot);
+        if (old) void stopWorker(old, 'replace'); // THE RULE: stop the old worker before the slot changes hands
+        serving.set(fresh.slot, fresh);
+        cancelRestart(fresh.slot); // the slot is served again
+        return old?.exited ?? Promise.resolve();
+      },
+    },
+    { logger },
+  );
 
   function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
     let timer: NodeJS.Timeout | undefined;
@@ -140,61 +201,36 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
-  async function rollSlot(slot: number): Promise<boolean> {
-    const old = active.get(slot);
-    const fresh = fork(slot);
-    const outcome = await withTimeout(Promise.race([fresh.ready, fresh.exited.then(() => 'exited' as const)]), startTimeoutMs);
-    if (outcome !== undefined) {
-      logger.error({ slot, outcome }, 'reload aborted: the new worker did not become ready; the old one keeps serving');
-      fresh.state = 'stopping';
-      fresh.worker.kill('SIGKILL');
-      return false;
+  async function drainAll(reason: string): Promise<number> {
+    logger.info({ reason, workers: entries.size }, 'shutting down');
+    // The shutdown deadline below kills stragglers itself, and its exit code says so.
+    watchdog.stop();
+    for (const slot of [...restartTimers.keys()]) cancelRestart(slot);
+    announceStarted(false);
+    const all = [...entries.values()];
+    const drained = await withTimeout(Promise.all(all.map((entry) => stopWorker(entry, 'stop'))), options.shutdownTimeoutMs);
+    if (drained === 'timeout') {
+      const stragglers = [...entries.values()];
+      logger.error({ stragglerPids: stragglers.map((e) => e.worker.process.pid) }, 'shutdown deadline reached; killing stragglers');
+      stragglers.forEach((entry) => entry.worker.kill('SIGKILL'));
+      await Promise.all(stragglers.map((entry) => entry.exited));
+      return 1;
     }
-    active.set(slot, fresh);
-    if (old) await stopWorker(old, 'replace');
-    return true;
+    logger.info('all workers drained');
+    return 0;
   }
 
   return {
     fatal,
-    async start() {
-      for (let slot = 0; slot < options.workers; slot++) active.set(slot, fork(slot));
-      // A worker that crashes at start is replaced under a new entry; the crash policy ends a loop via `fatal`.
-      const allReady = Promise.all([...active.values()].map((entry) => entry.ready)).then(() => true);
-      return Promise.race([allReady, fatal.then(() => false)]);
+    start() {
+      if (!shuttingDown) for (let slot = 0; slot < options.workers; slot++) serving.set(slot, fork(slot));
+      // A worker that crashes at start is restarted in its slot; the crash policy ends a loop via `fatal`.
+      return Promise.race([started, fatal.then(() => false)]);
     },
-    reload() {
-      if (stopping) return Promise.resolve();
-      if (reloading) {
-        logger.warn('reload already in progress; ignoring this one');
-        return reloading;
-      }
-      reloading = (async () => {
-        logger.info('rolling reload started');
-        for (const slot of [...active.keys()].sort((a, b) => a - b)) {
-          if (stopping || !(await rollSlot(slot))) return;
-        }
-        logger.info('rolling reload finished');
-      })().finally(() => (reloading = undefined));
-      return reloading;
-    },
+    reload: () => reloader.reload(),
     shutdown(reason) {
-      stopping ??= (async () => {
-        logger.info({ reason, workers: entries.size }, 'shutting down');
-        clearInterval(heartbeatCheck);
-        for (const timer of restartTimers) clearTimeout(timer);
-        const all = [...entries.values()];
-        const drained = await withTimeout(Promise.all(all.map((entry) => stopWorker(entry, 'stop'))), options.shutdownTimeoutMs);
-        if (drained === 'timeout') {
-          const stragglers = [...entries.values()];
-          logger.error({ stragglerPids: stragglers.map((e) => e.worker.process.pid) }, 'shutdown deadline reached; killing stragglers');
-          stragglers.forEach((entry) => entry.worker.kill('SIGKILL'));
-          await Promise.all(stragglers.map((entry) => entry.exited));
-          return 1;
-        }
-        logger.info('all workers drained');
-        return 0;
-      })();
+      shuttingDown = true;
+      stopping ??= drainAll(reason);
       return stopping;
     },
     workers() {

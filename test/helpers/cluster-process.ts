@@ -37,6 +37,11 @@ export interface StartClusterOptions {
   readonly waitForReady?: boolean;
   /** Send stdout to /dev/null instead of parsing it (benchmarks: the parsing would compete for CPU). */
   readonly discardLogs?: boolean;
+  /**
+   * Start the primary in a process group of its own (its workers join it), so a test can signal the whole group as
+   * a terminal hang-up, `systemctl kill` or a paused container does: `process.kill(-cluster.child.pid, signal)`.
+   */
+  readonly detached?: boolean;
 }
 
 export async function startCluster(env: Record<string, string>, options: StartClusterOptions = {}): Promise<ClusterProcess> {
@@ -57,6 +62,7 @@ export async function startCluster(env: Record<string, string>, options: StartCl
       METRICS_PORT: String(metricsPort),
     },
     stdio: ['ignore', options.discardLogs ? 'ignore' : 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   const logs: LogLine[] = [];
   const stderr: string[] = [];
@@ -80,8 +86,16 @@ export async function startCluster(env: Record<string, string>, options: StartCl
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
     child.once('exit', (code, signal) => done({ code, signal })),
   );
-  // Never leave a cluster running after the test process.
-  const killOnExit = () => child.kill('SIGKILL');
+  // Never leave a cluster running after the test process (nor, when it has its own group, its workers).
+  const killOnExit = () => {
+    if (options.detached) {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is already gone
+      }
+    } else child.kill('SIGKILL');
+  };
   process.once('exit', killOnExit);
   void exited.then(() => process.off('exit', killOnExit));
 
@@ -103,11 +117,12 @@ export async function startCluster(env: Record<string, string>, options: StartCl
           reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
         }, timeoutMs);
         waiters.add(waiter);
-        void exited.then(() => {
+        // The exit can be seen before the last output is read: give the pipes a moment, so the error shows why.
+        void exited.then(() => sleep(500)).then(() => {
           if (!waiters.has(waiter)) return;
           waiters.delete(waiter);
           clearTimeout(timer);
-          reject(new Error(`cluster exited before a matching log line; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
+          reject(new Error(`cluster exited (code ${child.exitCode}, signal ${child.signalCode}) before a matching log line; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
         });
       });
     },

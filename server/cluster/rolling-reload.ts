@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { WorkerEntry } from './worker-entry.js';
+
+/** What the rolling reload may do with the primary's slots; the rules behind each step live in create-primary.ts. */
+export interface ReloadControl {
+  readonly slots: number;
+  isShuttingDown(): boolean;
+  /** Whether a worker may be forked now without passing WORKERS + 1 live worker processes. */
+  hasRoom(): boolean;
+  /** Resolves at the next worker exit (each live worker has a deadline, so one comes). */
+  nextExit(): Promise<void>;
+  /** Forks the replacement for `slot`: the one surge worker. Call only right after `hasRoom()` said yes. */
+  forkSurge(slot: number): WorkerEntry;
+  /**
+   * Hands `fresh`'s slot to it, stopping the worker it replaces first. Resolves when that one has exited (it is
+   * killed if it has not SHUTDOWN_TIMEOUT_MS after being asked to stop); undefined if `fresh` cannot take the slot.
+   */
+  promote(fresh: WorkerEntry): Promise<void> | undefined;
+}
+
+export interface RollingReload {
+  /** Replaces every slot's worker, one slot at a time. Ignored while one runs. */
+  reload(): Promise<void>;
+}
+
+/**
+ * SIGHUP: per slot, fork the new worker (the surge), wait until it is ready, give it the slot, stop the old one and
+ * wait for its exit before the next slot, so at most one surge worker is alive at a time. If a new worker does not
+ * become ready (it exits, or the watchdog kills it at its start deadline), the reload stops there and the old workers
+ * keep serving.
+ */
+export function createRollingReload(control: ReloadControl, deps: { readonly logger: Logger }): RollingReload {
+  const { logger } = deps;
+  let running: Promise<void> | undefined;
+
+  async function rollSlot(slot: number): Promise<boolean> {
+    // Room appears when the previous slot's old worker (or a crashed one) has exited.
+    while (!control.hasRoom()) {
+      await control.nextExit();
+      if (control.isShuttingDown()) return false;
+    }
+    const fresh = control.forkSurge(slot);
+    const outcome = await Promise.race([fresh.ready.then(() => 'ready' as const), fresh.exited.then(() => 'exited' as const)]);
+    if (control.isShuttingDown()) return false;
+    const oldExited = outcome === 'ready' ? control.promote(fresh) : undefined;
+    if (!oldExited) {
+      logger.error({ slot, outcome }, 'reload aborted: the new worker did not become ready; the old one keeps serving');
+      return false;
+    }
+    await oldExited;
+    return true;
+  }
+
+  return {
+    reload() {
+      if (control.isShuttingDown()) return Promise.resolve();
+      if (running) {
+        logger.warn('reload already in progress; ignoring this one');
+        return running;
+      }
+      running = (async () => {
+        logger.info('rolling reload started');
+        for (let slot = 0; slot < control.slots; slot++) {
+          if (control.isShuttingDown() || !(await rollSlot(slot))) return;
+        }
+        logger.info('rolling reload finished');
+      })().finally(() => (running = undefined));
+      return running;
+    },
+  };
+}

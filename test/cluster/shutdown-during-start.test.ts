@@ -1,0 +1,87 @@
+import { strict as assert } from 'node:assert';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, lines, startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { testDatabaseUrl } from '../helpers/test-database.js';
+import { childPids } from '../helpers/worker-processes.js';
+
+/*
+ * Shutdown wins over everything in progress: SIGTERM while workers are still starting — at start-up, during a rolling
+ * reload, during a crash restart — drains them like the others. The primary exits 0 well before SHUTDOWN_TIMEOUT_MS,
+ * nothing is killed at the deadline and no worker process outlives it.
+ */
+
+const shutdownTimeoutMs = 8000;
+const env = { WORKERS: '2', DATABASE_URL: testDatabaseUrl('app_test_shutdown_start'), SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) };
+
+/** Every worker pid the primary has had, polled until `until` resolves. */
+async function watchChildren(cluster: ClusterProcess, seen: Set<number>, until: Promise<unknown>): Promise<void> {
+  let done = false;
+  void until.finally(() => (done = true));
+  while (!done) {
+    for (const pid of childPids(cluster.child.pid!)) seen.add(pid);
+    await sleep(10);
+  }
+}
+
+async function sigtermAndExpectCleanExit(cluster: ClusterProcess, seen: Set<number>, what: string): Promise<void> {
+  const signalledAt = Date.now();
+  cluster.child.kill('SIGTERM');
+  const exit = await cluster.exitWithin(shutdownTimeoutMs + 4000);
+  const tookMs = Date.now() - signalledAt;
+  console.log(`      [lifecycle] SIGTERM ${what}: exit ${JSON.stringify(exit)} after ${tookMs} ms, ${seen.size} worker processes seen`);
+  assert.deepEqual(exit, { code: 0, signal: null }, `exit after ${tookMs} ms`);
+  // Well before the deadline: a starting worker takes about a second to start and a moment to drain.
+  assert.ok(tookMs < shutdownTimeoutMs / 2, `exited ${tookMs} ms after SIGTERM`);
+  assert.deepEqual(lines(cluster, 'shutdown deadline reached; killing stragglers'), []);
+  assert.ok(seen.size > 0);
+  await sleep(200);
+  assert.deepEqual([...seen].filter(isAlive), [], 'no worker outlives the primary');
+}
+
+describe('SIGTERM while workers are starting (real cluster)', function () {
+  this.timeout(60_000);
+  let cluster: ClusterProcess | undefined;
+
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  it('during start-up: the starting workers drain and the primary exits 0', async () => {
+    cluster = await startCluster(env, { waitForReady: false });
+    const c = cluster;
+    const seen = new Set<number>();
+    const giveUpAt = Date.now() + 15_000;
+    while (childPids(c.child.pid!).length < 2 && Date.now() < giveUpAt) await sleep(5);
+    assert.equal(lines(c, 'cluster ready').length, 0, 'still starting');
+    const watching = watchChildren(c, seen, c.exited);
+    await sigtermAndExpectCleanExit(c, seen, 'during start-up');
+    await watching;
+  });
+
+  it('50 ms after SIGHUP: the reload’s new worker drains too', async () => {
+    cluster = await startCluster(env);
+    const c = cluster;
+    const seen = new Set<number>();
+    const watching = watchChildren(c, seen, c.exited);
+    c.child.kill('SIGHUP');
+    await sleep(50);
+    await sigtermAndExpectCleanExit(c, seen, '50 ms after SIGHUP');
+    await watching;
+    assert.ok(seen.size >= 3, 'the reload had forked its new worker');
+  });
+
+  it('during a crash restart: the restarted worker drains too', async () => {
+    cluster = await startCluster(env);
+    const c = cluster;
+    const before = childPids(c.child.pid!);
+    const seen = new Set<number>();
+    const watching = watchChildren(c, seen, c.exited);
+    process.kill(before[0]!, 'SIGKILL');
+    const giveUpAt = Date.now() + 5000;
+    while (!childPids(c.child.pid!).some((pid) => !before.includes(pid)) && Date.now() < giveUpAt) await sleep(5);
+    assert.ok(childPids(c.child.pid!).some((pid) => !before.includes(pid)), 'the restart was forked');
+    await sigtermAndExpectCleanExit(c, seen, 'during a crash restart');
+    await watching;
+  });
+});
