@@ -40,7 +40,7 @@ describe('admission limiter', () => {
     const started = performance.now();
     await assert.rejects(limiter.run(async () => 'never'), (error: unknown) => error instanceof OverloadedError && error.reason === 'wait_timeout');
     const waited = performance.now() - started;
-    assert.ok(waited >= 25 && waited < 70, `waited ${waited} ms`);
+    assert.ok(waited >= 25 && waited < 1000, `waited ${waited} ms`);
     await slow;
     assert.equal(await limiter.run(async () => 'next'), 'next');
     assert.deepEqual(limiter.state(), { active: 0, queued: 0 });

@@ -32,7 +32,7 @@ describe('hung worker', function () {
     assert.equal(missed['workerPid'], stopped);
     assert.equal(missed['slot'], 1);
     const detectedAfter = Date.now() - started;
-    assert.ok(detectedAfter >= 900 && detectedAfter < 2500, `detected after ${detectedAfter} ms`);
+    assert.ok(detectedAfter >= 900 && detectedAfter < 4000, `detected after ${detectedAfter} ms`);
 
     const replacement = await cluster.waitForLog((line) => line.msg === 'worker ready' && line.worker === 1, 10_000, mark);
     assert.notEqual(replacement.pid, stopped);

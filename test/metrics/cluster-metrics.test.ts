@@ -136,7 +136,7 @@ describe('cluster /metrics', function () {
     process.kill(Number(victim.pid), 'SIGSTOP');
     try {
       const during = await scrape(metricsUrl);
-      assert.ok(during.durationMs < 1500, `scrape took ${during.durationMs} ms`);
+      assert.ok(during.durationMs < 3000, `scrape took ${during.durationMs} ms`);
       assert.deepEqual(workerSlots(during.series('db_client_connection_max')), ['0', '1'].filter((s) => s !== slot));
       assert.equal(
         during.sum('cluster_scrape_failures_total', { worker: slot }) - before.sum('cluster_scrape_failures_total', { worker: slot }),
@@ -151,7 +151,7 @@ describe('cluster /metrics', function () {
     await mariadb.kill();
     await sleep(1100);
     const down = await scrape(metricsUrl);
-    assert.ok(down.durationMs < 1500, `scrape took ${down.durationMs} ms`);
+    assert.ok(down.durationMs < 3000, `scrape took ${down.durationMs} ms`);
     assert.equal(down.sum('mysql_up'), 0);
     assert.equal(down.series('mysql_global_status_threads_connected').length, 0, 'no stale values while down');
     assert.ok(down.names.has('db_client_connection_count'), 'worker series still present');
