@@ -14,7 +14,7 @@ const envSchema = z.object({
   TRUST_PROXY: z.stringbool().default(false),
   TRUST_PROXY_HOPS: int(1, 16).optional(),
   PORT: port.default(8080),
-  HTTP_LISTEN_BACKLOG: int(1, 65_535).default(511),
+  HTTP_LISTEN_BACKLOG: int(1, 65_535).default(4096),
   HTTP_ACCEPT: z.enum(['primary', 'shared', 'reuseport']).default('primary'),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),

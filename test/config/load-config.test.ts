@@ -23,7 +23,7 @@ describe('loadConfig', () => {
     assert.equal(config.testRoutes, false);
     assert.equal(config.log.requestFlushMs, 1000);
     assert.equal(config.http.trustedProxyHops, 0);
-    assert.equal(config.http.listenBacklog, 511);
+    assert.equal(config.http.listenBacklog, 4096);
     assert.equal(config.http.accept, 'primary');
   });
 
