@@ -33,6 +33,8 @@ export function parseServerMetrics(text: string): ServerSnapshot {
 
 export class ServerMetricsWatcher {
   latest: ServerSnapshot | undefined;
+  /** performance.now() when `latest` arrived. */
+  latestAt = 0;
   lastError: string | undefined;
   scrapes = 0;
   failures = 0;
@@ -61,6 +63,7 @@ export class ServerMetricsWatcher {
       if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
       const snapshot = parseServerMetrics(text);
       this.latest = snapshot;
+      this.latestAt = performance.now();
       this.lastError = undefined;
       this.scrapes++;
       this.peakUsed = Math.max(this.peakUsed, snapshot.used);

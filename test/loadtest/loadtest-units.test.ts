@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseCliArgs, UsageError } from '../../loadtest/cli/args.js';
+import { generateRunId, parseCliArgs, UsageError } from '../../loadtest/cli/args.js';
+import { parseDuration } from '../../loadtest/cli/duration.js';
 import { defaultCredentialsPath } from '../../loadtest/engine/credentials.js';
 import { causeOfError, causeOfStatus, statusDetail } from '../../loadtest/engine/errors.js';
 import { newHistogram } from '../../loadtest/engine/recorder.js';
@@ -14,8 +15,9 @@ const errorWithCode = (code: string) => Object.assign(new Error(code), { code })
 describe('load tester parts', () => {
   it('parses the CLI of issue 5, with its defaults', () => {
     const args = parseCliArgs(['--scenario', 'me', '--connections', '10000', '--duration', '30']);
-    assert.notEqual(args, 'help');
-    assert.deepEqual(args, {
+    assert.ok(typeof args === 'object');
+    assert.match(args.runId, /^lt-\d{8}-\d{6}-[0-9a-f]{4}$/);
+    assert.deepEqual({ ...args, runId: 'generated' }, {
       scenario: 'me',
       connections: 10_000,
       durationSeconds: 30,
@@ -23,14 +25,36 @@ describe('load tester parts', () => {
       url: 'http://127.0.0.1:8080',
       metricsUrl: 'http://127.0.0.1:9464/metrics',
       out: undefined,
+      report: undefined,
       thresholdP95Ms: undefined,
       minSuccess: undefined,
       credentials: defaultCredentialsPath,
       metricsPort: 9465,
+      runId: 'generated',
+      scrapeIntervalSeconds: 15,
     });
     assert.equal(parseCliArgs(['--help']), 'help');
+    assert.equal(parseCliArgs(['--version']), 'version');
+    const more = parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1m30s', '--out', '-', '--run-id', 'nightly-3', '--scrape-interval', '500ms']);
+    assert.ok(typeof more === 'object');
+    assert.deepEqual([more.durationSeconds, more.out, more.runId, more.scrapeIntervalSeconds], [90, '-', 'nightly-3', 0.5]);
+    assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '0s']), UsageError);
+    assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1', '--run-id', 'a"b']), UsageError);
     assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '0', '--duration', '1']), UsageError);
     assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1', '--metrics-port', '70000']), UsageError);
+  });
+
+  it('reads durations as k6 writes them (30s, 2m, 1m30s), a bare number as seconds', () => {
+    const cases: [string, number | undefined][] = [
+      ['30', 30], ['1.5', 1.5], ['30s', 30], ['2m', 120], ['1m30s', 90], ['1h', 3600], ['500ms', 0.5], ['1.5m', 90], ['2h3m4s', 7384],
+      ['', undefined], ['30x', undefined], ['s', undefined], ['1m1m', undefined], ['30s1m', undefined], ['-1s', undefined], ['1 m', undefined],
+    ];
+    assert.deepEqual(cases.map(([text]) => [text, parseDuration(text)]), cases);
+  });
+
+  it('generates run ids that sort by time', () => {
+    const id = generateRunId(new Date('2026-11-30T14:26:55.123Z'));
+    assert.match(id, /^lt-20261130-142655-[0-9a-f]{4}$/);
   });
 
   it('sorts failures into causes, with the API error code as detail', () => {
