@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium, type BrowserContext } from 'playwright-core';
 import type { Result } from '../../loadtest/report/summary.js';
 import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
@@ -56,7 +57,9 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
   it('writes one self-contained HTML file whose charts all render with data, without a fetch or a console error', async () => {
     const report = join(dir, 'result.html');
     const out = join(dir, 'result.json');
-    const run = spawnSync(
+    // Not spawnSync: the cluster's logs come through a pipe this process must keep reading, or its workers block
+    // on the full pipe and the run would record a stalled server.
+    const run = await promisify(execFile)(
       process.execPath,
       [
         cli,
@@ -65,8 +68,7 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
         ...['--report', report, '--out', out],
       ],
       { encoding: 'utf8', timeout: 40_000 },
-    );
-    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    ).catch((error: { code?: number; stdout?: string; stderr?: string }) => assert.fail(`exit ${error.code}: ${error.stdout}\n${error.stderr}`));
     assert.match(run.stdout, new RegExp(`report written to ${report.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const result = JSON.parse(readFileSync(out, 'utf8')) as Result;
     const html = readFileSync(report, 'utf8');
