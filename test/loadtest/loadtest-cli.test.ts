@@ -194,6 +194,21 @@ describe('npm run loadtest (the Node load tester)', function () {
     await assert.rejects(fetch(url));
   });
 
+  it('a Ctrl-C while the exporter waits for its last scrape ends the wait, with the result\'s exit code', async () => {
+    const metricsPort = await freePort();
+    const started = Date.now();
+    const run = await runCli(
+      ['--scenario', 'me', '--connections', '1', '--duration', '1s', '--threshold-p95-ms', '60000', '--metrics-port', String(metricsPort), '--scrape-interval', '10m', '--out', '-', ...common],
+      async (child, stderr) => {
+        for (let i = 0; i < 200 && !/serving loadtest_\* metrics for 600 s more/.test(stderr()); i++) await sleep(50);
+        child.kill('SIGINT');
+      },
+    );
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.ok((JSON.parse(run.stdout) as Result).passed);
+    assert.ok(Date.now() - started < 20_000); // far from the 10 minutes it would otherwise wait
+  });
+
   it('--version, and the bin entry that runs the compiled CLI', async () => {
     const pkg = JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
     const version = await runCli(['--version']);

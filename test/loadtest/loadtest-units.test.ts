@@ -3,9 +3,10 @@ import { generateRunId, parseCliArgs, UsageError } from '../../loadtest/cli/args
 import { parseDuration } from '../../loadtest/cli/duration.js';
 import { defaultCredentialsPath } from '../../loadtest/engine/credentials.js';
 import { causeOfError, causeOfStatus, statusDetail } from '../../loadtest/engine/errors.js';
-import { newHistogram } from '../../loadtest/engine/recorder.js';
+import { newHistogram, Recorder } from '../../loadtest/engine/recorder.js';
 import { expandSteps, loadScenarioFile, sessionsNeeded } from '../../loadtest/engine/scenario-spec.js';
-import { parseServerMetrics } from '../../loadtest/engine/server-metrics.js';
+import { parseServerMetrics, ServerMetricsWatcher } from '../../loadtest/engine/server-metrics.js';
+import { TimeSeriesSampler } from '../../loadtest/engine/time-series.js';
 import { latencyOf } from '../../loadtest/report/summary.js';
 
 /** The load tester's pure parts: arguments, error causes, the server's /metrics, percentiles. */
@@ -100,6 +101,30 @@ describe('load tester parts', () => {
     assert.equal(latency.max, 1000.007);
     assert.ok(latency.p99 <= latency.max);
     assert.deepEqual(latencyOf(newHistogram()), { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 });
+  });
+
+  it('samples the run per interval: counts, percentiles, statuses that appear late, new scrapes only', () => {
+    const recorder = new Recorder();
+    const server = new ServerMetricsWatcher('http://127.0.0.1:1/metrics');
+    const sampler = new TimeSeriesSampler(recorder, server, 1000);
+    for (let i = 1; i <= 100; i++) recorder.response('me', '200', i * 1000, undefined);
+    server.latest = { used: 3, max: 8, pending: 1, threadsConnected: 9, budget: 140 };
+    server.latestAt = 1500;
+    server.scrapes = 1;
+    sampler.sample(2000);
+    recorder.response('me', '503', 7000, '503', '503 overloaded');
+    recorder.failure('me', 'ECONNRESET', 'reset');
+    sampler.sample(3000); // no new scrape since the last sample
+    sampler.sample(3250); // nothing at all: the drain after the stop
+    const s = sampler.series;
+    assert.deepEqual(s.t, [1, 2, 2.25]);
+    assert.deepEqual(s.requests, [100, 2, 0]);
+    assert.deepEqual(s.errors, [0, 2, 0]);
+    assert.deepEqual(s.statuses, { '200': [100, 0, 0], '503': [0, 1, 0], no_response: [0, 1, 0] });
+    assert.ok(Math.abs(s.p50Ms[0]! - 50) < 0.1 && Math.abs(s.p99Ms[0]! - 99) < 0.1, JSON.stringify(s.p50Ms));
+    assert.deepEqual([s.p50Ms[1], s.p95Ms[1], s.p99Ms[1]], [7, 7, 7]); // only the 503 had a latency
+    assert.deepEqual([s.p50Ms[2], s.p95Ms[2], s.p99Ms[2]], [null, null, null]);
+    assert.deepEqual(s.server, { t: [0.5], used: [3], max: [8], pending: [1], threadsConnected: [9], budget: [140] });
   });
 
   it('loads scenarios.json: the login flow, and which scenarios need sessions first', () => {
