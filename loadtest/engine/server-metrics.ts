@@ -9,7 +9,16 @@ export interface ServerSnapshot {
   readonly budget: number | undefined;
 }
 
-const wanted = /^(db_client_connection_count|db_client_connection_max|db_client_connection_pending_requests|mysql_global_status_threads_connected|db_pool_budget_connections)(\{[^}]*\})?\s+(\S+)/;
+/** The families read; a test keeps them among the app's metric names. */
+export const serverMetricNames = [
+  'db_client_connection_count',
+  'db_client_connection_max',
+  'db_client_connection_pending_requests',
+  'mysql_global_status_threads_connected',
+  'db_pool_budget_connections',
+] as const;
+
+const wanted = new RegExp(`^(${serverMetricNames.join('|')})(\\{[^}]*\\})?\\s+(\\S+)`);
 
 export function parseServerMetrics(text: string): ServerSnapshot {
   let used = 0;
@@ -22,7 +31,8 @@ export function parseServerMetrics(text: string): ServerSnapshot {
     if (!match) continue;
     const value = Number(match[3]);
     if (!Number.isFinite(value)) continue;
-    if (match[1] === 'db_client_connection_count') used += /state="used"/.test(match[2] ?? '') ? value : 0;
+    // The state label is `state` or, in OpenTelemetry's current naming, `db_client_connection_state`: both read.
+    if (match[1] === 'db_client_connection_count') used += /[{,](db_client_connection_)?state="used"/.test(match[2] ?? '') ? value : 0;
     else if (match[1] === 'db_client_connection_max') max += value;
     else if (match[1] === 'db_client_connection_pending_requests') pending += value;
     else if (match[1] === 'mysql_global_status_threads_connected') threadsConnected = Math.max(threadsConnected ?? 0, value);

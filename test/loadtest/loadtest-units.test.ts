@@ -5,9 +5,10 @@ import { defaultCredentialsPath } from '../../loadtest/engine/credentials.js';
 import { causeOfError, causeOfStatus, statusDetail } from '../../loadtest/engine/errors.js';
 import { newHistogram, Recorder } from '../../loadtest/engine/recorder.js';
 import { expandSteps, loadScenarioFile, sessionsNeeded } from '../../loadtest/engine/scenario-spec.js';
-import { parseServerMetrics, ServerMetricsWatcher } from '../../loadtest/engine/server-metrics.js';
+import { parseServerMetrics, serverMetricNames, ServerMetricsWatcher } from '../../loadtest/engine/server-metrics.js';
 import { TimeSeriesSampler } from '../../loadtest/engine/time-series.js';
 import { latencyOf } from '../../loadtest/report/summary.js';
+import { primaryMetricNames, workerMetricNames } from '../helpers/app-metric-names.js';
 
 /** The load tester's pure parts: arguments, error causes, the server's /metrics, percentiles. */
 
@@ -75,6 +76,8 @@ describe('load tester parts', () => {
   });
 
   it('reads pool and MySQL figures from the cluster exposition, summed over workers', () => {
+    const appNames = new Set<string>([...workerMetricNames, ...primaryMetricNames]);
+    assert.deepEqual(serverMetricNames.filter((name) => !appNames.has(name)), [], 'the report charts families the app no longer exposes');
     const text = [
       '# TYPE db_client_connection_count gauge',
       'db_client_connection_count{pool_name="primary",state="used",worker="0"} 3',
@@ -91,6 +94,9 @@ describe('load tester parts', () => {
     ].join('\n');
     assert.deepEqual(parseServerMetrics(text), { used: 7, max: 92, pending: 7, threadsConnected: 57, budget: 140 });
     assert.deepEqual(parseServerMetrics(''), { used: 0, max: 0, pending: 0, threadsConnected: undefined, budget: undefined });
+    const otelLabels = 'db_client_connection_count{db_client_connection_pool_name="primary",db_client_connection_state="used",worker="0"} 6\n' +
+      'db_client_connection_count{db_client_connection_pool_name="primary",db_client_connection_state="idle",worker="0"} 9';
+    assert.equal(parseServerMetrics(otelLabels).used, 6);
   });
 
   it('reports ordered percentiles in ms, never above the max', () => {
