@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run by `npm test` (pretest) so that `npm ci && npm test` works on a fresh Debian machine: installs what the
-# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check)
+# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check,
+# Chromium for the load-test HTML report)
 # and starts MariaDB on 127.0.0.1:3306 if nothing answers there. Needs root for installs; without root it
 # only says what is missing. It never starts Debian's services: tests run their own Prometheus.
 set -euo pipefail
@@ -11,6 +12,10 @@ need=()
 command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# The HTML report test drives /usr/bin/chromium through playwright-core. Installed apart, with its recommended
+# packages: those bring the fonts, without which the report's screenshot has no text.
+need_chromium=false
+[ -x /usr/bin/chromium ] || need_chromium=true
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing: ${need[*]}"
@@ -22,6 +27,16 @@ if [ ${#need[@]} -gt 0 ]; then
     rm -f /usr/sbin/policy-rc.d
   else
     log "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]}); the tests that need them will fail or skip"
+  fi
+fi
+if [ "$need_chromium" = true ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing: chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    [ ${#need[@]} -gt 0 ] || apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+  else
+    log "missing: chromium (apt-get install -y chromium); the load-test report test will fail"
   fi
 fi
 

@@ -21,6 +21,8 @@ export const noResponse = 'no_response';
 
 export class Recorder {
   readonly overall = newHistogram();
+  /** The same latencies since the last per-second sample (TimeSeriesSampler resets it). */
+  readonly interval = newHistogram();
   readonly byName = new Map<string, NameStats>();
   readonly statusCounts = new Map<string, number>();
   readonly errors = Object.fromEntries(causes.map((c) => [c, 0])) as Record<Cause, number>;
@@ -48,6 +50,7 @@ export class Recorder {
     if (cause !== undefined && detail !== undefined) this.errorDetails.set(detail, (this.errorDetails.get(detail) ?? 0) + 1);
     const value = Math.max(1, Math.round(micros));
     this.overall.recordValue(value);
+    this.interval.recordValue(value);
     stats.histogram.recordValue(value);
     this.count(stats, statusKey, cause);
   }

@@ -12,6 +12,7 @@ import { RunControl, runClosed, runOpen } from './runner.js';
 import { sessionsNeeded, type ScenarioFile } from './scenario-spec.js';
 import { ServerMetricsWatcher } from './server-metrics.js';
 import { openSessions } from './sessions.js';
+import { TimeSeriesSampler } from './time-series.js';
 
 /** Longest a request may take; what is still running this long after the end is cut off. */
 const requestTimeoutMs = 30_000;
@@ -22,9 +23,16 @@ export interface RunHooks {
   readonly log: (line: string) => void;
   /** Called with the stop switch once the run starts (SIGINT handling). */
   readonly started: (control: RunControl) => void;
+  /** Called with the result while the exporter still serves the final values: print and write it here. */
+  readonly finished: (result: Result) => void;
+  /** Cuts short the exporter's last scrape interval (a second Ctrl-C). */
+  readonly lingerSignal: AbortSignal;
 }
 
-/** One load test: sessions, the timed run with a live line, the result. Throws SetupError when it cannot start. */
+/**
+ * One load test: sessions, the timed run with a live line and per-second samples, the result (handed to
+ * hooks.finished), then one more scrape interval of the exporter. Throws SetupError when it cannot start.
+ */
 export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: readonly Credential[], hooks: RunHooks): Promise<Result> {
   const target = new URL(args.url);
   const basePath = target.pathname.replace(/\/+$/, '');
@@ -32,7 +40,7 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
   const recorder = new Recorder();
   const server = new ServerMetricsWatcher(args.metricsUrl);
   const connections = new ConnectionSet(target.origin, args.connections, requestTimeoutMs);
-  const metrics = new LoadtestMetrics(args.scenario, () => connections.connected);
+  const metrics = new LoadtestMetrics(args.scenario, () => connections.connected, args.runId);
   const warning = await metrics.serve(args.metricsPort);
   if (warning) hooks.log(`warning: ${warning}`);
   try {
@@ -46,9 +54,12 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
     const startedAt = new Date().toISOString();
     const started = performance.now();
     const live = new LiveLine(started, recorder, server, () => ({ open: connections.connected, size: connections.size, ...requester.inFlight() }));
+    recorder.interval.reset(); // the sessions' logins are not part of the run
+    const sampler = new TimeSeriesSampler(recorder, server, started);
     let peakOpen = 0;
     const ticker = setInterval(() => {
       peakOpen = Math.max(peakOpen, connections.connected);
+      sampler.sample();
       hooks.log(live.next());
       void server.poll();
     }, 1000);
@@ -69,10 +80,12 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
     await connections.destroy();
     await run;
     await server.poll();
-    return buildResult(
+    sampler.sample();
+    const result = buildResult(
       {
         scenario: args.scenario,
         model: args.rate === undefined ? 'closed' : 'open',
+        runId: args.runId,
         url: args.url,
         connections: args.connections,
         durationSeconds: args.durationSeconds,
@@ -88,7 +101,16 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
       recorder,
       server,
       { thresholdP95Ms: args.thresholdP95Ms, minSuccess: args.minSuccess ?? file.thresholds.loginSuccessRate },
+      sampler.series,
     );
+    hooks.finished(result);
+    if (metrics.serving && args.scrapeIntervalSeconds > 0) {
+      // Prometheus scrapes every interval: without one more scrape after the end, the last seconds of the run
+      // (and its final counts) would never reach it.
+      hooks.log(`loadtest: serving loadtest_* metrics for ${args.scrapeIntervalSeconds} s more (--scrape-interval), so Prometheus scrapes the final values`);
+      await sleep(args.scrapeIntervalSeconds * 1000, undefined, { signal: hooks.lingerSignal }).catch(() => undefined);
+    }
+    return result;
   } finally {
     await connections.destroy();
     await metrics.close();

@@ -9,7 +9,16 @@ export interface ServerSnapshot {
   readonly budget: number | undefined;
 }
 
-const wanted = /^(db_client_connection_count|db_client_connection_max|db_client_connection_pending_requests|mysql_global_status_threads_connected|db_pool_budget_connections)(\{[^}]*\})?\s+(\S+)/;
+/** The families read; a test keeps them among the app's metric names. */
+export const serverMetricNames = [
+  'db_client_connection_count',
+  'db_client_connection_max',
+  'db_client_connection_pending_requests',
+  'mysql_global_status_threads_connected',
+  'db_pool_budget_connections',
+] as const;
+
+const wanted = new RegExp(`^(${serverMetricNames.join('|')})(\\{[^}]*\\})?\\s+(\\S+)`);
 
 export function parseServerMetrics(text: string): ServerSnapshot {
   let used = 0;
@@ -22,7 +31,8 @@ export function parseServerMetrics(text: string): ServerSnapshot {
     if (!match) continue;
     const value = Number(match[3]);
     if (!Number.isFinite(value)) continue;
-    if (match[1] === 'db_client_connection_count') used += /state="used"/.test(match[2] ?? '') ? value : 0;
+    // The state label is `state` or, in OpenTelemetry's current naming, `db_client_connection_state`: both read.
+    if (match[1] === 'db_client_connection_count') used += /[{,](db_client_connection_)?state="used"/.test(match[2] ?? '') ? value : 0;
     else if (match[1] === 'db_client_connection_max') max += value;
     else if (match[1] === 'db_client_connection_pending_requests') pending += value;
     else if (match[1] === 'mysql_global_status_threads_connected') threadsConnected = Math.max(threadsConnected ?? 0, value);
@@ -33,6 +43,8 @@ export function parseServerMetrics(text: string): ServerSnapshot {
 
 export class ServerMetricsWatcher {
   latest: ServerSnapshot | undefined;
+  /** performance.now() when `latest` arrived. */
+  latestAt = 0;
   lastError: string | undefined;
   scrapes = 0;
   failures = 0;
@@ -61,6 +73,7 @@ export class ServerMetricsWatcher {
       if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
       const snapshot = parseServerMetrics(text);
       this.latest = snapshot;
+      this.latestAt = performance.now();
       this.lastError = undefined;
       this.scrapes++;
       this.peakUsed = Math.max(this.peakUsed, snapshot.used);

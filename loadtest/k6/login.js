@@ -1,3 +1,4 @@
+// @ts-check
 // The original acceptance test (issue 5): virtual users ramping to 1,000+, each logging in with a seeded user,
 // calling GET /api/me a few times and logging out, with think time. Pass: login success > 99%,
 // http_req_duration{name:login} p95 < 2000 ms, tighter limits for /api/me and logout.
@@ -14,7 +15,7 @@
 import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Rate } from 'k6/metrics';
-import { brief, seededUsers } from './common.js';
+import { seededUsers, summaryOutputs } from './common.js';
 
 const spec = JSON.parse(open('../scenarios.json'));
 const flow = spec.scenarios.login;
@@ -25,8 +26,12 @@ const users = seededUsers();
 
 const loginSuccess = new Rate('login_success');
 
-/** The flow's requests in order, repeats expanded: ['login', 'me', 'me', 'me', 'logout']. */
+/**
+ * The flow's requests in order, repeats expanded: ['login', 'me', 'me', 'me', 'logout'].
+ * @param {{ request: string, repeat?: number }[]} steps
+ */
 function expandSteps(steps) {
+  /** @type {string[]} */
   const names = [];
   steps.forEach(function (step) {
     for (let i = 0; i < (step.repeat || 1); i++) names.push(step.request);
@@ -34,7 +39,12 @@ function expandSteps(steps) {
   return names;
 }
 
+/**
+ * @param {{ loginSuccessRate: number, p95Ms: Record<string, number> }} thresholds
+ * @returns {NonNullable<import('k6/options').Options['thresholds']>}
+ */
 function thresholdsFrom(thresholds) {
+  /** @type {NonNullable<import('k6/options').Options['thresholds']>} */
   const result = { login_success: [`rate>${thresholds.loginSuccessRate}`] };
   Object.keys(thresholds.p95Ms).forEach(function (name) {
     result[`http_req_duration{name:${name}}`] = [`p(95)<${thresholds.p95Ms[name]}`];
@@ -44,6 +54,7 @@ function thresholdsFrom(thresholds) {
 
 const steps = expandSteps(flow.steps);
 
+/** @type {import('k6/options').Options} */
 export const options = {
   scenarios: {
     login: {
@@ -59,14 +70,21 @@ export const options = {
 };
 
 // Only the statuses the scenario expects count as successful in http_req_failed (401, 429, 503 do not).
+/** @type {number[]} */
 const expectedStatuses = [];
 Object.keys(spec.requests).forEach(function (name) {
   if (expectedStatuses.indexOf(spec.requests[name].expectStatus) < 0) expectedStatuses.push(spec.requests[name].expectStatus);
 });
 http.setResponseCallback(http.expectedStatuses(...expectedStatuses));
 
+/**
+ * @param {string} name
+ * @param {import('./common.js').User} user
+ * @param {string | null} token
+ */
 function send(name, user, token) {
   const request = spec.requests[name];
+  /** @type {{ headers: Record<string, string>, tags: Record<string, string> }} */
   const params = { headers: {}, tags: { name: name } };
   let body = null;
   if (name === 'login') {
@@ -79,6 +97,7 @@ function send(name, user, token) {
 
 export default function () {
   const user = users[(__VU - 1) % users.length];
+  /** @type {string | null} */
   let token = null;
   for (let i = 0; i < steps.length; i++) {
     const name = steps[i];
@@ -87,15 +106,15 @@ export default function () {
     const ok = check(response, { [`${name} ${expected}`]: (r) => r.status === expected });
     if (name === 'login') {
       loginSuccess.add(ok);
-      token = ok ? response.json('token') : null;
+      const value = ok ? response.json('token') : null;
+      token = typeof value === 'string' ? value : null;
       if (!token) break; // no session: the rest of the flow would only measure 401s
     }
   }
   sleep(flow.thinkTimeMs / 1000);
 }
 
+/** @param {SummaryData} data */
 export function handleSummary(data) {
-  const result = { stdout: brief(data, TESTID, BASE_URL) };
-  result[__ENV.SUMMARY_PATH || 'k6-login-summary.json'] = JSON.stringify(data, null, 2);
-  return result;
+  return summaryOutputs(data, TESTID, BASE_URL, __ENV.SUMMARY_PATH || 'k6-login-summary.json');
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Open-model test of GET /api/me (issue 5): requests arrive at a constant rate whatever the latency
 // (k6 constant-arrival-rate), so a slow server shows as latency and dropped_iterations, not as a politely
 // lower request rate. Sessions are logged in once, in setup(), like the Node tester's `me` scenario.
@@ -13,7 +14,7 @@
 import http from 'k6/http';
 import { check, fail } from 'k6';
 import { Rate } from 'k6/metrics';
-import { brief, seededUsers } from './common.js';
+import { seededUsers, summaryOutputs } from './common.js';
 
 const spec = JSON.parse(open('../scenarios.json'));
 const flow = spec.scenarios.me;
@@ -25,6 +26,7 @@ const users = seededUsers();
 
 const meSuccess = new Rate('me_success');
 
+/** @type {import('k6/options').Options} */
 export const options = {
   scenarios: {
     me: {
@@ -50,6 +52,7 @@ http.setResponseCallback(http.expectedStatuses(spec.requests.me.expectStatus, sp
 /** Logs in flow.sessions seeded users once; the virtual users share their tokens. */
 export function setup() {
   const login = spec.requests.login;
+  /** @type {string[]} */
   const tokens = [];
   const count = Math.min(flow.sessions, users.length);
   for (let i = 0; i < count; i++) {
@@ -58,12 +61,14 @@ export function setup() {
       headers: { 'Content-Type': 'application/json' },
       tags: { name: 'setup_login' },
     });
-    if (response.status === login.expectStatus) tokens.push(response.json('token'));
+    const token = response.status === login.expectStatus ? response.json('token') : null;
+    if (typeof token === 'string') tokens.push(token);
   }
   if (tokens.length === 0) fail(`no seeded user could log in at ${BASE_URL}${login.path}: seeded into this server's database?`);
   return { tokens: tokens };
 }
 
+/** @param {{ tokens: string[] }} data */
 export default function (data) {
   const token = data.tokens[(__VU - 1) % data.tokens.length];
   const request = spec.requests.me;
@@ -74,8 +79,7 @@ export default function (data) {
   meSuccess.add(check(response, { [`me ${request.expectStatus}`]: (r) => r.status === request.expectStatus }));
 }
 
+/** @param {SummaryData} data */
 export function handleSummary(data) {
-  const result = { stdout: brief(data, TESTID, BASE_URL) };
-  result[__ENV.SUMMARY_PATH || 'k6-me-arrival-rate-summary.json'] = JSON.stringify(data, null, 2);
-  return result;
+  return summaryOutputs(data, TESTID, BASE_URL, __ENV.SUMMARY_PATH || 'k6-me-arrival-rate-summary.json');
 }

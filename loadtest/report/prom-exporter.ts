@@ -5,39 +5,42 @@ import type { RequestName } from '../engine/scenario-spec.js';
 
 /**
  * The tester's own metrics, in a registry of its own, for Prometheus's `loadtest` job (port 9465) and the
- * dashboard's load-test row. Label children are cached so recording a request allocates nothing.
+ * dashboard's load-test row. Every series carries `run_id`, so two runs (or a run and a restart of the same
+ * test) are never summed into one. Label children are cached so recording a request allocates nothing.
  */
 export class LoadtestMetrics implements RequestObserver {
   readonly registry = new Registry();
-  private readonly requests: Counter<'scenario' | 'name' | 'status'>;
-  private readonly duration: Histogram<'scenario' | 'name'>;
+  private readonly requests: Counter<'run_id' | 'scenario' | 'name' | 'status'>;
+  private readonly duration: Histogram<'run_id' | 'scenario' | 'name'>;
   private readonly counters = new Map<string, Map<string, Counter.Internal>>();
-  private readonly histograms = new Map<string, Histogram.Internal<'scenario' | 'name'>>();
+  private readonly histograms = new Map<string, Histogram.Internal<'run_id' | 'scenario' | 'name'>>();
   private server: Server | undefined;
 
   constructor(
     private readonly scenario: string,
     activeConnections: () => number,
+    private readonly runId: string,
   ) {
     this.requests = new Counter({
       name: 'loadtest_requests_total',
-      help: 'Requests the load tester finished, by scenario, request name and HTTP status (or failure cause when no response arrived).',
-      labelNames: ['scenario', 'name', 'status'],
+      help: 'Requests the load tester finished, by run, scenario, request name and HTTP status (or failure cause when no response arrived).',
+      labelNames: ['run_id', 'scenario', 'name', 'status'],
       registers: [this.registry],
     });
     this.duration = new Histogram({
       name: 'loadtest_request_duration_seconds',
       help: 'Latency of the load tester requests that got a response, from send to the last byte.',
-      labelNames: ['scenario', 'name'],
+      labelNames: ['run_id', 'scenario', 'name'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 30],
       registers: [this.registry],
     });
     new Gauge({
       name: 'loadtest_active_connections',
       help: 'HTTP connections the load tester has open now.',
+      labelNames: ['run_id'],
       registers: [this.registry],
       collect() {
-        this.set(activeConnections());
+        this.set({ run_id: runId }, activeConnections());
       },
     });
   }
@@ -46,11 +49,11 @@ export class LoadtestMetrics implements RequestObserver {
     let byStatus = this.counters.get(name);
     if (!byStatus) this.counters.set(name, (byStatus = new Map()));
     let counter = byStatus.get(status);
-    if (!counter) byStatus.set(status, (counter = this.requests.labels(this.scenario, name, status)));
+    if (!counter) byStatus.set(status, (counter = this.requests.labels(this.runId, this.scenario, name, status)));
     counter.inc();
     if (seconds === undefined) return;
     let histogram = this.histograms.get(name);
-    if (!histogram) this.histograms.set(name, (histogram = this.duration.labels(this.scenario, name)));
+    if (!histogram) this.histograms.set(name, (histogram = this.duration.labels(this.runId, this.scenario, name)));
     histogram.observe(seconds);
   }
 
@@ -77,6 +80,10 @@ export class LoadtestMetrics implements RequestObserver {
     }
     this.server = server;
     return undefined;
+  }
+
+  get serving(): boolean {
+    return this.server !== undefined;
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import type { Cause } from '../engine/errors.js';
 import type { Histogram, Recorder } from '../engine/recorder.js';
 import type { RequestName, ScenarioFile } from '../engine/scenario-spec.js';
 import type { ServerMetricsWatcher } from '../engine/server-metrics.js';
+import type { TimeSeries } from '../engine/time-series.js';
 
 /** The result (the --out JSON) and the thresholds verdict. */
 
@@ -23,6 +24,7 @@ export interface Threshold {
 
 export interface RunInfo {
   readonly scenario: string;
+  readonly runId: string;
   readonly model: 'closed' | 'open';
   readonly url: string;
   readonly connections: number;
@@ -71,7 +73,7 @@ export function thresholdsOf(file: ScenarioFile, recorder: Recorder, limits: Lim
   return thresholds;
 }
 
-export function buildResult(run: RunInfo, file: ScenarioFile, recorder: Recorder, server: ServerMetricsWatcher, limits: Limits) {
+export function buildResult(run: RunInfo, file: ScenarioFile, recorder: Recorder, server: ServerMetricsWatcher, limits: Limits, timeSeries: TimeSeries) {
   const successRate = recorder.requests === 0 ? 0 : round(recorder.ok / recorder.requests, 6);
   const thresholds = thresholdsOf(file, recorder, limits, successRate);
   const byName = Object.fromEntries(
@@ -108,6 +110,7 @@ export function buildResult(run: RunInfo, file: ScenarioFile, recorder: Recorder
     },
     thresholds,
     passed: thresholds.every((t) => t.ok),
+    timeSeries,
   };
 }
 

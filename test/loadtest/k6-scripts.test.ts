@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { buildIteration } from '../../loadtest/engine/flows.js';
@@ -75,6 +75,28 @@ describe('k6 scripts', function () {
     });
   }
 
+  it('type-check against @types/k6 (tsc -p loadtest/k6/tsconfig.json), and a misspelled executor fails it', function () {
+    this.timeout(120_000);
+    const tsc = resolve(repo, 'node_modules/typescript/bin/tsc');
+    const check = (project: string) => spawnSync(process.execPath, [tsc, '-p', project, '--noEmit'], { encoding: 'utf8', timeout: 100_000 });
+    const real = check(resolve(k6Dir, 'tsconfig.json'));
+    assert.equal(real.status, 0, `${real.stdout}${real.stderr}`);
+    // The check does check: the same folder with a mistake k6 would only report when the test starts. The copy
+    // sits under dist/ so that k6/... still resolves to the repository's node_modules/@types/k6.
+    const copy = mkdtempSync(resolve(repo, 'dist', 'k6-typecheck-'));
+    try {
+      for (const file of readdirSync(k6Dir)) copyFileSync(resolve(k6Dir, file), resolve(copy, file));
+      const login = readFileSync(resolve(k6Dir, 'login.js'), 'utf8');
+      assert.ok(login.includes("executor: 'ramping-vus'"));
+      writeFileSync(resolve(copy, 'login.js'), login.replace("executor: 'ramping-vus'", "executor: 'ramping-users'"));
+      const broken = check(resolve(copy, 'tsconfig.json'));
+      assert.notEqual(broken.status, 0);
+      assert.match(broken.stdout, /login\.js\(\d+,\d+\): error TS\d+/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
   it('login.js: ramps to 1,000+ users with the thresholds of scenarios.json, tagged by name and testid', () => {
     const { output, stderr } = sandbox('login.js', { TESTID: 'run-42' });
     assert.ok(output, stderr);
@@ -118,6 +140,8 @@ describe('k6 scripts', function () {
     assert.ok(output.iterationCalls.every((c) => c.url.startsWith('http://app:8080/api/')));
     assert.deepEqual(Object.keys(output.summary).sort(), ['/tmp/summary.json', 'stdout']);
     assert.ok(JSON.parse(output.summary['/tmp/summary.json']!).metrics);
+    // k6's standard end-of-test summary first (a handleSummary replaces it unless it prints it), then ours.
+    assert.match(output.summary['stdout']!, /^\[k6 textSummary of http_reqs,login_success \{"indent":" ","enableColors":true\}\]\n\nk6 /);
     assert.match(output.summary['stdout']!, /PASS\s+login_success/);
     assert.ok(sandbox('login.js', {}).output?.summary['k6-login-summary.json'], 'default summary path');
   });

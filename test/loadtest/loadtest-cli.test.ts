@@ -25,7 +25,7 @@ interface Run {
   readonly stderr: string;
 }
 
-function runCli(args: readonly string[], during?: (child: ReturnType<typeof spawn>, stderr: () => string) => Promise<void>): Promise<Run> {
+function runCli(args: readonly string[], during?: (child: ReturnType<typeof spawn>, stderr: () => string, stdout: () => string) => Promise<void>): Promise<Run> {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -34,7 +34,7 @@ function runCli(args: readonly string[], during?: (child: ReturnType<typeof spaw
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
   return (async () => {
-    if (during) await during(child, () => stderr);
+    if (during) await during(child, () => stderr, () => stdout);
     const code = await exited;
     clearTimeout(timer);
     return { code, stdout, stderr };
@@ -74,7 +74,7 @@ describe('npm run loadtest (the Node load tester)', function () {
     const metricsPort = await freePort();
     let exposition = '';
     const run = await runCli(
-      ['--scenario', 'mixed', '--connections', '8', '--duration', '3', '--threshold-p95-ms', '60000', '--min-success', '0.99', '--metrics-port', String(metricsPort), '--out', out, ...common],
+      ['--scenario', 'mixed', '--connections', '8', '--duration', '3', '--threshold-p95-ms', '60000', '--min-success', '0.99', '--metrics-port', String(metricsPort), '--scrape-interval', '0s', '--out', out, ...common],
       async () => {
         // While it runs: its own /metrics, once a request has been counted.
         for (let i = 0; i < 40 && !/loadtest_requests_total\{/.test(exposition); i++) {
@@ -84,9 +84,12 @@ describe('npm run loadtest (the Node load tester)', function () {
       },
     );
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    assert.match(exposition, /^loadtest_requests_total\{scenario="mixed",name="me",status="200"\} \d+/m);
-    assert.match(exposition, /^loadtest_request_duration_seconds_bucket\{le="[\d.]+",scenario="mixed",name="me"\} \d+/m);
-    assert.match(exposition, /^loadtest_active_connections [1-9]\d*$/m);
+    // A generated run id, printed at the start and carried by every loadtest_* series.
+    const runId = /run id (\S+)/.exec(run.stderr)?.[1];
+    assert.ok(runId, run.stderr);
+    assert.match(exposition, new RegExp(`^loadtest_requests_total\\{run_id="${runId}",scenario="mixed",name="me",status="200"\\} \\d+`, 'm'));
+    assert.match(exposition, new RegExp(`^loadtest_request_duration_seconds_bucket\\{le="[\\d.]+",run_id="${runId}",scenario="mixed",name="me"\\} \\d+`, 'm'));
+    assert.match(exposition, new RegExp(`^loadtest_active_connections\\{run_id="${runId}"\\} [1-9]\\d*$`, 'm'));
     assert.deepEqual(promtoolLint(exposition) ?? [], [], 'promtool check metrics (skipped when promtool is absent)');
     // The live line: elapsed, req/s, p95, errors, the server's pool.
     assert.match(run.stderr, /\[\s*\d+s\]\s+\d+ req\/s\s+p95 [\d.]+ ms .*errors none\s+pool \d+\/\d+ pending \d+/);
@@ -94,6 +97,7 @@ describe('npm run loadtest (the Node load tester)', function () {
 
     const result = readResult(out);
     assert.equal(result.scenario, 'mixed');
+    assert.equal(result.runId, runId);
     assert.equal(result.model, 'closed');
     assert.equal(result.stoppedBy, 'duration');
     assert.ok(result.elapsedSeconds >= 3 && result.elapsedSeconds < 10, String(result.elapsedSeconds));
@@ -157,6 +161,65 @@ describe('npm run loadtest (the Node load tester)', function () {
     assert.deepEqual(Object.keys(result.byName).sort(), ['login', 'logout', 'me']);
   });
 
+  it('--out - writes the JSON to stdout and the summary to stderr; durations like 2s', async () => {
+    const run = await runCli(['--scenario', 'me', '--connections', '2', '--duration', '2s', '--threshold-p95-ms', '60000', '--metrics-port', '0', '--out', '-', ...common]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const result = JSON.parse(run.stdout) as Result;
+    assert.equal(result.durationSeconds, 2);
+    assert.ok(result.totalRequests > 0 && result.passed);
+    assert.match(run.stderr, /PASSED/);
+    assert.doesNotMatch(run.stderr, /result written/);
+  });
+
+  it('keeps its exporter up one scrape interval after the run, with the final counts under --run-id', async () => {
+    const metricsPort = await freePort();
+    const url = `http://127.0.0.1:${metricsPort}/metrics`;
+    let afterSummary = '';
+    const run = await runCli(
+      ['--scenario', 'me', '--connections', '2', '--duration', '1s', '--threshold-p95-ms', '60000', '--metrics-port', String(metricsPort), '--scrape-interval', '3s', '--run-id', 'smoke-7', '--out', '-', ...common],
+      async (_child, _stderr, stdout) => {
+        // Once the JSON result is out, the run is over: the exporter must still answer, with the final values.
+        for (let i = 0; i < 200 && !stdout().trimEnd().endsWith('}'); i++) await sleep(50);
+        afterSummary = await fetch(url).then((r) => r.text(), (error: unknown) => `unreachable: ${String(error)}`);
+      },
+    );
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /run id smoke-7/);
+    const result = JSON.parse(run.stdout) as Result;
+    assert.equal(result.runId, 'smoke-7');
+    const counted = [...afterSummary.matchAll(/^loadtest_requests_total\{run_id="smoke-7",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    assert.equal(counted, result.totalRequests, afterSummary);
+    assert.match(run.stderr, /serving loadtest_\* metrics for 3 s more/);
+    // And then it exits by itself, its port closed.
+    await assert.rejects(fetch(url));
+  });
+
+  it('a Ctrl-C while the exporter waits for its last scrape ends the wait, with the result\'s exit code', async () => {
+    const metricsPort = await freePort();
+    const started = Date.now();
+    const run = await runCli(
+      ['--scenario', 'me', '--connections', '1', '--duration', '1s', '--threshold-p95-ms', '60000', '--metrics-port', String(metricsPort), '--scrape-interval', '10m', '--out', '-', ...common],
+      async (child, stderr) => {
+        for (let i = 0; i < 200 && !/serving loadtest_\* metrics for 600 s more/.test(stderr()); i++) await sleep(50);
+        child.kill('SIGINT');
+      },
+    );
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.ok((JSON.parse(run.stdout) as Result).passed);
+    assert.ok(Date.now() - started < 20_000); // far from the 10 minutes it would otherwise wait
+  });
+
+  it('--version, and the bin entry that runs the compiled CLI', async () => {
+    const pkg = JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+    const version = await runCli(['--version']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout.trim(), `mysql-budget-loadtest ${pkg.version}`);
+    const bin = pkg.bin['mysql-budget-loadtest'];
+    assert.equal(bin, 'dist/loadtest/cli/loadtest.js');
+    assert.equal(resolve(__dirname, '../../..', bin), cli);
+    assert.match(readFileSync(cli, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  });
+
   it('exits 2 on usage errors and on a missing credentials file', async () => {
     const bad = [
       [],
@@ -168,6 +231,9 @@ describe('npm run loadtest (the Node load tester)', function () {
       ['--scenario', 'me', '--connections', '1', '--duration', '1', '--bogus', 'x'],
       ['--scenario', 'me', '--connections', '1', '--duration', '1', 'extra'],
       ['--scenario', 'me', '--connections', '1', '--duration', '1', '--url', 'ftp://x'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '30x'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', '--scrape-interval', 'soon'],
+      ['--scenario', 'me', '--connections', '1', '--duration', '1', '--run-id', 'has space'],
     ];
     const runs = await Promise.all(bad.map((args) => runCli(args)));
     runs.forEach((run, i) => {

@@ -144,7 +144,7 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
     // The Node load tester's own exporter (prometheus.yml's job "loadtest"), recording the real requests this test
     // sends: the one scenario's label is `dashboard`, and each request counts under the load tester's name for it.
     let open = 0;
-    const loadtestMetrics = new LoadtestMetrics('dashboard', () => open);
+    const loadtestMetrics = new LoadtestMetrics('dashboard', () => open, 'dashboard-test');
     async function call(name: RequestName, path: string, init: Parameters<typeof request>[1] = {}) {
       const started = performance.now();
       open++;
