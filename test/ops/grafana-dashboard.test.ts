@@ -9,7 +9,7 @@ import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js
 import { request } from '../helpers/in-process-app.js';
 import { startPrometheus, testPrometheusConfig, type PrometheusServer } from '../helpers/prometheus-server.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { allPanels, dashboardTargets, externalSource, grafanaRegexValue, metricNamesIn, substituteVariables, type DashboardPanel } from './promql-names.js';
+import { aggregationsAround, allPanels, dashboardTargets, externalSource, grafanaRegexValue, metricNamesIn, substituteVariables, type DashboardPanel } from './promql-names.js';
 import { asList, asMap, readRepoFile, readYaml, repoRoot, type YamlMap } from './repo-files.js';
 
 /*
@@ -96,6 +96,25 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
         assert.equal(new Set(refIds).size, refIds.length, `${panel.title}: duplicate refIds`);
       }
       for (const target of targets) assert.doesNotMatch(withVariables(target.expr), /\$|\[\[/, `${target.where}: unknown variable`);
+    });
+
+    it('gives per-second panels a rate unit, not a plain number', () => {
+      const rateUnits = ['reqps', 'ops', 'rps', 'wps', 'cps'];
+      for (const panel of allPanels(dashboard).filter((p) => p.type !== 'row')) {
+        // A rate shown as is (no quantile, no ratio of rates) is a per-second figure.
+        const perSecond = /per second|\/s\b/i.test(panel.title ?? '') || (panel.targets ?? []).every((t) => /\brate\(/.test(t.expr ?? '') && !/histogram_quantile|\s\/\s/.test(t.expr ?? ''));
+        const unit = String(panel.fieldConfig?.defaults?.unit);
+        if (perSecond && unit !== 'percentunit') assert.ok(rateUnits.includes(unit), `${panel.title}: unit ${unit} for a per-second panel (${rateUnits.join(', ')})`);
+      }
+    });
+
+    // Every replica's primary exports the same mysql_* series: summed across replicas, MySQL would count N times.
+    it('counts every MySQL series once, however many replicas export it (max or min, never sum)', () => {
+      for (const target of targets) {
+        for (const { name, aggregation } of aggregationsAround(target.expr, (metric) => metric.startsWith('mysql_'))) {
+          assert.ok(aggregation === 'max' || aggregation === 'min', `${target.where}: ${aggregation ?? 'no aggregation'} over ${name} counts or shows MySQL once per replica`);
+        }
+      }
     });
 
     it('resolves every datasource reference to the provisioned uid', () => {

@@ -94,7 +94,7 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     assert.equal(firing.labels['severity'], 'critical');
     assert.equal(firing.labels['job'], 'app');
     assert.equal(firing.labels['instance'], instance);
-    assert.equal(firing.labels['pool_name'], 'primary');
+    assert.equal(firing.labels['db_client_connection_pool_name'], 'primary');
     assert.ok(['0', '1'].includes(firing.labels['worker'] ?? ''), `worker label: ${firing.labels['worker']}`);
     assert.ok(Number(firing.value) >= 1, `value = requests waiting: ${firing.value}`);
     const { summary = '', description = '', runbook_url: runbook } = firing.annotations;

@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { appSampleNames } from '../helpers/app-metric-names.js';
 import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly } from './repo-files.js';
-import { metricNamesIn } from './promql-names.js';
+import { aggregationsAround, metricNamesIn } from './promql-names.js';
 
 /*
  * Issue 4: the shipped Prometheus config and alert rules are checked and unit-tested by promtool in
@@ -117,6 +117,23 @@ describe('Prometheus config and alert rules', () => {
         for (const name of metrics) assert.ok(knownMetrics.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`);
         for (const name of recordings) assert.ok(recorded.has(name), `${rule.alert ?? rule.record}: recording rule ${name} is not defined`);
       }
+    });
+
+    // Every replica's primary reads the same MySQL and exports the same mysql_* series: summed (or counted,
+    // averaged) across replicas, MySQL would be counted once per replica.
+    it('counts every MySQL series once, however many replicas export it (max or min, never sum)', () => {
+      for (const rule of rules) {
+        for (const { name, aggregation } of aggregationsAround(rule.expr, (metric) => metric.startsWith('mysql_'))) {
+          assert.ok(aggregation === undefined || aggregation === 'max' || aggregation === 'min', `${rule.alert ?? rule.record}: ${aggregation}(${name}) counts MySQL once per replica`);
+        }
+      }
+    });
+
+    it('reads the innermost aggregation around a series', () => {
+      const around = (expr: string) => aggregationsAround(expr, (name) => name.startsWith('mysql_')).map((found) => found.aggregation);
+      assert.deepEqual(around('sum(rate(mysql_a[5m])) / max by (job) (mysql_b{x="sum(y)"})'), ['sum', 'max']);
+      assert.deepEqual(around('min by (job) ({__name__=~"mysql_c|mysql_d"} > 0) + mysql_e == 0'), ['min', 'min', undefined]);
+      assert.deepEqual(around('sum without (instance) (increase(mysql_f[1m]) * on (job) group_left max(other))'), ['sum']);
     });
 
     it('unit-tests every rule file, and every alert both firing (per severity) and staying quiet', () => {
