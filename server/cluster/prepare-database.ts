@@ -56,18 +56,26 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
  * fit, throw, and the caller refuses the reload.
  */
 export async function recomputeBudget(config: Config, logger: Logger): Promise<ConnectionBudget> {
-  const connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
-  // A server that accepts but stalls must not hold the reload (and every later SIGHUP) forever.
+  // A server that accepts but stalls must not hold the reload (and every later SIGHUP) forever: connecting has its
+  // connect timeout, and everything together (the CREATE DATABASE / USE on connect, the read) one deadline.
+  const deadlineMs = config.db.acquireTimeoutMs * 2 + config.db.queryTimeoutMs;
+  let connection: Connection | undefined;
+  const work = (async () => {
+    connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
+    return budgetFromServer(config, connection, logger);
+  })();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`MySQL did not answer within DB_QUERY_TIMEOUT_MS (${config.db.queryTimeoutMs} ms)`)), config.db.queryTimeoutMs);
+    timer = setTimeout(() => reject(new Error(`MySQL did not answer within ${deadlineMs} ms`)), deadlineMs);
   });
   try {
-    const budget = await Promise.race([budgetFromServer(config, connection, logger), deadline]);
-    await connection.end().catch(() => connection.destroy());
+    const budget = await Promise.race([work, deadline]);
+    await connection?.end().catch(() => connection?.destroy());
     return budget;
   } catch (error) {
-    connection.destroy();
+    connection?.destroy();
+    // A connection that opens after the deadline is closed as soon as it exists.
+    work.then(() => connection?.destroy(), () => undefined);
     throw error;
   } finally {
     clearTimeout(timer);

@@ -35,10 +35,10 @@ export interface RollingReload {
 }
 
 /**
- * SIGHUP: first `prepare` (a refusal ends it there, with no worker forked); then per slot, fork the new worker (the surge), wait until it is ready, give it the slot, stop the old one and
- * wait for its exit before the next slot, so at most one surge worker is alive at a time. If a new worker does not
- * become ready (it exits, or the watchdog kills it at its start deadline), the reload stops there and the old workers
- * keep serving.
+ * SIGHUP: first `prepare` (a refusal ends the reload there, before any fork); then per slot, fork the new worker (the
+ * surge), wait until it is ready, give it the slot, stop the old one and wait for its exit before the next slot, so at
+ * most one surge worker is alive at a time. If a new worker does not become ready (it exits, or the watchdog kills it
+ * at its start deadline), the reload stops there and the old workers keep serving.
  */
 export function createRollingReload(control: ReloadControl, deps: { readonly logger: Logger }): RollingReload {
   const { logger } = deps;

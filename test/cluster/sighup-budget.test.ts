@@ -25,7 +25,9 @@ describe('SIGHUP recomputes the connection budget from MySQL\'s current limits',
   before(async () => {
     mariadb = await startThrowawayMariadb({ maxConnections: 60 });
     admin = await createConnection(mariadb.url);
-    cluster = await startCluster({ WORKERS: '2', DB_POOL_MAX: '100', DB_RESERVED_CONNECTIONS: '20', DATABASE_URL: mariadb.url });
+    cluster = await startCluster({
+      WORKERS: '2', DB_POOL_MAX: '100', DB_RESERVED_CONNECTIONS: '20', DB_ACQUIRE_TIMEOUT_MS: '500', DB_QUERY_TIMEOUT_MS: '2000', DATABASE_URL: mariadb.url,
+    });
   });
 
   after(async () => {
@@ -86,5 +88,32 @@ describe('SIGHUP recomputes the connection budget from MySQL\'s current limits',
       assert.equal(res.status, 200, res.text);
     }
     console.log(`      max_connections lowered to 23: reload refused, workers ${c.readyWorkerPids().sort()} kept`);
+  });
+
+  it('refuses the reload when MySQL stalls while its limits are read, within the deadline, and the old workers keep serving', async () => {
+    const c = cluster!;
+    const { auth } = await signUp(c.url, 'sighup-stall');
+    await admin!.query('SET GLOBAL max_connections = 90');
+    const pids = c.readyWorkerPids().sort();
+    const mark = c.logs.length;
+    const started = Date.now();
+    mariadb!.signal('SIGSTOP');
+    let refusedAfterMs: number;
+    try {
+      process.kill(c.child.pid!, 'SIGHUP');
+      // DB_ACQUIRE_TIMEOUT_MS 500 × 2 to connect + DB_QUERY_TIMEOUT_MS 2000: 3 s, with room for a loaded machine.
+      await c.waitForLog((l) => l.msg === "reload refused: MySQL's connection limits could not be read; the old workers keep serving", 20_000, mark);
+      refusedAfterMs = Date.now() - started;
+    } finally {
+      mariadb!.signal('SIGCONT');
+    }
+    assert.equal(c.logs.slice(mark).filter((l) => l.msg === 'rolling reload started' || l.msg === 'worker ready').length, 0, 'no worker was started');
+    assert.deepEqual(c.readyWorkerPids().sort(), pids, 'the old workers keep serving');
+    const res = await request(`${c.url}/api/me`, { headers: auth });
+    assert.equal(res.status, 200, res.text);
+    const now = await metrics();
+    assert.equal(reloads(now, 'refused'), 2);
+    assert.deepEqual(budgetGauges(now), { usable: 69, perWorker: 23, limit: 90 });
+    console.log(`      MySQL stopped (SIGSTOP) during SIGHUP: reload refused after ${refusedAfterMs} ms`);
   });
 });
