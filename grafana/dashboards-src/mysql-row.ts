@@ -50,7 +50,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     id: 21,
     title: 'Refused and aborted connects per second',
     description:
-      'Refused: MySQL answered "Too many connections" (Connection_errors_max_connections, errno 1040, the original incident): any is a page (MySQLRefusingConnections). Aborted: failed logins or clients that gave up during the handshake (wrong password, network). 0 when healthy.',
+      'Refused: MySQL answered "Too many connections" (Connection_errors_max_connections, errno 1040, the original incident), from any client: any is a warning, refusals in every 2 minutes for 5 minutes page (MySQLRefusingConnections). Aborted: failed logins or clients that gave up during the handshake (wrong password, network). 0 when healthy.',
     unit: 'ops',
     gridPos: { x: 0, y: 47, w: 12, h: 8 },
     queries: [

@@ -63,7 +63,7 @@ export const poolRow: (Panel | RowPanel)[] = [
     id: 14,
     title: 'Acquire and statement timeouts per second (each one a 503)',
     description:
-      'Acquire: requests that gave up waiting for a connection after DB_ACQUIRE_TIMEOUT_MS (DbPoolAcquireTimeouts). Statement: statements that outlived DB_QUERY_TIMEOUT_MS; each connection was destroyed and its server thread killed (DbStatementTimeouts). All were answered 503 with Retry-After; 0 is normal.',
+      'Acquire: requests that gave up waiting for a connection after DB_ACQUIRE_TIMEOUT_MS (DbPoolAcquireTimeouts when they go on for 5 minutes). Statement: statements that outlived DB_QUERY_TIMEOUT_MS; each connection was destroyed and its server thread killed (DbStatementTimeouts when they go on for 5 minutes). All were answered 503 with Retry-After; 0 is normal.',
     unit: 'reqps',
     gridPos: { x: 0, y: 30, w: 8, h: 8 },
     queries: [
