@@ -4,9 +4,11 @@ import type { PoolObserver } from '../server/db/pool-observer.js';
 import { connectionCreateBuckets, poolUseBuckets, poolWaitBuckets } from './buckets.js';
 
 /*
- * OpenTelemetry database-client connection metrics, in Prometheus form (issue 3). Gauges are read from the
- * pool's real state at scrape time, so they cannot drift; counters and histograms come from the pool's
- * observer callbacks. Every series also carries the registry's `worker` default label; the cluster
+ * OpenTelemetry database-client connection metrics, in Prometheus form, with the attribute names of the current
+ * semantic conventions (db.client.connection.pool.name, db.client.connection.state become the labels
+ * db_client_connection_pool_name, db_client_connection_state), so OTel-aware dashboards and rules read them
+ * as they are. Gauges are read from the pool's real state at scrape time, so they cannot drift; counters and
+ * histograms come from the pool's observer callbacks. Every series also carries the registry's `worker` default label; the cluster
  * aggregator sums series with identical labels, which for these per-worker series is the identity.
  */
 
@@ -20,8 +22,8 @@ export interface PoolMetrics {
 export function createPoolMetrics(registry: Registry, poolName: string): PoolMetrics {
   let pool: DbPool | undefined;
   const registers = [registry];
-  const labels = { pool_name: poolName };
-  const stateGauge = (name: string, help: string, read: (gauge: Gauge<string>) => void, labelNames: string[] = ['pool_name']) =>
+  const labels = { db_client_connection_pool_name: poolName };
+  const stateGauge = (name: string, help: string, read: (gauge: Gauge<string>) => void, labelNames: string[] = ['db_client_connection_pool_name']) =>
     new Gauge({
       name,
       help,
@@ -38,31 +40,31 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolMet
     'Open connections of the pool, by state (used: lent to a request; idle: ready in the pool).',
     (gauge) => {
       const state = pool!.state();
-      gauge.set({ ...labels, state: 'used' }, state.used);
-      gauge.set({ ...labels, state: 'idle' }, state.idle);
+      gauge.set({ ...labels, db_client_connection_state: 'used' }, state.used);
+      gauge.set({ ...labels, db_client_connection_state: 'idle' }, state.idle);
     },
-    ['pool_name', 'state'],
+    ['db_client_connection_pool_name', 'db_client_connection_state'],
   );
   stateGauge('db_client_connection_max', 'Most connections this pool may open (its share of the budget).', (g) => g.set(labels, pool!.state().max));
   stateGauge('db_client_connection_idle_max', 'Idle connections kept open past the idle timeout.', (g) => g.set(labels, pool!.state().idleMax));
   stateGauge('db_client_connection_pending_requests', 'Requests waiting for a connection right now.', (g) => g.set(labels, pool!.state().pending));
 
-  const timeouts = new Counter({ name: 'db_client_connection_timeouts_total', help: 'Acquisitions that hit the acquire deadline.', labelNames: ['pool_name'], registers });
+  const timeouts = new Counter({ name: 'db_client_connection_timeouts_total', help: 'Acquisitions that hit the acquire deadline.', labelNames: ['db_client_connection_pool_name'], registers });
   const waitTime = new Histogram({
     name: 'db_client_connection_wait_time_seconds',
     help: 'Time waited for a connection, including waits that timed out or failed.',
-    labelNames: ['pool_name'],
+    labelNames: ['db_client_connection_pool_name'],
     buckets: [...poolWaitBuckets],
     registers,
   });
-  const useTime = new Histogram({ name: 'db_client_connection_use_time_seconds', help: 'Time a connection was held by a request.', labelNames: ['pool_name'], buckets: [...poolUseBuckets], registers });
-  const createTime = new Histogram({ name: 'db_client_connection_create_time_seconds', help: 'Time taken to open a new connection.', labelNames: ['pool_name'], buckets: [...connectionCreateBuckets], registers });
-  const errors = new Counter({ name: 'db_client_connection_errors_total', help: 'Driver errors by code (connect failures, lost connections, refusals).', labelNames: ['pool_name', 'code'], registers });
-  const closed = new Counter({ name: 'db_client_connections_closed_total', help: 'Connections closed, by reason.', labelNames: ['pool_name', 'reason'], registers });
+  const useTime = new Histogram({ name: 'db_client_connection_use_time_seconds', help: 'Time a connection was held by a request.', labelNames: ['db_client_connection_pool_name'], buckets: [...poolUseBuckets], registers });
+  const createTime = new Histogram({ name: 'db_client_connection_create_time_seconds', help: 'Time taken to open a new connection.', labelNames: ['db_client_connection_pool_name'], buckets: [...connectionCreateBuckets], registers });
+  const errors = new Counter({ name: 'db_client_connection_errors_total', help: 'Driver errors by code (connect failures, lost connections, refusals).', labelNames: ['db_client_connection_pool_name', 'code'], registers });
+  const closed = new Counter({ name: 'db_client_connections_closed_total', help: 'Connections closed, by reason.', labelNames: ['db_client_connection_pool_name', 'reason'], registers });
   const statementTimeouts = new Counter({
     name: 'db_client_statement_timeouts_total',
     help: 'Statements that outlived the statement deadline (DB_QUERY_TIMEOUT_MS): each is a 503, its connection destroyed and its server thread killed.',
-    labelNames: ['pool_name'],
+    labelNames: ['db_client_connection_pool_name'],
     registers,
   });
   // Zero-initialise the counters so rate() has a baseline before the first event.

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { ReloadOutcome } from '../server/cluster/rolling-reload.js';
 import type { Config } from '../server/config/config.js';
 import type { ConnectionBudget } from '../server/db/connection-budget.js';
 import { createWorkerMetricsCollector, type MetricsSource } from './collect-worker-metrics.js';
@@ -15,6 +16,8 @@ const mysqlStatusTimeoutMs = 500;
 export interface ClusterMetrics {
   readonly server: Server;
   workerRestarted(slot: number): void;
+  budgetChanged(budget: ConnectionBudget): void;
+  reloadEnded(outcome: ReloadOutcome): void;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,8 @@ export async function startClusterMetrics(
   return {
     server,
     workerRestarted: primaryMetrics.workerRestarted,
+    budgetChanged: primaryMetrics.budgetChanged,
+    reloadEnded: primaryMetrics.reloadEnded,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,9 +3,10 @@ import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
 import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
-import { prepareDatabase } from './cluster/prepare-database.js';
+import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { loadConfig } from './config/load-config.js';
+import { BudgetError } from './db/connection-budget.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
 import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
 
@@ -28,7 +29,20 @@ async function runPrimary(): Promise<void> {
   // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
   // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
   cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
-  const budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
+  // Replaced by an accepted SIGHUP: the workers forked from then on are sized from MySQL's limits at that moment.
+  let budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
+  async function prepareReload(): Promise<boolean> {
+    try {
+      budget = await recomputeBudget(config!, logger);
+    } catch (error) {
+      const why = error instanceof BudgetError ? 'the connection budget does not fit' : "MySQL's connection limits could not be read";
+      logger.error({ err: error }, `reload refused: ${why}; the old workers keep serving`);
+      return false;
+    }
+    // The gauges describe the budget the workers are being replaced with from now on.
+    metrics.budgetChanged(budget);
+    return true;
+  }
   const primary = createPrimary(
     {
       workers: config.cluster.workers,
@@ -36,7 +50,7 @@ async function runPrimary(): Promise<void> {
       heartbeatTimeoutMs: config.cluster.heartbeatTimeoutMs,
       workerEnv: { UV_THREADPOOL_SIZE: String(config.auth.threadPoolSize) },
     },
-    { logger, spec: (slot) => ({ config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot) },
+    { logger, spec: (slot) => ({ config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot), prepareReload },
   );
   const metrics = await startClusterMetrics(config, budget, {
     logger,
@@ -48,7 +62,7 @@ async function runPrimary(): Promise<void> {
   const stop = (reason: string) => void primary.shutdown(reason).then(exit);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void primary.reload());
+  process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));
   void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => exit(code)));
   if (!(await primary.start())) return;
   logger.info({ workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker }, 'cluster ready');

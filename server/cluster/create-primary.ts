@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
 import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type ShutdownKind, type WorkerSpec } from './messages.js';
-import { createRollingReload } from './rolling-reload.js';
+import { createRollingReload, type ReloadOutcome } from './rolling-reload.js';
 import type { WorkerEntry, WorkerState } from './worker-entry.js';
 import { createWorkerWatchdog } from './worker-watchdog.js';
 
@@ -44,7 +44,7 @@ export interface Primary {
   /** Forks every worker; resolves true once every slot has a ready worker, false if shutdown or a crash loop came first. */
   start(): Promise<boolean>;
   /** Rolling reload: per slot, a new worker is ready before the old one drains. Ignored while one runs. */
-  reload(): Promise<void>;
+  reload(): Promise<ReloadOutcome>;
   /** Drains every worker; kills stragglers at the deadline. Idempotent. Resolves with the exit code. */
   shutdown(reason: string): Promise<number>;
   /** Resolves with an exit code when the primary must stop on its own (a crash loop). */
@@ -59,6 +59,11 @@ export interface PrimaryDeps {
   readonly logger: Logger;
   readonly spec: (slot: number) => WorkerSpec;
   readonly onWorkerRestart?: (slot: number) => void;
+  /**
+   * Before a reload forks anything: what `spec` gives the new workers is brought up to date here (the budget from
+   * MySQL's current limits). False refuses the reload; the old workers keep serving. Default: always true.
+   */
+  readonly prepareReload?: () => Promise<boolean>;
   /** The clock for every deadline (Date.now by default). */
   readonly now?: () => number;
 }
@@ -177,6 +182,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     {
       slots: options.workers,
       isShuttingDown: () => shuttingDown,
+      prepare: () => deps.prepareReload?.() ?? Promise.resolve(true),
       hasRoom,
       nextExit: () => new Promise<void>((resolve) => {
         const listener = () => (exitListeners.delete(listener), resolve());

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import type { Connection } from 'mysql2/promise';
 import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
 import { computeConnectionBudget, type ConnectionBudget, type ServerLimits } from '../db/connection-budget.js';
 import { errorCode, isUnavailableError } from '../db/db-errors.js';
@@ -37,10 +38,7 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
       const connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
       try {
         await runMigrations(connection, logger);
-        const limits = await readServerLimits(connection);
-        const budget = budgetFor(config, limits);
-        logger.info({ budget, ...limits }, 'connection budget');
-        return budget;
+        return await budgetFromServer(config, connection, logger);
       } finally {
         await connection.end().catch(() => connection.destroy());
       }
@@ -50,4 +48,43 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
       await sleep(1000);
     }
   }
+}
+
+/**
+ * SIGHUP: the budget again, from MySQL's limits as they are now (max_connections or max_user_connections may have
+ * changed at runtime). No waiting and no migrations: a server that cannot be reached, or limits the budget cannot
+ * fit, throw, and the caller refuses the reload.
+ */
+export async function recomputeBudget(config: Config, logger: Logger): Promise<ConnectionBudget> {
+  // A server that accepts but stalls must not hold the reload (and every later SIGHUP) forever: connecting has its
+  // connect timeout, and everything together (the CREATE DATABASE / USE on connect, the read) one deadline.
+  const deadlineMs = config.db.acquireTimeoutMs * 2 + config.db.queryTimeoutMs;
+  let connection: Connection | undefined;
+  const work = (async () => {
+    connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
+    return budgetFromServer(config, connection, logger);
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`MySQL did not answer within ${deadlineMs} ms`)), deadlineMs);
+  });
+  try {
+    const budget = await Promise.race([work, deadline]);
+    await connection?.end().catch(() => connection?.destroy());
+    return budget;
+  } catch (error) {
+    connection?.destroy();
+    // A connection that opens after the deadline is closed as soon as it exists.
+    work.then(() => connection?.destroy(), () => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function budgetFromServer(config: Config, connection: Connection, logger: Logger): Promise<ConnectionBudget> {
+  const limits = await readServerLimits(connection);
+  const budget = budgetFor(config, limits);
+  logger.info({ budget, ...limits }, 'connection budget');
+  return budget;
 }

@@ -5,6 +5,11 @@ import type { WorkerEntry } from './worker-entry.js';
 export interface ReloadControl {
   readonly slots: number;
   isShuttingDown(): boolean;
+  /**
+   * Runs before the first fork: re-reads what the new workers are sized from (MySQL's limits, the budget). False
+   * refuses the reload (it says why), and the old workers keep serving as they are.
+   */
+  prepare(): Promise<boolean>;
   /** Whether a worker may be forked now without passing WORKERS + 1 live worker processes. */
   hasRoom(): boolean;
   /** Resolves at the next worker exit (each live worker has a deadline, so one comes). */
@@ -18,20 +23,26 @@ export interface ReloadControl {
   promote(fresh: WorkerEntry): Promise<void> | undefined;
 }
 
+/**
+ * How a reload ended: every slot replaced, refused before any fork (prepare said no), aborted part way (a new
+ * worker never became ready, or shutdown began), or skipped (one already runs, or the primary is shutting down).
+ */
+export type ReloadOutcome = 'completed' | 'refused' | 'aborted' | 'skipped';
+
 export interface RollingReload {
   /** Replaces every slot's worker, one slot at a time. Ignored while one runs. */
-  reload(): Promise<void>;
+  reload(): Promise<ReloadOutcome>;
 }
 
 /**
- * SIGHUP: per slot, fork the new worker (the surge), wait until it is ready, give it the slot, stop the old one and
- * wait for its exit before the next slot, so at most one surge worker is alive at a time. If a new worker does not
- * become ready (it exits, or the watchdog kills it at its start deadline), the reload stops there and the old workers
- * keep serving.
+ * SIGHUP: first `prepare` (a refusal ends the reload there, before any fork); then per slot, fork the new worker (the
+ * surge), wait until it is ready, give it the slot, stop the old one and wait for its exit before the next slot, so at
+ * most one surge worker is alive at a time. If a new worker does not become ready (it exits, or the watchdog kills it
+ * at its start deadline), the reload stops there and the old workers keep serving.
  */
 export function createRollingReload(control: ReloadControl, deps: { readonly logger: Logger }): RollingReload {
   const { logger } = deps;
-  let running: Promise<void> | undefined;
+  let running: Promise<ReloadOutcome> | undefined;
 
   async function rollSlot(slot: number): Promise<boolean> {
     // Room appears when the previous slot's old worker (or a crashed one) has exited.
@@ -53,19 +64,23 @@ export function createRollingReload(control: ReloadControl, deps: { readonly log
 
   return {
     reload() {
-      if (control.isShuttingDown()) return Promise.resolve();
+      if (control.isShuttingDown()) return Promise.resolve('skipped');
       if (running) {
         logger.warn('reload already in progress; ignoring this one');
-        return running;
+        return Promise.resolve('skipped');
       }
-      running = (async () => {
+      const run = (async (): Promise<ReloadOutcome> => {
+        if (!(await control.prepare())) return 'refused';
+        if (control.isShuttingDown()) return 'aborted';
         logger.info('rolling reload started');
         for (let slot = 0; slot < control.slots; slot++) {
-          if (control.isShuttingDown() || !(await rollSlot(slot))) return;
+          if (control.isShuttingDown() || !(await rollSlot(slot))) return 'aborted';
         }
         logger.info('rolling reload finished');
+        return 'completed';
       })().finally(() => (running = undefined));
-      return running;
+      running = run;
+      return run;
     },
   };
 }

@@ -37,7 +37,7 @@ export interface DbPoolOptions {
   /** A connection idle this long is pinged (with a short deadline) before it is handed out; fresher ones are not. */
   readonly pingAfterIdleMs?: number;
   readonly idleTimeoutMs: number;
-  /** The `pool_name` label, e.g. `primary`. */
+  /** The `db_client_connection_pool_name` label, e.g. `primary`. */
   readonly name?: string;
 }
 

@@ -23,7 +23,7 @@ const clientTimeoutMs = acquireTimeoutMs + queryTimeoutMs + 3000;
 const answered = (s: Sample) => ok(s) || (s.status === 503 && Number(s.retryAfter) >= 1);
 
 async function usedConnections(cluster: ClusterProcess): Promise<number> {
-  return (await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).sum('db_client_connection_count', { state: 'used' });
+  return (await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).sum('db_client_connection_count', { db_client_connection_state: 'used' });
 }
 
 /** Polls until the pools report no connection lent out (kills and refills take a moment), or `ms` passed. */

@@ -27,6 +27,7 @@ export const primaryMetricNames = [
   'cluster_workers',
   'cluster_workers_configured',
   'cluster_worker_restarts_total',
+  'cluster_reloads_total',
   'cluster_scrape_failures_total',
   'app_replicas',
   'mysql_up',

@@ -82,11 +82,11 @@ describe('cluster /metrics', function () {
     const requests = Array.from({ length: 8 }, () => request(`${cluster.url}/test/db-sleep?seconds=1.5`));
     await sleep(600);
     const during = await scrape(metricsUrl);
-    const used = during.sum('db_client_connection_count', { state: 'used' });
+    const used = during.sum('db_client_connection_count', { db_client_connection_state: 'used' });
     const pending = during.sum('db_client_connection_pending_requests');
     assert.equal(used + pending, 8, 'every request is either holding or waiting');
     for (const slot of ['0', '1']) {
-      const workerUsed = during.sum('db_client_connection_count', { state: 'used', worker: slot });
+      const workerUsed = during.sum('db_client_connection_count', { db_client_connection_state: 'used', worker: slot });
       const workerPending = during.sum('db_client_connection_pending_requests', { worker: slot });
       assert.ok(workerUsed <= 3);
       if (workerPending > 0) assert.equal(workerUsed, 3, `worker ${slot} has waiters while a connection is free`);
@@ -97,9 +97,9 @@ describe('cluster /metrics', function () {
     const responses = await Promise.all(requests);
     assert.deepEqual(responses.map((r) => r.status), Array(8).fill(200));
     const after = await scrape(metricsUrl);
-    assert.equal(after.sum('db_client_connection_count', { state: 'used' }), 0);
+    assert.equal(after.sum('db_client_connection_count', { db_client_connection_state: 'used' }), 0);
     assert.equal(after.sum('db_client_connection_pending_requests'), 0);
-    assert.equal(await serverSideConnections(admin, 'app'), after.sum('db_client_connection_count', { state: 'idle' }), 'nothing leaked');
+    assert.equal(await serverSideConnections(admin, 'app'), after.sum('db_client_connection_count', { db_client_connection_state: 'idle' }), 'nothing leaked');
   });
 
   it('counts acquire timeouts and includes them in the wait-time histogram', async () => {

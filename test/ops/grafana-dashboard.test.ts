@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
+import type { Dashboard } from '@grafana/schema';
+import { dashboardFiles } from '../../grafana/dashboard-files.js';
+import { mysqlBudgetCluster } from '../../grafana/dashboards-src/mysql-budget-cluster.js';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestName } from '../../loadtest/engine/scenario-spec.js';
@@ -9,7 +12,7 @@ import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js
 import { request } from '../helpers/in-process-app.js';
 import { startPrometheus, testPrometheusConfig, type PrometheusServer } from '../helpers/prometheus-server.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { allPanels, dashboardTargets, externalSource, grafanaRegexValue, metricNamesIn, substituteVariables, type DashboardPanel } from './promql-names.js';
+import { aggregationsAround, allPanels, dashboardTargets, externalSource, grafanaRegexValue, metricNamesIn, substituteVariables, type DashboardPanel } from './promql-names.js';
 import { asList, asMap, readRepoFile, readYaml, repoRoot, type YamlMap } from './repo-files.js';
 
 /*
@@ -19,7 +22,12 @@ import { asList, asMap, readRepoFile, readYaml, repoRoot, type YamlMap } from '.
  */
 
 const dashboardFile = 'grafana/dashboards/mysql-budget-cluster.json';
-const dashboard = JSON.parse(readRepoFile(dashboardFile)) as YamlMap & { panels: DashboardPanel[]; templating: { list: YamlMap[] } };
+const dashboard = JSON.parse(readRepoFile(dashboardFile)) as YamlMap & {
+  panels: DashboardPanel[];
+  templating: { list: YamlMap[] };
+  annotations: { list: (YamlMap & { name: string; expr?: string })[] };
+};
+const prometheusAnnotations = dashboard.annotations.list.filter((a) => typeof a.expr === 'string') as { name: string; expr: string; titleFormat?: string }[];
 const targets = dashboardTargets(dashboard);
 const variables = new Map(dashboard.templating.list.map((v) => [String(v['name']), v]));
 const compose = asMap(asMap(readYaml('docker-compose.yaml'), 'compose')['services'], 'services');
@@ -29,9 +37,13 @@ const variableQuery = (name: string) => {
   const query = variables.get(name)?.['query'];
   return typeof query === 'string' ? query : String(asMap(query, `${name} query`)['query']);
 };
-const onlyK6 = (expr: string) => metricNamesIn(expr).metrics.every((name) => externalSource(name) === 'k6');
+// At least one k6 name: a target reading only recording rules (no metric names) is not k6's, and is checked live.
+const onlyK6 = (expr: string) => {
+  const { metrics } = metricNamesIn(expr);
+  return metrics.length > 0 && metrics.every((name) => externalSource(name) === 'k6');
+};
 // What Grafana substitutes; $instance is set per test below, $worker is "All".
-const grafanaValues = { __rate_interval: '10s', __interval: '2s', __range: '1m', worker: '.*', datasource: 'prometheus' };
+const grafanaValues = { __rate_interval: '10s', __interval: '2s', __range: '1m', worker: '.*', testid: '.*', datasource: 'prometheus' };
 const withVariables = (expr: string, instance = '.*') => substituteVariables(expr, { ...grafanaValues, instance });
 
 describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
@@ -67,12 +79,26 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
       assert.ok(Number(dashboard['schemaVersion']) >= 39 && Number(dashboard['schemaVersion']) <= 41, `schemaVersion ${dashboard['schemaVersion']}`);
     });
 
-    it('has the datasource, instance and worker variables', () => {
-      assert.deepEqual([...variables.keys()], ['datasource', 'instance', 'worker']);
+    it('is the JSON that npm run dashboards writes from its typed source (grafana/dashboards-src)', () => {
+      for (const { file, json } of dashboardFiles()) assert.equal(readRepoFile(file), json, `${file} differs from its source: run npm run dashboards`);
+      assert.deepEqual(readdirSync(resolve(repoRoot, 'grafana/dashboards')).map((name) => `grafana/dashboards/${name}`), dashboardFiles().map((d) => d.file));
+      // Compile time: a field of the wrong type is an error (tsc fails the build if this line ever type-checks).
+      // @ts-expect-error schemaVersion is a number in Grafana's schema
+      const wrong = { ...mysqlBudgetCluster, schemaVersion: '39' } satisfies Dashboard;
+      assert.equal(typeof wrong.schemaVersion, 'string');
+    });
+
+    it('has the datasource, instance, worker and k6 testid variables', () => {
+      assert.deepEqual([...variables.keys()], ['datasource', 'instance', 'worker', 'testid']);
       assert.deepEqual([variables.get('datasource')!['type'], variables.get('datasource')!['query']], ['datasource', 'prometheus']);
       assert.equal(variableQuery('instance'), 'label_values(db_pool_budget_connections, instance)');
       assert.equal(variableQuery('worker'), 'label_values(db_client_connection_max{instance=~"$instance"}, worker)');
-      for (const name of ['instance', 'worker']) {
+      assert.equal(variableQuery('testid'), 'label_values(k6_http_reqs_total, testid)');
+      // k6 tags every sample with testid: each k6 query follows the variable.
+      for (const target of targets.filter((t) => onlyK6(t.expr))) {
+        for (const [selector] of target.expr.matchAll(/k6_\w+(\{[^}]*\})?/g)) assert.match(selector, /testid=~"\$testid"/, `${target.where}: ${selector}`);
+      }
+      for (const name of ['instance', 'worker', 'testid']) {
         const v = variables.get(name)!;
         assert.deepEqual([v['type'], v['multi'], v['includeAll'], v['allValue']], ['query', true, true, '.*'], name);
       }
@@ -96,6 +122,30 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
         assert.equal(new Set(refIds).size, refIds.length, `${panel.title}: duplicate refIds`);
       }
       for (const target of targets) assert.doesNotMatch(withVariables(target.expr), /\$|\[\[/, `${target.where}: unknown variable`);
+    });
+
+    it('gives per-second panels a rate unit, not a plain number', () => {
+      const rateUnits = ['reqps', 'ops', 'rps', 'wps', 'cps'];
+      for (const panel of allPanels(dashboard).filter((p) => p.type !== 'row')) {
+        // A rate shown as is (no quantile, no ratio of rates) is a per-second figure.
+        const perSecond = /per second|\/s\b/i.test(panel.title ?? '') || (panel.targets ?? []).every((t) => /\brate\(/.test(t.expr ?? '') && !/histogram_quantile|\s\/\s/.test(t.expr ?? ''));
+        const unit = String(panel.fieldConfig?.defaults?.unit);
+        if (perSecond && unit !== 'percentunit') assert.ok(rateUnits.includes(unit), `${panel.title}: unit ${unit} for a per-second panel (${rateUnits.join(', ')})`);
+      }
+    });
+
+    // Every replica's primary exports the same mysql_* series: summed across replicas, MySQL would count N times.
+    it('counts every MySQL series once, however many replicas export it (max or min, never sum)', () => {
+      for (const target of targets) {
+        for (const { name, aggregation } of aggregationsAround(target.expr, (metric) => metric.startsWith('mysql_'))) {
+          assert.ok(aggregation === 'max' || aggregation === 'min', `${target.where}: ${aggregation ?? 'no aggregation'} over ${name} counts or shows MySQL once per replica`);
+        }
+      }
+    });
+
+    it('annotates reloads and worker restarts from the primary\'s counters', () => {
+      assert.deepEqual(prometheusAnnotations.map((a) => a.name), ['Reloads (SIGHUP)', 'Worker restarts']);
+      assert.deepEqual(prometheusAnnotations.map((a) => metricNamesIn(a.expr).metrics), [['cluster_reloads_total'], ['cluster_worker_restarts_total']]);
     });
 
     it('resolves every datasource reference to the provisioned uid', () => {
@@ -265,6 +315,27 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
       assert.deepEqual(await value('Worker $worker: connections used / idle / pending vs max', 'D'), [2, 2]);
       assert.deepEqual(await value('MySQL connections: connected vs max_connections vs our budget', 'B'), [60]);
       assert.deepEqual(await value('MySQL reachable', 'A'), [1]);
+    });
+
+    // Last: it reloads the cluster and kills a worker, which the numbers above must not see.
+    it('marks a real reload and a real worker restart with its annotations', async () => {
+      const c = cluster!;
+      const mark = c.logs.length;
+      process.kill(c.child.pid!, 'SIGHUP');
+      await c.waitForLog((l) => l.msg === 'rolling reload finished', 30_000, mark);
+      process.kill(c.readyWorkerPids()[0]!, 'SIGKILL');
+      await c.waitForLog((l) => l.msg === 'worker died; restarting', 10_000, mark);
+      const events = async () =>
+        Promise.all(prometheusAnnotations.map(async (a) => (await prometheus!.query(withVariables(a.expr, grafanaRegexValue([instance])))).filter((s) => s.value >= 1).map((s) => s.metric)));
+      let found: Record<string, string>[][] = [];
+      for (let waited = 0; waited < 30_000; waited += 1000) {
+        found = await events();
+        if (found.every((series) => series.length > 0)) break;
+        await sleep(1000);
+      }
+      const [reloads, restarts] = found;
+      assert.deepEqual(reloads!.map((m) => m['outcome']), ['completed'], 'one event for the completed reload (Grafana draws samples >= 1)');
+      assert.equal(restarts!.length, 1, `one restart event: ${JSON.stringify(restarts)}`);
     });
   });
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { defaultRunbookBase, type PackageInfo } from '../../prometheus/runbook-urls.js';
 import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
 import { request } from '../helpers/in-process-app.js';
 import { repoRoot, startPrometheus, testPrometheusConfig, type PromAlert, type PrometheusServer } from '../helpers/prometheus-server.js';
@@ -94,13 +95,14 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     assert.equal(firing.labels['severity'], 'critical');
     assert.equal(firing.labels['job'], 'app');
     assert.equal(firing.labels['instance'], instance);
-    assert.equal(firing.labels['pool_name'], 'primary');
+    assert.equal(firing.labels['db_client_connection_pool_name'], 'primary');
     assert.ok(['0', '1'].includes(firing.labels['worker'] ?? ''), `worker label: ${firing.labels['worker']}`);
     assert.ok(Number(firing.value) >= 1, `value = requests waiting: ${firing.value}`);
     const { summary = '', description = '', runbook_url: runbook } = firing.annotations;
     assert.match(summary, new RegExp(`worker ${firing.labels['worker']} on ${instance.replace(/\./g, '\\.')}`));
     assert.match(description, /requests are waiting/);
-    assert.equal(runbook, 'docs/runbooks.md#dbpoolexhausted');
+    const pkg = JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8')) as PackageInfo;
+    assert.equal(runbook, `${defaultRunbookBase(pkg)}#dbpoolexhausted`, 'an absolute link Alertmanager and Grafana can follow');
 
     await Promise.all(lanes);
     assert.ok(statuses.every((status) => status === 200), `requests queued and succeeded: ${statuses.join()}`);

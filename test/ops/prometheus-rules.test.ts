@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { defaultRunbookBase, parseRunbookBase, runbookUrlsIn, withRunbookBase, type PackageInfo } from '../../prometheus/runbook-urls.js';
 import { appSampleNames } from '../helpers/app-metric-names.js';
 import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly } from './repo-files.js';
-import { metricNamesIn } from './promql-names.js';
+import { aggregationsAround, metricNamesIn } from './promql-names.js';
 
 /*
  * Issue 4: the shipped Prometheus config and alert rules are checked and unit-tested by promtool in
@@ -43,6 +45,7 @@ const rules: Rule[] = ruleFiles.flatMap((file) =>
   ),
 );
 const alerts = rules.filter((rule) => rule.alert !== undefined);
+const runbookBase = defaultRunbookBase(JSON.parse(readRepoFile('package.json')) as PackageInfo);
 
 describe('Prometheus config and alert rules', () => {
   describe('promtool', function () {
@@ -63,6 +66,22 @@ describe('Prometheus config and alert rules', () => {
 
     it('passes every rule unit test in prometheus/tests', () => {
       promtool('test', 'rules', ...testFiles);
+    });
+
+    it('passes them too when rendered with another RUNBOOK_BASE_URL, every link then on that base', () => {
+      const copy = mkdtempSync(join(tmpdir(), 'rules-'));
+      try {
+        const base = 'https://wiki.example.com/ops/runbooks';
+        for (const file of [...ruleFiles, ...testFiles]) {
+          const target = join(copy, file);
+          cpSync(resolve(repoRoot, file), target);
+          writeFileSync(target, withRunbookBase(readFileSync(target, 'utf8'), base));
+          for (const url of runbookUrlsIn(readFileSync(target, 'utf8'))) assert.ok(url.startsWith(`${base}#`), `${file}: ${url}`);
+        }
+        promtool('test', 'rules', ...testFiles.map((file) => join(copy, file)));
+      } finally {
+        rmSync(copy, { recursive: true, force: true });
+      }
     });
   });
 
@@ -103,11 +122,32 @@ describe('Prometheus config and alert rules', () => {
       const anchors = runbookAnchors(readRepoFile('docs/runbooks.md'));
       for (const rule of alerts) {
         const url = String(rule.annotations['runbook_url']);
-        const match = /^docs\/runbooks\.md#([a-z0-9_-]+)$/.exec(url);
-        assert.ok(match, `${rule.alert}: runbook_url ${url} must look like docs/runbooks.md#<anchor>`);
+        const match = /^[^#]+\/docs\/runbooks\.md#([a-z0-9_-]+)$/.exec(url);
+        assert.ok(match, `${rule.alert}: runbook_url ${url} must look like <base>/docs/runbooks.md#<anchor>`);
         assert.ok(anchors.has(match[1]!), `${rule.alert}: docs/runbooks.md has no section #${match[1]}`);
         assert.equal(match[1], rule.alert!.toLowerCase(), `${rule.alert}: the runbook section is named after the alert`);
       }
+    });
+
+    // Alertmanager and Grafana make runbook_url a link only when it is absolute.
+    it('makes every runbook_url absolute, from the one base npm run rules renders (rules and promtool tests alike)', () => {
+      assert.match(runbookBase, /^https:\/\/github\.com\/[^/]+\/[^/]+\/blob\/main\/docs\/runbooks\.md$/);
+      for (const rule of alerts) {
+        const url = new URL(String(rule.annotations['runbook_url']));
+        assert.equal(`${url.origin}${url.pathname}`, runbookBase, `${rule.alert}: runbook_url ${url.href} is not from ${runbookBase}`);
+      }
+      for (const file of [...ruleFiles, ...testFiles]) {
+        const text = readRepoFile(file);
+        assert.ok(runbookUrlsIn(text).length > 0 || !/runbook_url/.test(text), `${file}: a runbook_url the renderer cannot read`);
+        assert.equal(withRunbookBase(text, runbookBase), text, `${file} differs from its rendering: run npm run rules`);
+      }
+    });
+
+    it('rejects a RUNBOOK_BASE_URL that is not an absolute http(s) URL or carries a #fragment', () => {
+      for (const bad of ['docs/runbooks.md', 'ftp://example.com/runbooks', 'https://example.com/runbooks#x', "https://example.com/it's"]) {
+        assert.throws(() => parseRunbookBase(bad), /RUNBOOK_BASE_URL/, bad);
+      }
+      assert.equal(parseRunbookBase('https://wiki.example.com/ops/runbooks'), 'https://wiki.example.com/ops/runbooks');
     });
 
     it('uses only metric names the app exposes (issue 3) or recording rules defined here', () => {
@@ -117,6 +157,23 @@ describe('Prometheus config and alert rules', () => {
         for (const name of metrics) assert.ok(knownMetrics.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`);
         for (const name of recordings) assert.ok(recorded.has(name), `${rule.alert ?? rule.record}: recording rule ${name} is not defined`);
       }
+    });
+
+    // Every replica's primary reads the same MySQL and exports the same mysql_* series: summed (or counted,
+    // averaged) across replicas, MySQL would be counted once per replica.
+    it('counts every MySQL series once, however many replicas export it (max or min, never sum)', () => {
+      for (const rule of rules) {
+        for (const { name, aggregation } of aggregationsAround(rule.expr, (metric) => metric.startsWith('mysql_'))) {
+          assert.ok(aggregation === undefined || aggregation === 'max' || aggregation === 'min', `${rule.alert ?? rule.record}: ${aggregation}(${name}) counts MySQL once per replica`);
+        }
+      }
+    });
+
+    it('reads the innermost aggregation around a series', () => {
+      const around = (expr: string) => aggregationsAround(expr, (name) => name.startsWith('mysql_')).map((found) => found.aggregation);
+      assert.deepEqual(around('sum(rate(mysql_a[5m])) / max by (job) (mysql_b{x="sum(y)"})'), ['sum', 'max']);
+      assert.deepEqual(around('min by (job) ({__name__=~"mysql_c|mysql_d"} > 0) + mysql_e == 0'), ['min', 'min', undefined]);
+      assert.deepEqual(around('sum without (instance) (increase(mysql_f[1m]) * on (job) group_left max(other))'), ['sum']);
     });
 
     it('unit-tests every rule file, and every alert both firing (per severity) and staying quiet', () => {

@@ -114,3 +114,33 @@ export function dashboardTargets(dashboard: { panels?: DashboardPanel[] }): Dash
     })),
   );
 }
+
+const aggregations = new Set(['sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio']);
+
+/**
+ * For every selector of a metric named `name` in `expr`, the innermost aggregation around it (`sum`, `max`…), or
+ * undefined when none is: what decides whether a series every replica exports alike is counted once or N times.
+ * Walks out through the parentheses, skipping functions (`rate(`) and reading `agg by (…) (` and `agg(`.
+ */
+export function aggregationsAround(expr: string, isWanted: (name: string) => boolean): { name: string; aggregation: string | undefined }[] {
+  const blanked = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, (s) => (/__name__/.test(s) ? s : '"'.padEnd(s.length - 1, ' ') + '"'));
+  const found: { name: string; aggregation: string | undefined }[] = [];
+  for (const match of expr.matchAll(/(?<![\w:"])([a-zA-Z_][a-zA-Z0-9_]*)(?=\s*[{[)\s]|$)|__name__\s*=~?\s*"([^"]*)"/g)) {
+    const names = match[1] !== undefined ? [match[1]] : match[2]!.split('|');
+    const wanted = names.filter(isWanted);
+    if (wanted.length === 0) continue;
+    let depth = 0;
+    let aggregation: string | undefined;
+    for (let i = match.index - 1; i >= 0 && aggregation === undefined; i--) {
+      const c = blanked[i];
+      if (c === ')') depth++;
+      else if (c === '(' && depth > 0) depth--;
+      else if (c === '(') {
+        const before = /([a-zA-Z_]+)\s*(?:(?:by|without)\s*\([^()]*\)\s*)?$/.exec(blanked.slice(0, i));
+        if (before && aggregations.has(before[1]!)) aggregation = before[1]!;
+      }
+    }
+    for (const name of wanted) found.push({ name, aggregation });
+  }
+  return found;
+}

@@ -1,0 +1,73 @@
+import type { Panel, RowPanel } from '@grafana/schema';
+import { row, gauge, limitLine, stat, timeseries } from './panels.js';
+
+/** The "MySQL" row and its panels. */
+export const mysqlRow: (Panel | RowPanel)[] = [
+  row(17, 'MySQL', 38),
+  timeseries({
+    id: 18,
+    title: 'MySQL connections: connected vs max_connections vs our budget',
+    description:
+      'Threads_connected is everyone\'s connections to MySQL; max_connections is where MySQL starts refusing (errno 1040). Budget is what all pools of all replicas may use (limit − reserve − primaries); pools\' max is what they could open right now, and must stay at or below the budget (else DbPoolBudgetOversubscribed). Connected above our open connections is someone else\'s. "Limit the budget used" is the bound the primaries read at start, named by its source: max_connections, max_user_connections_global, or max_user_connections_account (the account\'s own MAX_USER_CONNECTIONS, invisible in max_connections).',
+    unit: 'short',
+    gridPos: { x: 0, y: 39, w: 12, h: 8 },
+    queries: [
+      ['max(mysql_global_status_threads_connected{instance=~"$instance"})', 'threads connected'],
+      ['min(mysql_global_variables_max_connections{instance=~"$instance"})', 'max_connections'],
+      ['min(db_pool_budget_connections{instance=~"$instance"})', 'budget for our pools'],
+      ['sum(db_client_connection_max)', 'our pools\' max (all replicas)'],
+      ['sum(db_client_connection_count)', 'our open connections (all replicas)'],
+      ['min by (limit_source) (db_pool_budget_limit_connections{instance=~"$instance"} * on (job, instance) group_left (limit_source) db_pool_budget_limit_info{instance=~"$instance"})', 'limit the budget used ({{limit_source}})'],
+    ],
+    overrides: [limitLine('B', 'red'), limitLine('C', 'orange'), limitLine('D', 'yellow')],
+  }),
+  gauge({
+    id: 19,
+    title: 'MySQL connection usage',
+    description:
+      'Threads_connected / max_connections. Above 80% for 5 minutes warns, above 95% for 1 minute pages (MySQLConnectionsNearLimit): at 100% MySQL refuses every new connection, ours included.',
+    unit: 'percentunit',
+    gridPos: { x: 12, y: 39, w: 6, h: 8 },
+    queries: [
+      ['max(mysql_global_status_threads_connected{instance=~"$instance"}) / min(mysql_global_variables_max_connections{instance=~"$instance"})', 'used'],
+    ],
+    steps: [{ color: 'orange', value: 0.8 }, { color: 'red', value: 0.95 }],
+    max: 1,
+  }),
+  stat({
+    id: 20,
+    title: 'Max used connections (since MySQL start)',
+    description:
+      'MySQL\'s high-water mark of simultaneous connections since it started, against max_connections. Close to max_connections means it has nearly refused connections before, even if it is quiet now.',
+    unit: 'short',
+    gridPos: { x: 18, y: 39, w: 6, h: 8 },
+    queries: [
+      ['max(mysql_global_status_max_used_connections{instance=~"$instance"})', 'max used'],
+      ['min(mysql_global_variables_max_connections{instance=~"$instance"})', 'max_connections'],
+    ],
+  }),
+  timeseries({
+    id: 21,
+    title: 'Refused and aborted connects per second',
+    description:
+      'Refused: MySQL answered "Too many connections" (Connection_errors_max_connections, errno 1040, the original incident), from any client: any is a warning, refusals in every 2 minutes for 5 minutes page (MySQLRefusingConnections). Aborted: failed logins or clients that gave up during the handshake (wrong password, network). 0 when healthy.',
+    unit: 'ops',
+    gridPos: { x: 0, y: 47, w: 12, h: 8 },
+    queries: [
+      ['max(rate(mysql_global_status_connection_errors_total{instance=~"$instance", error="max_connections"}[$__rate_interval]))', 'refused (max_connections)'],
+      ['max(rate(mysql_global_status_aborted_connects{instance=~"$instance"}[$__rate_interval]))', 'aborted connects'],
+    ],
+    steps: [{ color: 'red', value: 0.001 }],
+  }),
+  timeseries({
+    id: 22,
+    title: 'MySQL threads running',
+    description:
+      'Statements executing inside MySQL right now. High while pools are full means MySQL itself is the bottleneck (locks, missing index, I/O); low while pools are full means connections are held while waiting on something else.',
+    unit: 'short',
+    gridPos: { x: 12, y: 47, w: 12, h: 8 },
+    queries: [
+      ['max(mysql_global_status_threads_running{instance=~"$instance"})', 'threads running'],
+    ],
+  }),
+];
