@@ -122,15 +122,20 @@ describe('login throttle (per account and client, shared through MySQL)', functi
   for (const [kind, email] of [['a known account', 'target@example.com'], ['an unknown email', 'ghost@example.com']] as const) {
     it(`checks at most 5 of 40 concurrent wrong passwords from one client for ${kind}; the rest get 429 with Retry-After`, async () => {
       const client = kind === 'a known account' ? '198.51.100.41' : '198.51.100.42';
+      const started = performance.now();
       const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => login(i % 2 === 0 ? workerA : workerB, 'guess', client, email)));
+      const seconds = (performance.now() - started) / 1000;
       const checked = responses.filter((response) => response.status === 401).length;
+      // The policy lets a 6th guess through once the 1 s block after the 5th has ended, a 7th after the next 2 s…: on a
+      // machine slow enough that the burst outlasts a block, that later guess is allowed, not bought by concurrency.
+      const allowed = 5 + Math.floor(Math.log2(seconds + 1));
       const refused = responses.filter((response) => response.status === 429);
       assert.deepEqual(
         responses.filter((response) => response.status !== 401 && response.status !== 429).map((response) => response.text),
         [],
         'nothing but 401 and 429',
       );
-      assert.ok(checked >= 1 && checked <= 5, `${checked} passwords were checked`);
+      assert.ok(checked >= 1 && checked <= allowed, `${checked} passwords were checked in ${seconds.toFixed(2)} s (allowed ${allowed})`);
       assert.equal(refused.length, 40 - checked);
       for (const response of refused) assert.ok(Number(response.headers.get('retry-after')) >= 1);
     });
