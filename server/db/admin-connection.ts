@@ -22,11 +22,12 @@ export async function openAdminConnection(options: DbConnectionOptions, connectT
 export async function readServerLimits(connection: Connection): Promise<ServerLimits> {
   const [[row]] = await connection.query<RowDataPacket[]>(
     'SELECT @@GLOBAL.max_connections AS maxConnections, @@GLOBAL.max_user_connections AS maxUserConnections,' +
-      ' @@SESSION.max_user_connections AS accountMaxUserConnections',
+      ' @@SESSION.max_user_connections AS accountMaxUserConnections, @@GLOBAL.max_prepared_stmt_count AS maxPreparedStatements',
   );
   return {
     maxConnections: Number(row?.['maxConnections']),
     maxUserConnections: Number(row?.['maxUserConnections']),
     accountMaxUserConnections: Number(row?.['accountMaxUserConnections']),
+    maxPreparedStatements: Number(row?.['maxPreparedStatements']),
   };
 }

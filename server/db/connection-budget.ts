@@ -1,6 +1,6 @@
 /**
  * The connection budget: how many connections each worker's pool may open so that every pool of every
- * replica together can never exceed what MySQL allows. See issue 2, "The connection budget".
+ * replica together can never exceed what MySQL allows (connections, and the prepared statements they hold).
  */
 export interface ServerLimits {
   /** @@max_connections */
@@ -12,15 +12,26 @@ export interface ServerLimits {
    * (managed and shared servers set it per account and leave the global 0), else the global value; 0 means none.
    */
   readonly accountMaxUserConnections: number;
+  /** @@GLOBAL.max_prepared_stmt_count: prepared statements the server holds for all its connections together. */
+  readonly maxPreparedStatements: number;
 }
 
-export type LimitSource = 'max_connections' | 'max_user_connections_global' | 'max_user_connections_account';
+/**
+ * Prepared statements one pool connection may hold at once: mysql2's per-connection statement cache is capped at
+ * this (the least recently used one is closed on the server), and the service runs fewer distinct statements than
+ * that. So `max_prepared_stmt_count / preparedStatementsPerConnection` connections can never make the server refuse a
+ * statement (ER_MAX_PREPARED_STMT_COUNT_REACHED): it is a limit on connections like the others.
+ */
+export const preparedStatementsPerConnection = 20;
+
+export type LimitSource = 'max_connections' | 'max_user_connections_global' | 'max_user_connections_account' | 'max_prepared_stmt_count';
 
 /** What to tell an operator to raise, per bound. */
 const raiseAdvice: Record<LimitSource, string> = {
   max_connections: "raise MySQL's max_connections",
   max_user_connections_global: "raise MySQL's max_user_connections",
   max_user_connections_account: "raise the account's MAX_USER_CONNECTIONS (ALTER USER … WITH MAX_USER_CONNECTIONS n)",
+  max_prepared_stmt_count: `raise MySQL's max_prepared_stmt_count (${preparedStatementsPerConnection} per pool connection)`,
 };
 
 /** The tightest of the server's limits; a tie goes to the wider scope (the account value echoes the global one). */
@@ -32,6 +43,9 @@ export function effectiveLimit(limits: ServerLimits): { limit: number; limitSour
   ];
   let best: { limit: number; limitSource: LimitSource } = { limit: limits.maxConnections, limitSource: 'max_connections' };
   for (const [limitSource, limit] of candidates) if (limit > 0 && limit < best.limit) best = { limit, limitSource };
+  // Unlike max_user_connections, 0 here is no "no limit": the server then prepares no statement at all.
+  const byStatements = Math.floor(limits.maxPreparedStatements / preparedStatementsPerConnection);
+  if (byStatements < best.limit) best = { limit: byStatements, limitSource: 'max_prepared_stmt_count' };
   return best;
 }
 
@@ -51,7 +65,10 @@ export interface BudgetInput {
 }
 
 export interface ConnectionBudget {
-  /** The smallest of max_connections and the non-zero global and account max_user_connections. */
+  /**
+   * The smallest of max_connections, the non-zero global and account max_user_connections, and the connections
+   * max_prepared_stmt_count has statements for.
+   */
   readonly limit: number;
   readonly limitSource: LimitSource;
   readonly reservedConnections: number;

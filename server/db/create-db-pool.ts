@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
+import { preparedStatementsPerConnection } from './connection-budget.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
@@ -125,6 +126,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
           supportBigNumbers: true,
           // No async stack capture per query (about 8 % of a busy worker's CPU): our errors never show stacks.
           trace: false,
+          // The budget counts this many server-side statements per connection (mysql2's default cache is 16,000).
+          maxPreparedStatements: preparedStatementsPerConnection,
         });
       } catch (error) {
         observer.connectionError(errorCode(error));

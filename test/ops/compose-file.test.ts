@@ -145,7 +145,7 @@ describe('docker-compose.yaml', () => {
         .find((arg) => /^--max[-_]connections=/.test(arg))
         ?.split('=')[1],
     );
-    const budget = budgetFor(config, { maxConnections, maxUserConnections: 0, accountMaxUserConnections: 0 });
+    const budget = budgetFor(config, { maxConnections, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 });
     assert.ok(budget.worstCaseConnections <= maxConnections - config.db.reservedConnections);
   });
 
