@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run by `npm test` (pretest) so that `npm ci && npm test` works on a fresh Debian machine: installs what the
-# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check)
+# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check, kubectl
+# to render the Kubernetes manifests)
 # and starts MariaDB on 127.0.0.1:3306 if nothing answers there. Needs root for installs; without root it
 # only says what is missing. It never starts Debian's services: tests run their own Prometheus.
 set -euo pipefail
@@ -22,6 +23,20 @@ if [ ${#need[@]} -gt 0 ]; then
     rm -f /usr/sbin/policy-rc.d
   else
     log "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]}); the tests that need them will fail or skip"
+  fi
+fi
+
+# kubectl on its own: Debian 12's archive has no `kubectl` package (only kubernetes-client, whose kustomize is too old
+# for deploy/kubernetes), so it installs only where a Kubernetes apt repository is configured. Without it the
+# Kubernetes manifest tests skip, loudly; everything else still installs.
+if ! command -v kubectl >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing: kubectl"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubectl >/dev/null; }; then
+      log "kubectl could not be installed (no apt repository offers it): the Kubernetes manifest tests will skip"
+    fi
+  else
+    log "missing: kubectl (apt-get install -y kubectl); the Kubernetes manifest tests will skip"
   fi
 fi
 
