@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run by `npm test` (pretest) so that `npm ci && npm test` works on a fresh Debian machine: installs what the
-# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check, kubectl
-# to render the Kubernetes manifests)
+# tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check, strace
+# to prove the app writes no file, kubectl to render the Kubernetes manifests)
 # and starts MariaDB on 127.0.0.1:3306 if nothing answers there. Needs root for installs; without root it
 # only says what is missing. It never starts Debian's services: tests run their own Prometheus.
 set -euo pipefail
@@ -12,6 +12,7 @@ need=()
 command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing: ${need[*]}"
