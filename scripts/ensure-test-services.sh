@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run by `npm test` (pretest) so that `npm ci && npm test` works on a fresh Debian machine: installs what the
 # tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check,
-# Chromium for the load-test HTML report)
+# Chromium for the load-test HTML report, strace to prove the app writes no file, kubectl to render the Kubernetes
+# manifests)
 # and starts MariaDB on 127.0.0.1:3306 if nothing answers there. Needs root for installs; without root it
 # only says what is missing. It never starts Debian's services: tests run their own Prometheus.
 set -euo pipefail
@@ -12,6 +13,7 @@ need=()
 command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v strace >/dev/null 2>&1 || need+=(strace)
 # The HTML report test drives /usr/bin/chromium through playwright-core. Installed apart, with its recommended
 # packages: those bring the fonts, without which the report's screenshot has no text.
 need_chromium=false
@@ -37,6 +39,20 @@ if [ "$need_chromium" = true ]; then
     apt-get install -y -qq chromium >/dev/null
   else
     log "missing: chromium (apt-get install -y chromium); the load-test report test will fail"
+  fi
+fi
+
+# kubectl on its own: Debian 12's archive has no `kubectl` package (only kubernetes-client, whose kustomize is too old
+# for deploy/kubernetes), so it installs only where a Kubernetes apt repository is configured. Without it the
+# Kubernetes manifest tests skip, loudly; everything else still installs.
+if ! command -v kubectl >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing: kubectl"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubectl >/dev/null; }; then
+      log "kubectl could not be installed (no apt repository offers it): the Kubernetes manifest tests will skip"
+    fi
+  else
+    log "missing: kubectl (apt-get install -y kubectl); the Kubernetes manifest tests will skip"
   fi
 fi
 

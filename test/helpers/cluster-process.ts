@@ -42,12 +42,18 @@ export interface StartClusterOptions {
    * a terminal hang-up, `systemctl kill` or a paused container does: `process.kill(-cluster.child.pid, signal)`.
    */
   readonly detached?: boolean;
+  /**
+   * A command the cluster runs under, e.g. `['strace', '-f', …]`: `child` is then that command's process, and the
+   * primary's pid is the `pid` of its log lines.
+   */
+  readonly wrapper?: readonly string[];
 }
 
 export async function startCluster(env: Record<string, string>, options: StartClusterOptions = {}): Promise<ClusterProcess> {
   const port = Number(env['PORT'] ?? (await freePort()));
   const metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
-  const child = spawn(process.execPath, ['--enable-source-maps', mainScript], {
+  const argv = [...(options.wrapper ?? []), process.execPath, '--enable-source-maps', mainScript];
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: tmpdir(),
     env: {
       PATH: process.env['PATH'] ?? '',
