@@ -11,7 +11,12 @@ export interface LoadResult {
   readonly answered: number;
   /** 2xx answers. */
   readonly ok: number;
-  /** sent − ok: every request that did not end in a 2xx, whatever the reason. */
+  /**
+   * Requests the load generator itself cut off when the run's time was up (one per connection at most): neither
+   * answered nor failed. Every other request sent counts, and a success rate is ok ÷ (sent − inFlightAtEnd).
+   */
+  readonly inFlightAtEnd: number;
+  /** Requests that ended without a 2xx: non-2xx answers, timeouts and socket errors. */
   readonly failed: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
@@ -43,19 +48,27 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
   });
   // requests.total counts answers only; requests.sent counts what was written, so a run whose every request timed
-  // out is not "100 % ok of 0". A success rate is ok / sent.
+  // out is not "100 % ok of 0". What was sent and neither answered nor errored was still in flight at the end.
   const sent = Math.max(result.requests.sent, result.requests.total + result.errors);
+  const ended = result.requests.total + result.errors;
   return {
     sent,
     answered: result.requests.total,
     ok: result['2xx'],
-    failed: sent - result['2xx'],
+    inFlightAtEnd: sent - ended,
+    failed: ended - result['2xx'],
     requestsPerSecond: result.requests.average,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors,
   };
+}
+
+/** 2xx ÷ every request that ended (answered, timed out or failed on its socket). */
+export function successRate(load: LoadResult): number {
+  const ended = load.sent - load.inFlightAtEnd;
+  return ended === 0 ? 0 : load.ok / ended;
 }
 
 export function mean(values: readonly number[]): number {

@@ -2,11 +2,13 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
-import { runLoad } from './bench-support.js';
+import { runLoad, successRate } from './bench-support.js';
 
 export interface FailureRun {
   /** Every request sent, answered or not. */
   readonly requests: number;
+  /** Cut off by the load generator when the run ended; not in the success rate. */
+  readonly inFlightAtEnd: number;
   readonly successRate: number;
   readonly failed: number;
   readonly refusedByMysql: number;
@@ -42,8 +44,9 @@ export async function originalFailureBench(options: { workers: number; connectio
     const load = await runLoad({ url: `${url}/api/me`, connections: options.connections, durationSeconds: options.durationSeconds, headers: { authorization: `Bearer ${token}` } });
     return {
       requests: load.sent,
-      successRate: load.sent === 0 ? 0 : load.ok / load.sent,
+      successRate: successRate(load),
       failed: load.failed,
+      inFlightAtEnd: load.inFlightAtEnd,
       refusedByMysql: (await status(admin, 'Connection_errors_max_connections')) - refusedBefore,
       maxUsedConnections: await status(admin, 'Max_used_connections'),
       p99Ms: load.p99Ms,

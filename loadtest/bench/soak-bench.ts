@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabaseUrl } from '../../test/helpers/test-database.js';
 import { scrape, type Scrape } from '../../test/helpers/scrape.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { numberFlag, printTable, runLoad, writeResult } from './bench-support.js';
+import { numberFlag, printTable, runLoad, successRate, writeResult } from './bench-support.js';
 
 /*
  * `npm run bench:soak [-- --minutes N] [--rate R] [--workers W]`: steady load on /api/me at a fixed rate (not
@@ -82,7 +82,9 @@ async function main(): Promise<void> {
       };
     });
     printTable(rows);
-    console.log(`${result.sent} requests sent, ${result.ok} 2xx (${((100 * result.ok) / Math.max(1, result.sent)).toFixed(3)} % ok), p99 ${result.p99Ms} ms`);
+    console.log(
+      `${result.sent} requests sent, ${result.inFlightAtEnd} not ended when the run stopped, ${result.ok} 2xx (${(100 * successRate(result)).toFixed(3)} % of those that ended), p99 ${result.p99Ms} ms`,
+    );
     console.log(`written ${writeResult('bench-soak', { minutes, rate, workers, warmUpS, load: result, samples: Object.fromEntries(samples) })}`);
   } finally {
     await cluster.stop();
