@@ -1,6 +1,6 @@
 /**
  * Histogram buckets, in seconds, shared by every process so that aggregation across workers is exact
- * (issue 3: "Histogram buckets identical in every worker").
+ * (buckets must be identical in every worker for the cluster sum to be valid).
  */
 export const httpDurationBuckets = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
 

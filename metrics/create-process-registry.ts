@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /**
- * One Registry per process, never prom-client's global default (STYLE.md §4). Every series carries a
+ * One Registry per process, never prom-client's global default (a global registry would need clearing between tests and mix processes). Every series carries a
  * `worker` label with the worker's slot, so the primary can aggregate workers without losing them.
  */
 export function createProcessRegistry(worker: string): Registry {

@@ -8,7 +8,7 @@ import { createMetricsServer } from './create-metrics-server.js';
 import { createMysqlStatusMetrics } from './mysql-status-metrics.js';
 import { createPrimaryMetrics, type ClusterCounts } from './primary-metrics.js';
 
-/** How long a scrape waits for each worker; a hung worker costs the scrape at most this (issue 3: ~1 s). */
+/** How long a scrape waits for each worker; a hung worker costs the scrape at most this. */
 export const workerScrapeTimeoutMs = 1000;
 /** MySQL status is read at most once a second and may take this long before mysql_up goes 0. */
 const mysqlStatusTimeoutMs = 500;

@@ -3,7 +3,7 @@ import Koa from 'koa';
 import mysql from 'mysql2/promise';
 
 /*
- * The benchmark's baseline (issue 5): the smallest hand-written koa + mysql2 server that answers
+ * The benchmark's baseline: the smallest hand-written koa + mysql2 server that answers
  * GET /api/me with the same SQL as the product. No validation, metrics, logging, budget or error
  * boundary: whatever the product costs beyond this is its overhead.
  *

@@ -5,7 +5,7 @@ import { overheadBench } from './overhead-bench.js';
 import { numberFlag, printTable, writeResult } from './bench-support.js';
 
 /*
- * `npm run bench [-- --only overhead|failure|login] [--duration S] [--rounds N]` (issue 5). Each figure is a
+ * `npm run bench [-- --only overhead|failure|login] [--duration S] [--rounds N]`. Each figure is a
  * ratio against a baseline measured in the same run: these machines are noisy, absolute numbers are not
  * comparable between runs. Writes loadtest/results/bench.json.
  */

@@ -22,7 +22,7 @@ import { benchToken } from './bench-processes.js';
 import { numberFlag, printTable, writeResult } from './bench-support.js';
 
 /*
- * `npm run bench:cpu` (issue 5): CPU per `GET /api/me`, the product against the hand-written baseline and against
+ * `npm run bench:cpu`: CPU per `GET /api/me`, the product against the hand-written baseline and against
  * itself without its request lines or its instrumentation. Throughput at saturation (`npm run bench`) swings ±15 %
  * between runs here; this is steadier: every variant runs in this one process on its own port, autocannon drives
  * them at the same fixed arrival rate from a child process (so its CPU is not counted), the rounds are interleaved,

@@ -31,7 +31,7 @@ async function rawKdfRate(cost: number, seconds: number): Promise<number> {
 }
 
 /**
- * Benchmark 3 (issue 5): login throughput through the product vs the raw KDF rate on the same cores.
+ * Benchmark 3: login throughput through the product vs the raw KDF rate on the same cores.
  * Every login costs one scrypt verification; target ≥ 0.9× the raw rate.
  */
 export async function loginBench(options: { workers: number; connections: number; durationSeconds: number; hashCost: number }): Promise<LoginResult> {

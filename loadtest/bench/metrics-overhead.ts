@@ -7,7 +7,7 @@ import { benchToken, startProduct } from './bench-processes.js';
 import { mean, numberFlag, printTable, runLoad, writeResult, type LoadResult } from './bench-support.js';
 
 /*
- * `npm run bench:metrics` (issue 3): what the HTTP and pool instrumentation costs, and how fast /metrics
+ * `npm run bench:metrics`: what the HTTP and pool instrumentation costs, and how fast /metrics
  * answers under load. Both variants run in this one process, interleaved (on, off, on, off...) so that
  * machine noise hits both alike; figures are ratios against the uninstrumented baseline.
  * Targets: instrumentation costs ≤ 5 % throughput; scrape p99 ≤ 100 ms under load.

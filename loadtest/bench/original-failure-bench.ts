@@ -29,7 +29,7 @@ async function status(admin: Connection, name: string): Promise<number> {
 }
 
 /**
- * Benchmark 2 (issue 5): the original failure, reproduced and beaten. 1,000 concurrent connections on
+ * Benchmark 2: the original failure, reproduced and beaten. 1,000 concurrent connections on
  * /api/me against a throwaway mariadbd with the DEFAULT max_connections (151): a connection-per-request
  * server (what the product replaces) vs the product. Target for the product: 0 refused connections,
  * ≥ 99.9 % success, Max_used_connections ≤ budget.

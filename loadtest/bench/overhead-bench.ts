@@ -22,7 +22,7 @@ export interface OverheadResult {
 }
 
 /**
- * Benchmark 1 (issue 5): /api/me through the product vs the minimal koa + mysql2 server of
+ * Benchmark 1: /api/me through the product vs the minimal koa + mysql2 server of
  * loadtest/baseline/ (no logging, validation, metrics or error handling), same workers, same pool size,
  * same SQL, in interleaved rounds. Targets: throughput ≥ 0.85×, p99 ≤ 1.2×.
  */

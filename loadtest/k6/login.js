@@ -1,5 +1,5 @@
 // @ts-check
-// The original acceptance test (issue 5): virtual users ramping to 1,000+, each logging in with a seeded user,
+// The original acceptance test: virtual users ramping to 1,000+, each logging in with a seeded user,
 // calling GET /api/me a few times and logging out, with think time. Pass: login success > 99%,
 // http_req_duration{name:login} p95 < 2000 ms, tighter limits for /api/me and logout.
 //

@@ -1,5 +1,5 @@
 // @ts-check
-// Open-model test of GET /api/me (issue 5): requests arrive at a constant rate whatever the latency
+// Open-model test of GET /api/me: requests arrive at a constant rate whatever the latency
 // (k6 constant-arrival-rate), so a slow server shows as latency and dropped_iterations, not as a politely
 // lower request rate. Sessions are logged in once, in setup(), like the Node tester's `me` scenario.
 //

@@ -9,7 +9,7 @@ import { runMigrations } from '../../server/db/run-migrations.js';
 import { createLogger } from '../../server/log/create-logger.js';
 
 /*
- * `npm run seed -- --users 10000 [--passwords 10] [--out loadtest/credentials.json]` (issue 5).
+ * `npm run seed -- --users 10000 [--passwords 10] [--out loadtest/credentials.json]`.
  * Creates N load-test users fast: one scrypt hash per distinct password (not per user), then multi-row
  * INSERTs in batches. Re-running is safe: existing users get the new hashes, so the credentials file it
  * writes always matches the database. The file is git-ignored; it holds real passwords.

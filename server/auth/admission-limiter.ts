@@ -2,7 +2,7 @@
  * Bounded concurrency with a bounded, time-limited queue: admission control for CPU-heavy work (password
  * hashing). Work beyond `concurrency` waits in line; when the line is full, or a waiter has waited
  * `maxWaitMs`, it is refused at once with OverloadedError (a fast 503) instead of piling up latency for
- * everyone (issue 6, "Overload"). Hand-written because p-limit has no bounded wait and p-queue is
+ * everyone. Hand-written because p-limit has no bounded wait and p-queue is
  * ESM-only, which this CommonJS build cannot load on Node 20.
  */
 export class OverloadedError extends Error {

@@ -42,7 +42,7 @@ export interface WorkerLoggers {
   readonly requestLog: Logger;
 }
 
-/** A worker's composition: registry → pool → stores → app → HTTP server, in that order (STYLE.md §1). */
+/** A worker's composition: registry → pool → stores → app → HTTP server, in that order. */
 export async function startWorker(spec: WorkerSpec, { logger, requestLog }: WorkerLoggers): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;

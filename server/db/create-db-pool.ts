@@ -11,7 +11,7 @@ import { createStatementDeadline } from './statement-deadline.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
 
 /*
- * One pool per worker, created once at start (issue 2). Built on tarn rather than mysql2's own pool because
+ * One pool per worker, created once at start. Built on tarn rather than mysql2's own pool because
  * mysql2's pool has no acquire deadline and cannot cancel a queued waiter (sidorares/node-mysql2 #673),
  * and its acquire/release events miss direct hand-offs, so counters built on them drift. tarn gives an
  * acquire deadline that removes the waiter, returns a connection that arrives after its waiter gave up

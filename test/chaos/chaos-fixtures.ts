@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterProcess, LogLine } from '../helpers/cluster-process.js';
 import type { Sample } from '../helpers/traffic.js';
 
-/* Shared by the chaos tests (issue 6, "Faults under load" and "Overload"): users, log lookups, one-line figures. */
+/* Shared by the chaos tests (faults under load, overload): users, log lookups, one-line figures. */
 
 export { isAlive, lines } from '../helpers/cluster-process.js';
 export { password, signUp } from '../helpers/sign-up.js';

@@ -6,7 +6,7 @@ import { send } from '../helpers/traffic.js';
 import { figures, isAlive, lines, timeOf } from './chaos-fixtures.js';
 
 /*
- * Issue 6, "Crash loop": another process holds the API port, so every worker dies at start (EADDRINUSE) while the
+ * Crash loop: another process holds the API port, so every worker dies at start (EADDRINUSE) while the
  * primary itself is healthy. The primary restarts them with exponential backoff (100 ms, doubling), and on the
  * fifth crash within 30 s gives up: it logs why, leaves no worker behind and exits non-zero, instead of spinning.
  * (test/cluster/cluster-lifecycle.test.ts checks the give-up; this one measures the delays and the time to give up.)

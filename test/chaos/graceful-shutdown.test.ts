@@ -6,7 +6,7 @@ import { closedLoop, percentile, send, Stopper, tally, type Sample } from '../he
 import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
 
 /*
- * Issue 6, "Graceful shutdown under load": SIGTERM to the primary while 24 keep-alive clients loop on /api/me,
+ * Graceful shutdown under load: SIGTERM to the primary while 24 keep-alive clients loop on /api/me,
  * 4 on a 1 s database request (so slow requests are in flight at the signal) and 8 open a new connection per
  * request. Every request a worker had accepted before the signal completes with 200; afterwards a client either
  * still gets a 200 (a draining worker answers with `Connection: close`) or is refused with ECONNREFUSED, never

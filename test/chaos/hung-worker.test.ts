@@ -6,7 +6,7 @@ import { closedLoop, percentile, probe, Stopper, tally } from '../helpers/traffi
 import { describeFailures, figures, isAlive, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
- * Issue 6, "Hung worker": SIGSTOP one of two workers (WORKER_HEARTBEAT_TIMEOUT_MS=2000) while 16 keep-alive clients
+ * Hung worker: SIGSTOP one of two workers (WORKER_HEARTBEAT_TIMEOUT_MS=2000) while 16 keep-alive clients
  * loop on /api/me and 8 clients open a new connection per request to /healthz. /metrics keeps answering (the
  * stopped worker costs a scrape at most its 1 s timeout); the primary kills the silent worker after the heartbeat
  * timeout (checked every timeout/4, so 2–2.5 s) and replaces it in its slot.

@@ -7,7 +7,7 @@ import { closedLoop, percentile, probe, Stopper, tally, type Sample } from '../h
 import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
 
 /*
- * Issue 6, "MySQL dies and returns": a throwaway mariadbd is stopped (SIGTERM), then killed (SIGKILL), each time
+ * MySQL dies and returns: a throwaway mariadbd is stopped (SIGTERM), then killed (SIGKILL), each time
  * for ~2 s, while 16 keep-alive clients loop on /api/me (every request reads the session from MySQL).
  * While it is down: /api/me is 503 + Retry-After within the acquire deadline, never 401; /readyz is 503; /healthz
  * stays 200; no worker exits. When it is back, the pools recover by themselves: no dead connection is handed out

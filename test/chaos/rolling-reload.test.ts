@@ -6,7 +6,7 @@ import { closedLoop, percentile, probe, Stopper } from '../helpers/traffic.js';
 import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
- * Issue 6, "Rolling reload under load": SIGHUP while 24 keep-alive clients loop on /api/me and 8 clients open a new
+ * Rolling reload under load: SIGHUP while 24 keep-alive clients loop on /api/me and 8 clients open a new
  * connection per request (/healthz and /api/me). The primary replaces one slot at a time, the new worker ready
  * before the old one drains: not one request fails, and afterwards no old pid serves.
  */

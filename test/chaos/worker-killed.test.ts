@@ -7,7 +7,7 @@ import { closedLoop, percentile, probe, Stopper, tally } from '../helpers/traffi
 import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
- * Issue 6, "Worker killed": kill -9 one of two workers while 32 keep-alive clients loop on /api/me. The primary
+ * Worker killed: kill -9 one of two workers while 32 keep-alive clients loop on /api/me. The primary
  * replaces it in its slot within about a second; the only failures are requests of clients whose connection
  * was on the dead worker (each such client fails at most once, then reconnects to a live worker); /metrics
  * keeps answering throughout; cluster_worker_restarts_total{worker} counts the restart. Rarely (about 1 run in 10

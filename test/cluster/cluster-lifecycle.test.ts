@@ -12,7 +12,7 @@ import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-
 
 /*
  * The real cluster (`node dist/server/main.js`) as a child process with 2 workers on the machine's MariaDB:
- * serving, restart after kill -9, SIGTERM drain, SIGHUP rolling reload and the crash-loop give-up (issue 2).
+ * serving, restart after kill -9, SIGTERM drain, SIGHUP rolling reload and the crash-loop give-up.
  */
 
 const database = 'app_test_cluster';

@@ -8,7 +8,7 @@ import { globalStatus } from '../helpers/test-database.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
 
 /*
- * The connection budget end to end (issue 2): a real cluster against a throwaway mariadbd with a small
+ * The connection budget end to end: a real cluster against a throwaway mariadbd with a small
  * connection limit. However hard the API is pushed, MySQL never sees more connections than the budget
  * allows, so it never answers 1040 "Too many connections"; the overflow is a 503 with Retry-After instead.
  */

@@ -1,4 +1,4 @@
-/** The app's metric families, fixed by issue 3: what the tests expect /metrics to expose. */
+/** The app's metric families, part of its contract with dashboards and rules: what the tests expect /metrics to expose. */
 
 /** Per worker (label `worker="<slot>"`), from each worker's registry. */
 export const workerMetricNames = [

@@ -10,7 +10,7 @@ import { expandSteps, loadScenarioFile, type ScenarioName } from '../../loadtest
 import type { Call, SandboxOutput } from './k6-sandbox.js';
 
 /*
- * Issue 5: k6 cannot be installed here. The scripts are checked as ES modules by Node's parser, then run in
+ * k6 cannot be installed here. The scripts are checked as ES modules by Node's parser, then run in
  * a sandbox with k6's modules replaced by recorders (k6-sandbox.ts), and must do what loadtest/scenarios.json
  * says, which is also what the Node tester does.
  */

@@ -12,7 +12,7 @@ import { promtoolLint, scrape } from '../helpers/scrape.js';
 import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
 
 /*
- * Issue 5: a short smoke run of the compiled load tester (dist/loadtest/cli/loadtest.js) against a real
+ * a short smoke run of the compiled load tester (dist/loadtest/cli/loadtest.js) against a real
  * cluster: the JSON result, the exit codes CI relies on, the live metrics it serves, Ctrl-C.
  */
 

@@ -15,7 +15,7 @@ import { primaryMetricNames, workerMetricNames } from '../helpers/app-metric-nam
 const errorWithCode = (code: string) => Object.assign(new Error(code), { code });
 
 describe('load tester parts', () => {
-  it('parses the CLI of issue 5, with its defaults', () => {
+  it('parses the CLI, with its defaults', () => {
     const args = parseCliArgs(['--scenario', 'me', '--connections', '10000', '--duration', '30']);
     assert.ok(typeof args === 'object');
     assert.match(args.runId, /^lt-\d{8}-\d{6}-[0-9a-f]{4}$/);

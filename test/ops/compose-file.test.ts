@@ -7,7 +7,7 @@ import { loadConfig } from '../../server/config/load-config.js';
 import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly, type YamlMap } from './repo-files.js';
 
 /*
- * Issue 4: Docker cannot run here, so docker-compose.yaml and the Dockerfile are validated statically:
+ * Docker cannot run here, so docker-compose.yaml and the Dockerfile are validated statically:
  * the stack must start with `docker compose up` and no .env, on pinned images, with every mounted path
  * present in the repository and the app configured the way its own config loader accepts.
  */

@@ -16,7 +16,7 @@ import { aggregationsAround, allPanels, dashboardTargets, externalSource, grafan
 import { asList, asMap, readRepoFile, readYaml, repoRoot, type YamlMap } from './repo-files.js';
 
 /*
- * Issue 4: Grafana cannot run here, so the provisioned dashboard is proven instead: statically (provisioning
+ * Grafana cannot run here, so the provisioned dashboard is proven instead: statically (provisioning
  * matches docker-compose.yaml, valid provisioned JSON, every datasource resolves, every metric exists) and
  * live, by running every panel target's PromQL against a real Prometheus scraping a real cluster.
  */

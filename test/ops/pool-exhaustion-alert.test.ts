@@ -11,7 +11,7 @@ import { scrape } from '../helpers/scrape.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
 
 /*
- * Issue 4, end to end: real pool exhaustion (1 connection per worker, slow queries, more concurrent requests
+ * End to end: real pool exhaustion (1 connection per worker, slow queries, more concurrent requests
  * than connections) in a real cluster, scraped by a real Prometheus running the shipped alert rules, makes
  * DbPoolExhausted go pending and then fire, with the labels and annotations on-call gets, and clear again.
  * Only the rules' `for:` durations are shortened in the test copy (minutes would not fit in a test).

@@ -9,7 +9,7 @@ import { httpCases } from './hostile-corpus-http.js';
 import { rawRequest, type RawResponse, type RawResult } from './raw-http.js';
 
 /*
- * Issue 6, "Hostile input": the whole corpus (hostile-corpus*.ts) against the real cluster as a child
+ * Hostile input: the whole corpus (hostile-corpus*.ts) against the real cluster as a child
  * process, on raw sockets. For every case: never a 5xx; no stack trace, file path, node_modules or SQL in
  * any body; error bodies are JSON {error, message, requestId}; the workers stay up (health between
  * batches, same PIDs at the end, no "unhandled error" logged); and the users and sessions tables are

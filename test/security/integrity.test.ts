@@ -5,7 +5,7 @@ import { request, startInProcessApp, type InProcessApp, type JsonResponse } from
 import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
 
 /*
- * Issue 6, "Integrity and secrets": races on registration and sessions (in-process app, real MariaDB), and
+ * Integrity and secrets: races on registration and sessions (in-process app, real MariaDB), and
  * whether a login reveals that an email exists (real cluster at the production hash cost, 14).
  */
 

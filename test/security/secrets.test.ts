@@ -6,7 +6,7 @@ import { request, type JsonResponse } from '../helpers/in-process-app.js';
 import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
 
 /*
- * Issue 6, "Integrity and secrets": a real cluster (at LOG_LEVEL=trace, the chattiest it gets) goes through
+ * Integrity and secrets: a real cluster (at LOG_LEVEL=trace, the chattiest it gets) goes through
  * a full flow with credentials in every place a client can put them; afterwards none of them may appear in
  * any line it printed (stdout JSON and stderr), in its database in plain form, or on /metrics. Also: the
  * metrics port and the API port serve disjoint things, and API responses carry the security headers.

@@ -57,8 +57,8 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
   const authenticated = requireSession(deps.sessions);
 
   router.post('/api/login', async (ctx) => {
-    // Under a flood, shed first: a login the hasher would refuse anyway costs neither a body parse nor a query
-    // (issue 6). Its body is left for node:http to discard, which keeps the connection usable.
+    // Under a flood, shed first: a login the hasher would refuse anyway costs neither a body parse nor a query.
+    // Its body is left for node:http to discard, which keeps the connection usable.
     if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
     // A blocked client is refused before it waits for the hasher: guessing then costs the server one indexed read,
