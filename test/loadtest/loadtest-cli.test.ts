@@ -100,7 +100,7 @@ describe('npm run loadtest (the Node load tester)', function () {
     assert.equal(result.runId, runId);
     assert.equal(result.model, 'closed');
     assert.equal(result.stoppedBy, 'duration');
-    assert.ok(result.elapsedSeconds >= 3 && result.elapsedSeconds < 10, String(result.elapsedSeconds));
+    assert.ok(result.elapsedSeconds >= 3, String(result.elapsedSeconds));
     assert.ok(result.totalRequests > 0);
     assert.equal(result.successRate, 1);
     assert.equal(result.failedRequests, 0);
