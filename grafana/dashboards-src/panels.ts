@@ -85,15 +85,17 @@ export function row(id: number, title: string, y: number): RowPanel {
   return { type: 'row', id, title, collapsed: false, panels: [], gridPos: { h: 1, w: 24, x: 0, y } };
 }
 
+/** What every panel starts with: its kind, identity, the datasource and where it sits. */
+function panelBase(type: string, spec: PanelSpec): Pick<Panel, 'type' | 'id' | 'title' | 'description' | 'datasource' | 'gridPos'> {
+  const { h, w, x, y } = spec.gridPos;
+  // gridPos in Grafana's own key order, so the generated JSON reads like an exported dashboard.
+  return { type, id: spec.id, title: spec.title, description: spec.description, datasource: prometheus, gridPos: { h, w, x, y } };
+}
+
 export function timeseries(spec: TimeseriesSpec): Panel {
-  const { id, title, description, unit, gridPos, queries, steps, max, repeat } = spec;
+  const { unit, queries, steps, max, repeat } = spec;
   return {
-    type: 'timeseries',
-    id,
-    title,
-    description,
-    datasource: prometheus,
-    gridPos: { h: gridPos.h, w: gridPos.w, x: gridPos.x, y: gridPos.y },
+    ...panelBase('timeseries', spec),
     fieldConfig: {
       defaults: {
         unit,
@@ -125,14 +127,9 @@ export function timeseries(spec: TimeseriesSpec): Panel {
 const reduceToLast = { calcs: ['lastNotNull'], fields: '', values: false };
 
 export function stat(spec: StatSpec): Panel {
-  const { id, title, description, unit, gridPos, queries, steps } = spec;
+  const { unit, queries, steps } = spec;
   return {
-    type: 'stat',
-    id,
-    title,
-    description,
-    datasource: prometheus,
-    gridPos: { h: gridPos.h, w: gridPos.w, x: gridPos.x, y: gridPos.y },
+    ...panelBase('stat', spec),
     fieldConfig: {
       defaults: { unit, mappings: [...(spec.mappings ?? [])], color: { mode: FieldColorModeId.Thresholds }, thresholds: thresholds(steps) },
       overrides: [],
@@ -151,14 +148,9 @@ export function stat(spec: StatSpec): Panel {
 }
 
 export function gauge(spec: PanelSpec): Panel {
-  const { id, title, description, unit, gridPos, queries, steps, max } = spec;
+  const { unit, queries, steps, max } = spec;
   return {
-    type: 'gauge',
-    id,
-    title,
-    description,
-    datasource: prometheus,
-    gridPos: { h: gridPos.h, w: gridPos.w, x: gridPos.x, y: gridPos.y },
+    ...panelBase('gauge', spec),
     fieldConfig: {
       defaults: { unit, min: 0, ...(max === undefined ? {} : { max }), color: { mode: FieldColorModeId.Thresholds }, thresholds: thresholds(steps) },
       overrides: [],
