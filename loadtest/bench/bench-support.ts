@@ -92,10 +92,15 @@ export function writeResult(name: string, data: unknown): string {
   return file;
 }
 
+/** Reads a `--name value` flag; undefined when absent. */
+export function stringFlag(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
 /** Reads `--name value` flags with numeric defaults. */
 export function numberFlag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  const raw = index >= 0 ? process.argv[index + 1] : undefined;
+  const raw = stringFlag(name);
   const value = raw === undefined ? fallback : Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
   return value;

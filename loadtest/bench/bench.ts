@@ -2,7 +2,7 @@ import os from 'node:os';
 import { loginBench } from './login-bench.js';
 import { originalFailureBench } from './original-failure-bench.js';
 import { overheadBench } from './overhead-bench.js';
-import { numberFlag, printTable, writeResult } from './bench-support.js';
+import { numberFlag, printTable, stringFlag, writeResult } from './bench-support.js';
 
 /*
  * `npm run bench [-- --only overhead|failure|login] [--duration S] [--rounds N]`. Each figure is a
@@ -10,10 +10,7 @@ import { numberFlag, printTable, writeResult } from './bench-support.js';
  * comparable between runs. Writes loadtest/results/bench.json.
  */
 
-const only = (() => {
-  const index = process.argv.indexOf('--only');
-  return index >= 0 ? process.argv[index + 1] : undefined;
-})();
+const only = stringFlag('only');
 const durationSeconds = numberFlag('duration', 10);
 const rounds = numberFlag('rounds', 2);
 const workers = numberFlag('workers', 2);

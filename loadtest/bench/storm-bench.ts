@@ -3,7 +3,7 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
 import { scrape } from '../../test/helpers/scrape.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
-import { numberFlag, printTable, writeResult } from './bench-support.js';
+import { numberFlag, printTable, stringFlag, writeResult } from './bench-support.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 /*
@@ -23,10 +23,7 @@ import { runWrk, type WrkResult } from './wrk.js';
 const connections = numberFlag('connections', 10_000);
 const durationSeconds = numberFlag('duration', 15);
 const workers = numberFlag('workers', 2);
-const only = (() => {
-  const index = process.argv.indexOf('--only');
-  return index >= 0 ? process.argv[index + 1] : undefined;
-})();
+const only = stringFlag('only');
 
 /** TcpExt counters of the whole machine (/proc/net/netstat): what the kernel dropped before anyone accepted. */
 function tcpExt(): Record<string, number> {
