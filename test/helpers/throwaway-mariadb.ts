@@ -32,6 +32,11 @@ export interface ThrowawayMariadb {
   kill(): Promise<void>;
   /** Sends a signal to the running mariadbd, e.g. SIGSTOP then SIGCONT for a server that stalls. */
   signal(signal: NodeJS.Signals): void;
+  /**
+   * SIGSTOP, resolving once the kernel shows every thread stopped: kill(2) returns before a thread running on another
+   * core has stopped, and such a thread may still answer a query or two.
+   */
+  pause(): Promise<void>;
   /** Stop if running and rm -rf the temp dir. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -196,6 +201,18 @@ class Server implements ThrowawayMariadb {
   signal(signal: NodeJS.Signals): void {
     if (!this.child) throw new Error('throwaway mariadb: not running');
     this.child.kill(signal);
+  }
+
+  async pause(): Promise<void> {
+    this.signal('SIGSTOP');
+    const tasks = `/proc/${this.child!.pid}/task`;
+    // /proc/<pid>/task/<tid>/stat: "tid (comm) S …", the state after the last ')'; T = stopped by a signal.
+    const state = async (tid: string) => (await fsp.readFile(`${tasks}/${tid}/stat`, 'utf8').catch(() => ') T')).split(') ').pop()?.[0];
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(5)) {
+      const states = await Promise.all((await fsp.readdir(tasks)).map(state));
+      if (states.every((s) => s === 'T')) return;
+    }
+    throw new Error('throwaway mariadb: SIGSTOP sent, but its threads did not all stop within 5 s');
   }
 
   destroy(): Promise<void> {
