@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../../test/helpers/cluster-process.js';
-import { freePort } from '../../test/helpers/free-port.js';
-import { request } from '../../test/helpers/in-process-app.js';
-import { scrape } from '../../test/helpers/scrape.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { freePort } from '../../harness/free-port.js';
+import { request } from '../../harness/http-client.js';
+import { scrape } from '../../harness/scrape.js';
 
 /** Starting the product and the baseline for benchmarks, without parsing their logs on the bench's CPU. */
 

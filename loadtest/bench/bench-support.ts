@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import autocannon from 'autocannon';
+import { repoRoot } from '../../harness/repo-root.js';
 
 /** Shared plumbing for `npm run bench…`: load runs, percentiles, tables and the JSON result file. */
 
@@ -86,7 +87,7 @@ export function printTable(rows: readonly Record<string, string | number>[]): vo
 }
 
 export function writeResult(name: string, data: unknown): string {
-  const file = resolve(__dirname, '../../../loadtest/results', `${name}.json`);
+  const file = resolve(repoRoot, 'loadtest/results', `${name}.json`);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;

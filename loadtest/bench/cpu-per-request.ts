@@ -16,7 +16,7 @@ import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { createDbPool } from '../../server/db/create-db-pool.js';
 import { createApp } from '../../server/http/create-app.js';
 import { createLogger, createRequestLogger } from '../../server/log/create-logger.js';
-import { freshDatabase, testDatabaseUrl } from '../../test/helpers/test-database.js';
+import { freshDatabase, testDatabaseUrl } from '../../harness/test-database.js';
 import { createBaselineApp } from '../baseline/baseline-app.js';
 import { benchToken } from './bench-processes.js';
 import { numberFlag, printTable, writeResult } from './bench-support.js';

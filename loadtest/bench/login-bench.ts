@@ -1,5 +1,5 @@
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
-import { testDatabaseUrl } from '../../test/helpers/test-database.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken, startProduct } from './bench-processes.js';
 import { runLoad } from './bench-support.js';
 

@@ -1,4 +1,4 @@
-import { closedLoop, openLoop, percentile, probe, Stopper, tally, type Call, type Sample } from '../../test/helpers/traffic.js';
+import { closedLoop, openLoop, percentile, probe, Stopper, tally, type Call, type Sample } from '../../harness/traffic.js';
 
 /**
  * The login flood, shared by the overload test (which asserts what must always hold) and `npm run bench:overload`

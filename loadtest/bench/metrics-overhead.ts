@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClusterProcess } from '../../test/helpers/cluster-process.js';
-import { testDatabaseUrl } from '../../test/helpers/test-database.js';
-import { percentile } from '../../test/helpers/traffic.js';
+import type { ClusterProcess } from '../../harness/cluster-process.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
+import { percentile } from '../../harness/traffic.js';
 import { benchToken, startProduct } from './bench-processes.js';
 import { mean, numberFlag, printTable, runLoad, writeResult, type LoadResult } from './bench-support.js';
 

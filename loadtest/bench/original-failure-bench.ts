@@ -1,6 +1,6 @@
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
+import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
 import { runLoad, successRate } from './bench-support.js';
 

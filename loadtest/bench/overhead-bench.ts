@@ -1,4 +1,4 @@
-import { testDatabaseUrl } from '../../test/helpers/test-database.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
 import { mean, runLoad, type LoadResult } from './bench-support.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
-import { send } from '../../test/helpers/traffic.js';
+import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { send } from '../../harness/traffic.js';
 import { startProduct } from './bench-processes.js';
 import { numberFlag, printTable, writeResult } from './bench-support.js';
 import { queriesPerLogin, runLoginFlood } from './login-flood.js';

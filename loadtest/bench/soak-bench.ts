@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { testDatabaseUrl } from '../../test/helpers/test-database.js';
-import { scrape, type Scrape } from '../../test/helpers/scrape.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
+import { scrape, type Scrape } from '../../harness/scrape.js';
 import { benchToken, startProduct } from './bench-processes.js';
 import { numberFlag, printTable, runLoad, successRate, writeResult } from './bench-support.js';
 

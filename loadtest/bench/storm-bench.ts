@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { startThrowawayMariadb } from '../../test/helpers/throwaway-mariadb.js';
-import { scrape } from '../../test/helpers/scrape.js';
+import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { scrape } from '../../harness/scrape.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
 import { numberFlag, printTable, stringFlag, writeResult } from './bench-support.js';
 import { runWrk, type WrkResult } from './wrk.js';

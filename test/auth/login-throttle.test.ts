@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Connection } from 'mysql2/promise';
 import { createLoginThrottle } from '../../server/auth/login-throttle.js';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
-import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
 
 const connection = testConnection('app_test_throttle_locks');
 const throttleKey = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest();

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClusterProcess, LogLine } from '../helpers/cluster-process.js';
-import type { Sample } from '../helpers/traffic.js';
+import type { ClusterProcess, LogLine } from '../../harness/cluster-process.js';
+import type { Sample } from '../../harness/traffic.js';
 
 /* Shared by the chaos tests (faults under load, overload): users, log lookups, one-line figures. */
 
-export { isAlive, lines } from '../helpers/cluster-process.js';
+export { isAlive, lines } from '../../harness/cluster-process.js';
 export { password, signUp } from '../helpers/sign-up.js';
 
 /** pino's `time` (ISO, ms precision) as epoch ms: when the cluster wrote the line, not when the test read it. */

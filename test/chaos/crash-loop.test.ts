@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { send } from '../helpers/traffic.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { send } from '../../harness/traffic.js';
 import { figures, isAlive, lines, timeOf } from './chaos-fixtures.js';
 
 /*

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { closedLoop, percentile, send, Stopper, tally, type Sample } from '../helpers/traffic.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { closedLoop, percentile, send, Stopper, tally, type Sample } from '../../harness/traffic.js';
 import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
 
 /*

@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { queriesPerLogin, runLoginFlood } from '../../loadtest/bench/login-flood.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { globalStatus } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { send } from '../helpers/traffic.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { globalStatus } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { send } from '../../harness/traffic.js';
 import { describeFailures, figures, ok, password } from './chaos-fixtures.js';
 
 /*

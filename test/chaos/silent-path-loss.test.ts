@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { startFreezableProxy, type FreezableProxy } from '../helpers/freezable-proxy.js';
-import { scrape } from '../helpers/scrape.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { closedLoop, send, Stopper, tally, type Sample } from '../helpers/traffic.js';
+import { scrape } from '../../harness/scrape.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { closedLoop, send, Stopper, tally, type Sample } from '../../harness/traffic.js';
 import { describeFailures, figures, ok, signUp } from './chaos-fixtures.js';
 
 /*

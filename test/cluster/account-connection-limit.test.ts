@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { ConnectionBudget } from '../../server/db/connection-budget.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { signUp } from '../helpers/sign-up.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
-import { closedLoop, Stopper, tally } from '../helpers/traffic.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { closedLoop, Stopper, tally } from '../../harness/traffic.js';
 
 /*
  * A per-account limit (CREATE USER … WITH MAX_USER_CONNECTIONS n), the usual shape on managed and shared servers:

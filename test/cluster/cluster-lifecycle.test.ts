@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { lines, startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
+import { lines, startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { signUp } from '../helpers/sign-up.js';
-import { codeOf } from '../helpers/traffic.js';
-import { request } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { codeOf } from '../../harness/traffic.js';
+import { request } from '../../harness/http-client.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 
 /*
  * The real cluster (`node dist/server/main.js`) as a child process with 2 workers on the machine's MariaDB:

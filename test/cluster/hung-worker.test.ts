@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 
 describe('hung worker', function () {
   this.timeout(30_000);

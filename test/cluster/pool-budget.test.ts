@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { ConnectionBudget } from '../../server/db/connection-budget.js';
-import { startCluster, type ClusterProcess, type LogLine } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
+import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
 import { signUp } from '../helpers/sign-up.js';
-import { globalStatus } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { globalStatus } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 /*
  * The connection budget end to end: a real cluster against a throwaway mariadbd with a small

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { lines, startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { scrape } from '../helpers/scrape.js';
-import { testDatabaseUrl } from '../helpers/test-database.js';
+import { lines, startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { scrape } from '../../harness/scrape.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 import { childPids } from '../helpers/worker-processes.js';
 
 /*

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 
 describe('SHUTDOWN_READINESS_DELAY_MS', function () {
   this.timeout(30_000);

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive, lines, startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { testDatabaseUrl } from '../helpers/test-database.js';
+import { isAlive, lines, startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 import { childPids } from '../helpers/worker-processes.js';
 
 /*

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { scrape, type Scrape } from '../helpers/scrape.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { scrape, type Scrape } from '../../harness/scrape.js';
 import { signUp } from '../helpers/sign-up.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 /*
  * SIGHUP re-reads MySQL's connection limits and recomputes the budget before the rolling reload: the new workers'

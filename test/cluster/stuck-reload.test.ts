@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { isAlive, lines, startCluster, type ClusterProcess, type LogLine } from '../helpers/cluster-process.js';
-import { testDatabaseUrl } from '../helpers/test-database.js';
+import { isAlive, lines, startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 import { childPids } from '../helpers/worker-processes.js';
 
 /*

@@ -3,8 +3,9 @@ import type { Connection } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
-import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
-import { freshDatabase, serverSideConnections, silentLogger, testConnection } from '../helpers/test-database.js';
+import { request } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, serverSideConnections, silentLogger, testConnection } from '../../harness/test-database.js';
 
 const database = 'app_test_deadline';
 const connection = testConnection(database);

@@ -3,7 +3,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { noopPoolObserver, type CloseReason } from '../../server/db/pool-observer.js';
 import { startFreezableProxy, type FreezableProxy } from '../helpers/freezable-proxy.js';
-import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
 
 /*
  * Connection lifetime and the idle check, on an injected clock (so nothing here depends on how fast the machine is):

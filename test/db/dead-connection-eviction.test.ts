@@ -3,7 +3,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
-import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
 
 const database = 'app_test_eviction';
 const connection = testConnection(database);

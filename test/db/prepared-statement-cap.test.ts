@@ -3,8 +3,8 @@ import { createConnection, type Connection, type RowDataPacket } from 'mysql2/pr
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { preparedStatementsPerConnection } from '../../server/db/connection-budget.js';
 import { createDbPool } from '../../server/db/create-db-pool.js';
-import { silentLogger } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { silentLogger } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 /*
  * The budget counts max_prepared_stmt_count as connections of preparedStatementsPerConnection statements each. That

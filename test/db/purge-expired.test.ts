@@ -3,7 +3,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { hashSessionToken, newSessionToken } from '../../server/auth/session-token.js';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { purgeExpired } from '../../server/db/purge-expired.js';
-import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
 
 const database = 'app_test_purge';
 const connection = testConnection(database);

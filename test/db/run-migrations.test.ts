@@ -3,7 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { openAdminConnection } from '../../server/db/admin-connection.js';
 import { migrations } from '../../server/db/migrations.js';
 import { runMigrations } from '../../server/db/run-migrations.js';
-import { silentLogger, testConnection } from '../helpers/test-database.js';
+import { silentLogger, testConnection } from '../../harness/test-database.js';
 
 const connection = testConnection('app_test_migrations');
 

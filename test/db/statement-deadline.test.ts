@@ -4,7 +4,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
 import { noopPoolObserver, type CloseReason } from '../../server/db/pool-observer.js';
-import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
 
 /*
  * The statement deadline: a borrower's statements that outlive it fail with `query_timeout`; the connection is

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
-import { freshDatabase, silentLogger, testConnection } from '../helpers/test-database.js';
+import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
 
 /*
  * A connection goes back to the pool outside any transaction, whatever the borrower did: a transaction left open

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import yaml from 'js-yaml';
-import { freePort } from './free-port.js';
+import { freePort } from '../../harness/free-port.js';
+import { repoRoot } from '../../harness/repo-root.js';
 
 /*
  * A real Prometheus (Debian's /usr/bin/prometheus) for tests: temp storage, a free loopback port, a config
@@ -153,9 +154,6 @@ async function api<T>(url: string, path: string, form?: URLSearchParams): Promis
   if (body.status !== 'success') throw new Error(`prometheus ${path} ${form?.get('query') ?? ''}: ${body.errorType}: ${body.error}`);
   return body.data;
 }
-
-/** The repository root (this file runs from dist/test/helpers). */
-export const repoRoot = resolve(__dirname, '../../..');
 
 export interface TestConfigOptions {
   /** Where each scrape job of prometheus/prometheus.yml is to be found in the test, e.g. { app: '127.0.0.1:9464' }. */

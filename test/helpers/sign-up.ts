@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { send } from './traffic.js';
+import { send } from '../../harness/traffic.js';
 
 export const password = 'correct horse battery staple';
 

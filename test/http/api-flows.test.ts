@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createAdmissionLimiter, type AdmissionLimiter } from '../../server/auth/admission-limiter.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
-import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection } from '../helpers/test-database.js';
+import { request } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, testConnection } from '../../harness/test-database.js';
 
 const database = 'app_test_api';
 const connection = testConnection(database);

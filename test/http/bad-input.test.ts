@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { request, startInProcessApp, type InProcessApp, type JsonResponse } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection } from '../helpers/test-database.js';
+import { request, type JsonResponse } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, testConnection } from '../../harness/test-database.js';
 
 const database = 'app_test_bad_input';
 const connection = testConnection(database);

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
-import { freshDatabase } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 const skewedClock = resolve(__dirname, '../helpers/skewed-clock.js');
 const hourMs = 3600_000;

@@ -3,9 +3,10 @@ import { createConnection, type Connection, type RowDataPacket } from 'mysql2/pr
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { openAdminConnection } from '../../server/db/admin-connection.js';
 import { runMigrations } from '../../server/db/run-migrations.js';
-import { request, startInProcessApp, type InProcessApp, type JsonResponse } from '../helpers/in-process-app.js';
-import { silentLogger } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { request, type JsonResponse } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { silentLogger } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 /*
  * Server-side refusals that mean "not now" rather than "a bug": each must reach the client as 503 + Retry-After,

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { openAdminConnection } from '../../server/db/admin-connection.js';
 import { runMigrations } from '../../server/db/run-migrations.js';
-import { freePort } from '../helpers/free-port.js';
-import { request, startInProcessApp, type InProcessApp, type JsonResponse } from '../helpers/in-process-app.js';
-import { silentLogger } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { freePort } from '../../harness/free-port.js';
+import { request, type JsonResponse } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { silentLogger } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 function assertUnavailable(response: JsonResponse): void {
   assert.equal(response.status, 503, response.text);

@@ -4,8 +4,9 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdmissionLimiter } from '../../server/auth/admission-limiter.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
-import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection } from '../helpers/test-database.js';
+import { request } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, testConnection } from '../../harness/test-database.js';
 
 const database = 'app_test_throttle';
 // The stored keys: SHA-256 of the account (or account + client), so a test can seed a counter directly.

@@ -4,12 +4,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createOpenApiDocument } from '../../server/http/openapi-document.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { checkContract } from '../helpers/contract.js';
-import { request, startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { checkContract } from '../../harness/contract.js';
+import { request } from '../../harness/http-client.js';
+import { repoRoot } from '../../harness/repo-root.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 
-const repoRoot = resolve(__dirname, '../../..');
 const committedPath = resolve(repoRoot, 'docs/openapi.json');
 const committed = (): unknown => JSON.parse(readFileSync(committedPath, 'utf8'));
 const bin = (name: string) => resolve(repoRoot, 'node_modules/.bin', name);

@@ -6,8 +6,8 @@ import Koa from 'koa';
 import { errorBoundary } from '../../server/http/error-boundary.js';
 import { requestDeadline } from '../../server/http/request-deadline.js';
 import { RequestState, type AppState } from '../../server/http/app-state.js';
-import { silentLogger } from '../helpers/test-database.js';
-import { send } from '../helpers/traffic.js';
+import { silentLogger } from '../../harness/test-database.js';
+import { send } from '../../harness/traffic.js';
 
 /*
  * The request deadline (acquire + statement deadline): a handler that makes several database calls, each within its

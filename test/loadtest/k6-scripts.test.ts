@@ -8,6 +8,7 @@ import { Recorder } from '../../loadtest/engine/recorder.js';
 import { Requester } from '../../loadtest/engine/requester.js';
 import { expandSteps, loadScenarioFile, type ScenarioName } from '../../loadtest/engine/scenario-spec.js';
 import type { Call, SandboxOutput } from './k6-sandbox.js';
+import { repoRoot } from '../../harness/repo-root.js';
 
 /*
  * k6 cannot be installed here. The scripts are checked as ES modules by Node's parser, then run in
@@ -15,8 +16,7 @@ import type { Call, SandboxOutput } from './k6-sandbox.js';
  * says, which is also what the Node tester does.
  */
 
-const repo = resolve(__dirname, '../../..');
-const k6Dir = resolve(repo, 'loadtest/k6');
+const k6Dir = resolve(repoRoot, 'loadtest/k6');
 const scripts = ['login.js', 'me-arrival-rate.js'];
 const spec = loadScenarioFile();
 const users = [
@@ -77,13 +77,13 @@ describe('k6 scripts', function () {
 
   it('type-check against @types/k6 (tsc -p loadtest/k6/tsconfig.json), and a misspelled executor fails it', function () {
     this.timeout(120_000);
-    const tsc = resolve(repo, 'node_modules/typescript/bin/tsc');
+    const tsc = resolve(repoRoot, 'node_modules/typescript/bin/tsc');
     const check = (project: string) => spawnSync(process.execPath, [tsc, '-p', project, '--noEmit'], { encoding: 'utf8', timeout: 100_000 });
     const real = check(resolve(k6Dir, 'tsconfig.json'));
     assert.equal(real.status, 0, `${real.stdout}${real.stderr}`);
     // The check does check: the same folder with a mistake k6 would only report when the test starts. The copy
     // sits under dist/ so that k6/... still resolves to the repository's node_modules/@types/k6.
-    const copy = mkdtempSync(resolve(repo, 'dist', 'k6-typecheck-'));
+    const copy = mkdtempSync(resolve(repoRoot, 'dist', 'k6-typecheck-'));
     try {
       for (const file of readdirSync(k6Dir)) copyFileSync(resolve(k6Dir, file), resolve(copy, file));
       const login = readFileSync(resolve(k6Dir, 'login.js'), 'utf8');

@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Result } from '../../loadtest/report/summary.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { freePort } from '../helpers/free-port.js';
-import { request } from '../helpers/in-process-app.js';
-import { promtoolLint, scrape } from '../helpers/scrape.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { freePort } from '../../harness/free-port.js';
+import { request } from '../../harness/http-client.js';
+import { promtoolLint, scrape } from '../../harness/scrape.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
+import { repoRoot } from '../../harness/repo-root.js';
 
 /*
  * a short smoke run of the compiled load tester (dist/loadtest/cli/loadtest.js) against a real
@@ -210,13 +211,13 @@ describe('npm run loadtest (the Node load tester)', function () {
   });
 
   it('--version, and the bin entry that runs the compiled CLI', async () => {
-    const pkg = JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
     const version = await runCli(['--version']);
     assert.equal(version.code, 0, version.stderr);
     assert.equal(version.stdout.trim(), `mysql-budget-loadtest ${pkg.version}`);
     const bin = pkg.bin['mysql-budget-loadtest'];
     assert.equal(bin, 'dist/loadtest/cli/loadtest.js');
-    assert.equal(resolve(__dirname, '../../..', bin), cli);
+    assert.equal(resolve(repoRoot, bin), cli);
     assert.match(readFileSync(cli, 'utf8'), /^#!\/usr\/bin\/env node\n/);
   });
 

@@ -7,9 +7,9 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext } from 'playwright-core';
 import type { Result } from '../../loadtest/report/summary.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 
 /*
  * `--report result.html` after a short real run against a real cluster, opened in headless Chromium (the

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { request, startInProcessApp } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { request } from '../../harness/http-client.js';
+import { startInProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 
 const run = promisify(execFile);
 const database = 'app_test_seed';

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
 import { primaryMetricNames as primaryMetrics, workerMetricNames } from '../helpers/app-metric-names.js';
-import { promtoolLint, scrape } from '../helpers/scrape.js';
-import { serverSideConnections } from '../helpers/test-database.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { promtoolLint, scrape } from '../../harness/scrape.js';
+import { serverSideConnections } from '../../harness/test-database.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 const perWorkerMetrics = [
   ...workerMetricNames,

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestName } from '../../loadtest/engine/scenario-spec.js';
 import { LoadtestMetrics } from '../../loadtest/report/prom-exporter.js';
-import { freePort } from '../helpers/free-port.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
+import { freePort } from '../../harness/free-port.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
 import { startPrometheus, testPrometheusConfig, type PrometheusServer } from '../helpers/prometheus-server.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { externalSource, grafanaRegexValue, metricNamesIn } from './promql-names.js';
 import { onlyK6, prometheusAnnotations, ruleRecordNames, targets, variableQuery, withVariables } from './dashboard-fixture.js';
 

@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultRunbookBase, type PackageInfo } from '../../prometheus/runbook-urls.js';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { repoRoot, startPrometheus, testPrometheusConfig, type PromAlert, type PrometheusServer } from '../helpers/prometheus-server.js';
-import { scrape } from '../helpers/scrape.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../helpers/throwaway-mariadb.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { repoRoot } from '../../harness/repo-root.js';
+import { startPrometheus, testPrometheusConfig, type PromAlert, type PrometheusServer } from '../helpers/prometheus-server.js';
+import { scrape } from '../../harness/scrape.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
 /*
  * End to end: real pool exhaustion (1 connection per worker, slow queries, more concurrent requests

@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { testDatabaseUrl } from '../../harness/test-database.js';
 import { warnLoudly } from './repo-files.js';
 
 /*

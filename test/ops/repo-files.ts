@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import yaml from 'js-yaml';
+import { repoRoot } from '../../harness/repo-root.js';
 
-/** The repository root: these tests run from dist/test/ops. */
-export const repoRoot = resolve(__dirname, '../../..');
+export { repoRoot };
 
 
 export function readRepoFile(relativePath: string): string {

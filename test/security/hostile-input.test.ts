@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request } from '../../harness/http-client.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 import { bodyCases, oddStrings, sqlStrings, type HostileCase } from './hostile-corpus.js';
 import { httpCases } from './hostile-corpus-http.js';
 import { rawRequest, type RawResponse, type RawResult } from './raw-http.js';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request, startInProcessApp, type InProcessApp, type JsonResponse } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request, type JsonResponse } from '../../harness/http-client.js';
+import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 
 /*
  * Integrity and secrets: races on registration and sessions (in-process app, real MariaDB), and

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { startCluster, type ClusterProcess } from '../helpers/cluster-process.js';
-import { request, type JsonResponse } from '../helpers/in-process-app.js';
-import { freshDatabase, testConnection, testDatabaseUrl } from '../helpers/test-database.js';
+import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { request, type JsonResponse } from '../../harness/http-client.js';
+import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
 
 /*
  * Integrity and secrets: a real cluster (at LOG_LEVEL=trace, the chattiest it gets) goes through

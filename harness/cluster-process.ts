@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './free-port.js';
+import { repoRoot } from './repo-root.js';
 
 export type LogLine = Record<string, unknown> & { msg?: string; pid?: number; role?: string; worker?: number };
 
@@ -26,7 +27,7 @@ export interface ClusterProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-const mainScript = resolve(__dirname, '../../server/main.js');
+const mainScript = resolve(repoRoot, 'dist/server/main.js');
 
 /**
  * Starts the real cluster (`node dist/server/main.js`) as a child process on free loopback ports.

@@ -1,9 +1,9 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import pino from 'pino';
-import type { DbConnectionOptions } from '../../server/config/config.js';
-import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { openAdminConnection } from '../../server/db/admin-connection.js';
-import { runMigrations } from '../../server/db/run-migrations.js';
+import type { DbConnectionOptions } from '../server/config/config.js';
+import { parseDatabaseUrl } from '../server/config/database-url.js';
+import { openAdminConnection } from '../server/db/admin-connection.js';
+import { runMigrations } from '../server/db/run-migrations.js';
 
 /** The machine's MariaDB (CI starts it); override with TEST_DATABASE_URL. Each suite uses its own database. */
 export function testConnection(database: string): DbConnectionOptions {

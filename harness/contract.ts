@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { repoRoot } from './repo-root.js';
 
 /*
  * The API contract as a test oracle: every response a test receives through `request()` is checked against the
@@ -13,7 +14,7 @@ import addFormats from 'ajv-formats';
 
 type Json = Record<string, unknown>;
 
-const document = JSON.parse(readFileSync(resolve(__dirname, '../../../docs/openapi.json'), 'utf8')) as Json & {
+const document = JSON.parse(readFileSync(resolve(repoRoot, 'docs/openapi.json'), 'utf8')) as Json & {
   paths: Record<string, Record<string, Json>>;
   components: Json & { responses: Record<string, Json>; headers: Record<string, Json> };
 };
