@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import type { MetricsJson, WorkerMetricsResult } from './collect-worker-metrics.js';
+import type { MetricsJson, WorkerMetricsResult } from './worker-metrics-ipc.js';
 
 export interface MetricsServerDeps {
   readonly logger: Logger;

@@ -1,9 +1,8 @@
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { MetricsJson } from './collect-worker-metrics.js';
+import type { MetricsJson } from './worker-metrics-ipc.js';
 import type { DbConnectionOptions } from '../server/config/config.js';
-import { errorCode } from '../server/db/db-errors.js';
 
 /*
  * MySQL's own view of its connections, under the names mysqld_exporter uses, so community dashboards and
@@ -26,6 +25,13 @@ const variableNames = {
 const quoted = (names: readonly string[]) => names.map((name) => `'${name}'`).join(',');
 const statusSql = `SHOW GLOBAL STATUS WHERE Variable_name IN (${quoted([...Object.keys(statusNames), 'Connection_errors_max_connections'])})`;
 const variablesSql = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${quoted(Object.keys(variableNames))})`;
+
+/** The driver's code (ECONNREFUSED, ER_ACCESS_DENIED_ERROR...), else the server's errno: what the runbook asks for. */
+function driverCode(error: unknown): string {
+  const { code, errno } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; errno?: unknown };
+  if (typeof code === 'string') return code;
+  return typeof errno === 'number' ? `ERRNO_${errno}` : 'UNKNOWN';
+}
 
 interface Snapshot {
   readonly up: boolean;
@@ -73,7 +79,7 @@ export function createMysqlStatusMetrics(
       await Promise.race([work, timeout]);
       return { up: true, values };
     } catch (error) {
-      deps.logger.warn({ code: errorCode(error), message: error instanceof Error ? error.message : undefined }, 'cannot read MySQL status');
+      deps.logger.warn({ code: driverCode(error), message: error instanceof Error ? error.message : undefined }, 'cannot read MySQL status');
       connection?.destroy();
       connection = undefined;
       work.catch(() => undefined);

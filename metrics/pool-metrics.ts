@@ -1,5 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { DbPool } from '../server/db/create-db-pool.js';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { PoolObserver } from '../server/db/pool-observer.js';
 import { connectionCreateBuckets, poolUseBuckets, poolWaitBuckets } from './buckets.js';
 
@@ -7,48 +6,15 @@ import { connectionCreateBuckets, poolUseBuckets, poolWaitBuckets } from './buck
  * OpenTelemetry database-client connection metrics, in Prometheus form, with the attribute names of the current
  * semantic conventions (db.client.connection.pool.name, db.client.connection.state become the labels
  * db_client_connection_pool_name, db_client_connection_state), so OTel-aware dashboards and rules read them
- * as they are. Gauges are read from the pool's real state at scrape time, so they cannot drift; counters and
- * histograms come from the pool's observer callbacks. Every series also carries the registry's `worker` default label; the cluster
+ * as they are. Counters and histograms come from the pool's observer callbacks; the gauges, read from the pool's
+ * real state at scrape time so they cannot drift, are pool-state-metrics.ts. Every series also carries the registry's `worker` default label; the cluster
  * aggregator sums series with identical labels, which for these per-worker series is the identity.
  */
 
-export interface PoolMetrics {
-  /** Pass to createDbPool. */
-  readonly observer: PoolObserver;
-  /** Point the gauges at the pool once it exists. */
-  bind(pool: DbPool): void;
-}
-
-export function createPoolMetrics(registry: Registry, poolName: string): PoolMetrics {
-  let pool: DbPool | undefined;
+/** The pool's events as metrics: pass the result to createDbPool as its observer. */
+export function createPoolMetrics(registry: Registry, poolName: string): PoolObserver {
   const registers = [registry];
   const labels = { db_client_connection_pool_name: poolName };
-  const stateGauge = (name: string, help: string, read: (gauge: Gauge<string>) => void, labelNames: string[] = ['db_client_connection_pool_name']) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers,
-      aggregator: 'sum',
-      collect() {
-        if (pool) read(this);
-      },
-    });
-
-  stateGauge(
-    'db_client_connection_count',
-    'Open connections of the pool, by state (used: lent to a request; idle: ready in the pool).',
-    (gauge) => {
-      const state = pool!.state();
-      gauge.set({ ...labels, db_client_connection_state: 'used' }, state.used);
-      gauge.set({ ...labels, db_client_connection_state: 'idle' }, state.idle);
-    },
-    ['db_client_connection_pool_name', 'db_client_connection_state'],
-  );
-  stateGauge('db_client_connection_max', 'Most connections this pool may open (its share of the budget).', (g) => g.set(labels, pool!.state().max));
-  stateGauge('db_client_connection_idle_max', 'Idle connections kept open past the idle timeout.', (g) => g.set(labels, pool!.state().idleMax));
-  stateGauge('db_client_connection_pending_requests', 'Requests waiting for a connection right now.', (g) => g.set(labels, pool!.state().pending));
-
   const timeouts = new Counter({ name: 'db_client_connection_timeouts_total', help: 'Acquisitions that hit the acquire deadline.', labelNames: ['db_client_connection_pool_name'], registers });
   const waitTime = new Histogram({
     name: 'db_client_connection_wait_time_seconds',
@@ -74,20 +40,15 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolMet
   for (const reason of ['query_timeout', 'max_lifetime', 'failed_ping']) closed.inc({ ...labels, reason }, 0);
 
   return {
-    bind(bound) {
-      pool = bound;
+    acquired: (seconds) => waitTime.observe(labels, seconds),
+    acquireFailed(seconds, reason) {
+      waitTime.observe(labels, seconds);
+      if (reason === 'timeout') timeouts.inc(labels);
     },
-    observer: {
-      acquired: (seconds) => waitTime.observe(labels, seconds),
-      acquireFailed(seconds, reason) {
-        waitTime.observe(labels, seconds);
-        if (reason === 'timeout') timeouts.inc(labels);
-      },
-      released: (seconds) => useTime.observe(labels, seconds),
-      created: (seconds) => createTime.observe(labels, seconds),
-      connectionError: (code) => errors.inc({ ...labels, code }),
-      closed: (reason) => closed.inc({ ...labels, reason }),
-      statementTimedOut: () => statementTimeouts.inc(labels),
-    },
+    released: (seconds) => useTime.observe(labels, seconds),
+    created: (seconds) => createTime.observe(labels, seconds),
+    connectionError: (code) => errors.inc({ ...labels, code }),
+    closed: (reason) => closed.inc({ ...labels, reason }),
+    statementTimedOut: () => statementTimeouts.inc(labels),
   };
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ReloadOutcome } from '../server/cluster/rolling-reload.js';
 import type { Config } from '../server/config/config.js';
 import type { ConnectionBudget } from '../server/db/connection-budget.js';
-import { createWorkerMetricsCollector, type MetricsSource } from './collect-worker-metrics.js';
+import { createWorkerMetricsCollector, type MetricsSource } from './worker-metrics-ipc.js';
 import { createMetricsServer } from './create-metrics-server.js';
 import { createMysqlStatusMetrics } from './mysql-status-metrics.js';
 import { createPrimaryMetrics, type ClusterCounts } from './primary-metrics.js';

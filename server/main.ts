@@ -2,13 +2,14 @@ import cluster from 'node:cluster';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
-import { decodeWorkerSpec, isMetricsRequest, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
+import { decodeWorkerSpec, heartbeatIntervalMs, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './db/connection-budget.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
 import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
+import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
 
 /*
  * The composition root: the only module that touches process.env, process signals and process.exit.
@@ -81,13 +82,9 @@ async function runWorker(): Promise<void> {
   const requestLog = createRequestLogger({ level: spec.config.log.level, base, flushIntervalMs: spec.config.log.requestFlushMs });
   // Every exit but SIGKILL passes here (process.exit, the end of the event loop, an uncaught exception).
   process.on('exit', () => requestLog.flush());
-  // Metrics requests are answered from the start: while starting, with no series yet, so a scrape during a restart or
-  // reload does not wait out its per-worker timeout and count this worker as missing.
+  // Answered from the start, with no series until the worker has its registry.
   let registry: RunningWorker['registry'] | undefined;
-  process.on('message', (message: unknown) => {
-    if (!isMetricsRequest(message)) return;
-    void (registry?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) => process.send?.({ type: 'metrics:response', id: message.id, metrics } satisfies WorkerMessage));
-  });
+  answerMetricsRequests(process, () => registry);
   // A stop can come while the worker is still starting (SIGTERM during start-up, a reload or a crash restart): it is
   // remembered and carried out as soon as there is something to drain, so shutdown never waits on a starting worker.
   let worker: RunningWorker | undefined;
@@ -112,7 +109,7 @@ async function runWorker(): Promise<void> {
   logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
   process.send?.({ type: 'ready' } satisfies WorkerMessage);
   // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.
-  setInterval(() => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage), Math.max(50, Math.floor(spec.config.cluster.heartbeatTimeoutMs / 4))).unref();
+  setInterval(() => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage), heartbeatIntervalMs(spec.config.cluster.heartbeatTimeoutMs)).unref();
 }
 
 function fail(logger: Logger, error: unknown, message: string): never {

@@ -2,7 +2,8 @@ import os from 'node:os';
 import { loginBench } from './login-bench.js';
 import { originalFailureBench } from './original-failure-bench.js';
 import { overheadBench } from './overhead-bench.js';
-import { numberFlag, printTable, stringFlag, writeResult } from './bench-support.js';
+import { numberFlag, stringFlag } from './bench-flags.js';
+import { printTable, writeResult } from './bench-results.js';
 
 /*
  * `npm run bench [-- --only overhead|failure|login] [--duration S] [--rounds N]`. Each figure is a

@@ -4,22 +4,16 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import pino from 'pino';
-import { createHttpMetrics } from '../../metrics/http-metrics.js';
-import { createPoolMetrics } from '../../metrics/pool-metrics.js';
-import { createProcessRegistry } from '../../metrics/create-process-registry.js';
-import { createLoginThrottle } from '../../server/auth/login-throttle.js';
-import { createPasswordHasher } from '../../server/auth/password-hasher.js';
-import { createSessionStore } from '../../server/auth/session-store.js';
-import { createUserStore } from '../../server/auth/user-store.js';
+import { composeWorker } from '../../server/cluster/compose-worker.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { createDbPool } from '../../server/db/create-db-pool.js';
-import { createApp } from '../../server/http/create-app.js';
+import { deepFreeze, loadConfig } from '../../server/config/load-config.js';
 import { createLogger, createRequestLogger } from '../../server/log/create-logger.js';
 import { freshDatabase, testDatabaseUrl } from '../../harness/test-database.js';
 import { createBaselineApp } from '../baseline/baseline-app.js';
 import { benchToken } from './bench-processes.js';
-import { numberFlag, printTable, writeResult } from './bench-support.js';
+import { numberFlag } from './bench-flags.js';
+import { printTable, writeResult } from './bench-results.js';
 
 /*
  * `npm run bench:cpu`: CPU per `GET /api/me`, the product against the hand-written baseline and against
@@ -44,27 +38,9 @@ async function productVariant(name: string, connection: DbConnectionOptions, dev
   const base = { role: 'worker', worker: 0 };
   const logger = createLogger({ level: 'info', base, destination: pino.destination({ fd: devNull, sync: true }) });
   const requestLog = createRequestLogger({ level: options.requestLines ? 'info' : 'warn', base, flushIntervalMs: 1000, fd: devNull });
-  const registry = createProcessRegistry('0');
-  const poolMetrics = createPoolMetrics(registry, 'primary');
-  const db = createDbPool(
-    { connection, max: poolSize, maxIdle: poolSize, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
-    { logger, ...(options.instrumentation ? { observer: poolMetrics.observer } : {}) },
-  );
-  poolMetrics.bind(db);
-  const app = createApp({
-    logger,
-    requestLog: requestLog.logger,
-    db,
-    users: createUserStore(db),
-    sessions: createSessionStore(db, { ttlSeconds: 3600 }),
-    hasher: await createPasswordHasher({ cost: 10 }),
-    throttle: createLoginThrottle(db),
-    trustedProxyHops: 0,
-    bodyLimitBytes: 16 * 1024,
-    testRoutes: false,
-    isShuttingDown: () => false,
-    instrumentation: options.instrumentation ? createHttpMetrics(registry) : undefined,
-  });
+  const parsed = loadConfig({ DB_MAX_IDLE: String(poolSize), PASSWORD_HASH_COST: '10', SESSION_TTL_SECONDS: '3600', METRICS_INSTRUMENTATION: String(options.instrumentation) });
+  const config = deepFreeze({ ...parsed, db: { ...parsed.db, connection } });
+  const { app, db } = await composeWorker({ config, poolMax: poolSize, slot: 0 }, { logger, requestLog: requestLog.logger, isShuttingDown: () => false });
   return {
     name,
     handler: app.callback(),

@@ -1,7 +1,7 @@
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { runLoad } from './bench-support.js';
+import { runAutocannon } from './autocannon-load.js';
 
 export interface LoginResult {
   readonly hashCost: number;
@@ -50,8 +50,8 @@ export async function loginBench(options: { workers: number; connections: number
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'bench@example.com', password: 'bench-password' }),
     };
-    await runLoad({ ...login, durationSeconds: 2 });
-    const load = await runLoad({ ...login, durationSeconds: options.durationSeconds });
+    await runAutocannon({ ...login, durationSeconds: 2 });
+    const load = await runAutocannon({ ...login, durationSeconds: options.durationSeconds });
     const loginsPerSecond = load.ok / options.durationSeconds;
     return { hashCost: options.hashCost, rawKdfPerSecond, loginsPerSecond, loginP99Ms: load.p99Ms, sentLogins: load.sent, failedLogins: load.failed, ratio: loginsPerSecond / rawKdfPerSecond };
   } finally {

@@ -4,7 +4,9 @@ import type { ClusterProcess } from '../../harness/cluster-process.js';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { percentile } from '../../harness/traffic.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { mean, numberFlag, printTable, runLoad, writeResult, type LoadResult } from './bench-support.js';
+import { runAutocannon, type LoadResult } from './autocannon-load.js';
+import { numberFlag } from './bench-flags.js';
+import { mean, printTable, writeResult } from './bench-results.js';
 
 /*
  * `npm run bench:metrics`: what the HTTP and pool instrumentation costs, and how fast /metrics
@@ -25,7 +27,7 @@ async function startVariant(instrumented: boolean): Promise<{ cluster: ClusterPr
   try {
     const token = await benchToken(cluster.url);
     // Warm up: JIT, pool connections, prepared statements.
-    await runLoad({ url: `${cluster.url}/api/me`, connections, durationSeconds: 2, headers: { authorization: `Bearer ${token}` } });
+    await runAutocannon({ url: `${cluster.url}/api/me`, connections, durationSeconds: 2, headers: { authorization: `Bearer ${token}` } });
     return { cluster, token };
   } catch (error) {
     await cluster.stop();
@@ -46,7 +48,7 @@ async function measure(instrumented: boolean): Promise<{ load: LoadResult; scrap
     }
   })();
   try {
-    const load = await runLoad({ url: `${cluster.url}/api/me`, connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    const load = await runAutocannon({ url: `${cluster.url}/api/me`, connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
     return { load, scrapeMs };
   } finally {
     loading = false;

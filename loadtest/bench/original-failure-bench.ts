@@ -2,7 +2,7 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
-import { runLoad, successRate } from './bench-support.js';
+import { runAutocannon, successRate } from './autocannon-load.js';
 
 export interface FailureRun {
   /** Every request sent, answered or not. */
@@ -41,7 +41,7 @@ export async function originalFailureBench(options: { workers: number; connectio
   const measure = async (url: string, token: string): Promise<FailureRun> => {
     await admin.query('FLUSH STATUS');
     const refusedBefore = await status(admin, 'Connection_errors_max_connections');
-    const load = await runLoad({ url: `${url}/api/me`, connections: options.connections, durationSeconds: options.durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    const load = await runAutocannon({ url: `${url}/api/me`, connections: options.connections, durationSeconds: options.durationSeconds, headers: { authorization: `Bearer ${token}` } });
     return {
       requests: load.sent,
       successRate: successRate(load),

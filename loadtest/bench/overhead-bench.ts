@@ -1,6 +1,7 @@
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
-import { mean, runLoad, type LoadResult } from './bench-support.js';
+import { runAutocannon, type LoadResult } from './autocannon-load.js';
+import { mean } from './bench-results.js';
 
 export interface VariantSummary {
   readonly requestsPerSecond: number;
@@ -32,7 +33,7 @@ export async function overheadBench(options: { workers: number; connections: num
   let poolSize = 0;
   let token = '';
   const load = (url: string, durationSeconds = options.durationSeconds) =>
-    runLoad({ url: `${url}/api/me`, connections: options.connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    runAutocannon({ url: `${url}/api/me`, connections: options.connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
   const measureProduct = async (logLevel: string, into: LoadResult[]) => {
     const cluster = await startProduct({ WORKERS: String(options.workers), DATABASE_URL: databaseUrl, LOG_LEVEL: logLevel });
     try {

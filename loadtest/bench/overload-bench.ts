@@ -3,7 +3,8 @@ import mysql from 'mysql2/promise';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { send } from '../../harness/traffic.js';
 import { startProduct } from './bench-processes.js';
-import { numberFlag, printTable, writeResult } from './bench-support.js';
+import { numberFlag } from './bench-flags.js';
+import { printTable, writeResult } from './bench-results.js';
 import { queriesPerLogin, runLoginFlood } from './login-flood.js';
 
 /*

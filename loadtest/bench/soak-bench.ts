@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { scrape, type Scrape } from '../../harness/scrape.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { numberFlag, printTable, runLoad, successRate, writeResult } from './bench-support.js';
+import { runAutocannon, successRate } from './autocannon-load.js';
+import { numberFlag } from './bench-flags.js';
+import { printTable, writeResult } from './bench-results.js';
 
 /*
  * `npm run bench:soak [-- --minutes N] [--rate R] [--workers W]`: steady load on /api/me at a fixed rate (not
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
     const samples = new Map<string, Sample[]>();
     const started = performance.now();
     let loadDone = false;
-    const load = runLoad({ url: `${cluster.url}/api/me`, connections: 50, durationSeconds, overallRate: rate, headers: { authorization: `Bearer ${token}` } }).finally(() => {
+    const load = runAutocannon({ url: `${cluster.url}/api/me`, connections: 50, durationSeconds, overallRate: rate, headers: { authorization: `Bearer ${token}` } }).finally(() => {
       loadDone = true;
     });
     while (!loadDone) {

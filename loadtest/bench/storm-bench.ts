@@ -3,7 +3,8 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { scrape } from '../../harness/scrape.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
-import { numberFlag, printTable, stringFlag, writeResult } from './bench-support.js';
+import { numberFlag, stringFlag } from './bench-flags.js';
+import { printTable, writeResult } from './bench-results.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 /*

@@ -3,12 +3,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CredentialsError, readCredentials } from '../engine/credentials.js';
 import type { RunControl } from '../engine/runner.js';
-import { runLoad } from '../engine/run-load.js';
+import { runLoad } from './run-load.js';
 import { loadScenarioFile } from '../engine/scenario-spec.js';
 import { SetupError } from '../engine/sessions.js';
 import { renderHtmlReport } from '../report/html-report.js';
 import type { Result } from '../report/summary.js';
-import { formatReport } from '../report/table.js';
+import { formatReport } from '../report/format-report.js';
 import { checkLimits } from './limits.js';
 import { parseCliArgs, usage, UsageError, type CliArgs } from './args.js';
 

@@ -10,13 +10,13 @@ const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
 const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
 /** The error's code (ECONNRESET, UND_ERR_HEADERS_TIMEOUT, EMFILE...), or its class name. */
-export function errorCode(error: Error): string {
+export function socketErrorCode(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;
   return typeof code === 'string' && code !== '' ? code : error.name;
 }
 
 export function causeOfError(error: Error): Cause {
-  const code = errorCode(error);
+  const code = socketErrorCode(error);
   if (timeoutCodes.has(code)) return 'timeout';
   if (resetCodes.has(code)) return 'reset';
   if (code === 'ECONNREFUSED') return 'refused';

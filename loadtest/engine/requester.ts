@@ -1,6 +1,6 @@
-import { send, type Reply } from './connections.js';
-import { causeOfError, causeOfStatus, errorCode, statusDetail, type Cause } from './errors.js';
-import type { Vu } from './flows.js';
+import { dispatchRequest, type Reply } from './connections.js';
+import { causeOfError, causeOfStatus, socketErrorCode, statusDetail, type Cause } from './errors.js';
+import type { Vu } from './vu.js';
 import type { Recorder } from './recorder.js';
 import type { RequestName, ScenarioFile } from './scenario-spec.js';
 
@@ -54,7 +54,7 @@ export class Requester {
     const route = this.routes[name];
     const started = performance.now();
     this.startedAt[vu.slot] = started;
-    const reply = await send(vu.client, { path: route.path, method: route.method, headers, body }, keepBody);
+    const reply = await dispatchRequest(vu.client, { path: route.path, method: route.method, headers, body }, keepBody);
     this.startedAt[vu.slot] = 0;
     if (this.state.frozen) {
       this.recorder.interrupted++;
@@ -62,7 +62,7 @@ export class Requester {
     }
     if (reply.error) {
       const cause: Cause = causeOfError(reply.error);
-      this.recorder.failure(name, errorCode(reply.error), cause);
+      this.recorder.failure(name, socketErrorCode(reply.error), cause);
       this.observer.observe(name, cause, undefined);
       return reply;
     }

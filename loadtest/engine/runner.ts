@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectionSet } from './connections.js';
-import type { Iteration } from './flows.js';
+import type { Iteration } from './vu.js';
 import type { Recorder } from './recorder.js';
 import type { RunState } from './requester.js';
 

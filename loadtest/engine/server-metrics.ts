@@ -1,3 +1,5 @@
+import { parseExposition } from '../../harness/scrape.js';
+
 /** The cluster's pool and MySQL figures, read from its /metrics while the load runs (which may fail: tolerated). */
 
 export interface ServerSnapshot {
@@ -18,7 +20,7 @@ export const serverMetricNames = [
   'db_pool_budget_connections',
 ] as const;
 
-const wanted = new RegExp(`^(${serverMetricNames.join('|')})(\\{[^}]*\\})?\\s+(\\S+)`);
+const wanted = new Set<string>(serverMetricNames);
 
 export function parseServerMetrics(text: string): ServerSnapshot {
   let used = 0;
@@ -26,16 +28,13 @@ export function parseServerMetrics(text: string): ServerSnapshot {
   let pending = 0;
   let threadsConnected: number | undefined;
   let budget: number | undefined;
-  for (const line of text.split('\n')) {
-    const match = wanted.exec(line);
-    if (!match) continue;
-    const value = Number(match[3]);
-    if (!Number.isFinite(value)) continue;
+  for (const { name, labels, value } of parseExposition(text).samples) {
+    if (!wanted.has(name) || !Number.isFinite(value)) continue;
     // The state label is `state` or, in OpenTelemetry's current naming, `db_client_connection_state`: both read.
-    if (match[1] === 'db_client_connection_count') used += /[{,](db_client_connection_)?state="used"/.test(match[2] ?? '') ? value : 0;
-    else if (match[1] === 'db_client_connection_max') max += value;
-    else if (match[1] === 'db_client_connection_pending_requests') pending += value;
-    else if (match[1] === 'mysql_global_status_threads_connected') threadsConnected = Math.max(threadsConnected ?? 0, value);
+    if (name === 'db_client_connection_count') used += (labels['db_client_connection_state'] ?? labels['state']) === 'used' ? value : 0;
+    else if (name === 'db_client_connection_max') max += value;
+    else if (name === 'db_client_connection_pending_requests') pending += value;
+    else if (name === 'mysql_global_status_threads_connected') threadsConnected = Math.max(threadsConnected ?? 0, value);
     else budget = Math.max(budget ?? 0, value);
   }
   return { used, max, pending, threadsConnected, budget };

@@ -1,7 +1,7 @@
 import { Client } from 'undici';
-import { send } from './connections.js';
+import { dispatchRequest } from './connections.js';
 import type { Credential } from './credentials.js';
-import { errorCode } from './errors.js';
+import { socketErrorCode } from './errors.js';
 import { loginBody, tokenOf } from './api.js';
 import { bearer, jsonHeaders } from './flows.js';
 import type { ScenarioFile } from './scenario-spec.js';
@@ -24,11 +24,11 @@ export async function openSessions(origin: string, basePath: string, file: Scena
       while (next < wanted) {
         const user = credentials[next++]!;
         const body = loginBody(user);
-        const reply = await send(client, { path: basePath + login.path, method: login.method, headers: jsonHeaders, body }, true);
+        const reply = await dispatchRequest(client, { path: basePath + login.path, method: login.method, headers: jsonHeaders, body }, true);
         const token = tokenOf(reply.status, login.expectStatus, reply.body);
         if (token) sessions.push(bearer(token));
         else {
-          const why = reply.error ? errorCode(reply.error) : `HTTP ${reply.status}`;
+          const why = reply.error ? socketErrorCode(reply.error) : `HTTP ${reply.status}`;
           failures.set(why, (failures.get(why) ?? 0) + 1);
         }
       }

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
 import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type ShutdownKind, type WorkerSpec } from './messages.js';
@@ -201,12 +202,6 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     { logger },
   );
 
-  function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-  }
-
   async function drainAll(reason: string): Promise<number> {
     logger.info({ reason, workers: entries.size }, 'shutting down');
     // The shutdown deadline below kills stragglers itself, and its exit code says so.
@@ -214,7 +209,12 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     for (const slot of [...restartTimers.keys()]) cancelRestart(slot);
     announceStarted(false);
     const all = [...entries.values()];
-    const drained = await withTimeout(Promise.all(all.map((entry) => stopWorker(entry, 'stop'))), options.shutdownTimeoutMs);
+    const deadline = new AbortController();
+    const drained = await Promise.race([
+      Promise.all(all.map((entry) => stopWorker(entry, 'stop'))).then(() => 'drained' as const),
+      // Aborted once the race is decided, so no timer outlives it; the abort's rejection is nobody's result.
+      sleep(options.shutdownTimeoutMs, 'timeout' as const, { signal: deadline.signal }).catch(() => 'drained' as const),
+    ]).finally(() => deadline.abort());
     if (drained === 'timeout') {
       const stragglers = [...entries.values()];
       logger.error({ stragglerPids: stragglers.map((e) => e.worker.process.pid) }, 'shutdown deadline reached; killing stragglers');

@@ -27,22 +27,21 @@ export function decodeWorkerSpec(raw: string | undefined): WorkerSpec {
  * `replace`: a rolling reload replaces this worker while the others keep serving: drain at once.
  */
 export type ShutdownKind = 'stop' | 'replace';
-export type PrimaryMessage =
-  | { readonly type: 'shutdown'; readonly kind: ShutdownKind }
-  | { readonly type: 'metrics:request'; readonly id: number };
-/** Worker → primary. `metrics` is prom-client's getMetricsAsJSON() output. */
-export type WorkerMessage =
-  | { readonly type: 'ready' }
-  | { readonly type: 'heartbeat' }
-  | { readonly type: 'metrics:response'; readonly id: number; readonly metrics: unknown[] };
+export type PrimaryMessage = { readonly type: 'shutdown'; readonly kind: ShutdownKind };
+/** Worker → primary. (The metrics requests and answers on the same channel are metrics/worker-metrics-ipc.ts.) */
+export type WorkerMessage = { readonly type: 'ready' } | { readonly type: 'heartbeat' };
+
+/**
+ * How often a ready worker sends its heartbeat: four chances to be heard within the primary's heartbeat timeout,
+ * never more often than every 50 ms.
+ */
+export function heartbeatIntervalMs(heartbeatTimeoutMs: number): number {
+  return Math.max(50, Math.floor(heartbeatTimeoutMs / 4));
+}
 
 function hasType<T extends string>(value: unknown, type: T): value is { type: T } {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
 }
 
 export const isReadyMessage = (value: unknown): value is { type: 'ready' } => hasType(value, 'ready');
-export const isShutdownMessage = (value: unknown): value is Extract<PrimaryMessage, { type: 'shutdown' }> => hasType(value, 'shutdown');
-export const isMetricsRequest = (value: unknown): value is Extract<PrimaryMessage, { type: 'metrics:request' }> =>
-  hasType(value, 'metrics:request') && typeof (value as { id?: unknown }).id === 'number';
-export const isMetricsResponse = (value: unknown): value is Extract<WorkerMessage, { type: 'metrics:response' }> =>
-  hasType(value, 'metrics:response') && Array.isArray((value as { metrics?: unknown }).metrics);
+export const isShutdownMessage = (value: unknown): value is PrimaryMessage => hasType(value, 'shutdown');

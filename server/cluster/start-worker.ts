@@ -3,17 +3,10 @@ import { Server as NetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createProcessRegistry } from '../../metrics/create-process-registry.js';
-import { createHttpMetrics } from '../../metrics/http-metrics.js';
-import { createPoolMetrics } from '../../metrics/pool-metrics.js';
-import { createAdmissionLimiter } from '../auth/admission-limiter.js';
-import { createLoginThrottle, defaultThrottlePolicy } from '../auth/login-throttle.js';
+import { defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { schedulePurge } from '../db/purge-expired.js';
-import { createPasswordHasher } from '../auth/password-hasher.js';
-import { createSessionStore } from '../auth/session-store.js';
-import { createUserStore } from '../auth/user-store.js';
-import { createDbPool, type DbPool } from '../db/create-db-pool.js';
-import { createApp } from '../http/create-app.js';
+import type { DbPool } from '../db/create-db-pool.js';
+import { composeWorker } from './compose-worker.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
 
 export interface RunningWorker {
@@ -42,50 +35,14 @@ export interface WorkerLoggers {
   readonly requestLog: Logger;
 }
 
-/** A worker's composition: registry → pool → stores → app → HTTP server, in that order. */
+/** A worker: its parts (composeWorker) served on the cluster's port, with a purge job and a drain. */
 export async function startWorker(spec: WorkerSpec, { logger, requestLog }: WorkerLoggers): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
-  const instrumented = config.metrics.instrumentation;
-  const registry = createProcessRegistry(String(spec.slot));
-  const poolMetrics = createPoolMetrics(registry, 'primary');
-  const db = createDbPool(
-    {
-      connection: config.db.connection,
-      max: budget.perWorker,
-      maxIdle: config.db.maxIdle,
-      acquireTimeoutMs: config.db.acquireTimeoutMs,
-      queryTimeoutMs: config.db.queryTimeoutMs,
-      maxLifetimeMs: config.db.maxLifetimeMs,
-      pingAfterIdleMs: config.db.pingAfterIdleMs,
-      idleTimeoutMs: config.db.idleTimeoutMs,
-    },
-    { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },
+  const { app, db, registry } = await composeWorker(
+    { config, poolMax: budget.perWorker, slot: spec.slot },
+    { logger, requestLog, isShuttingDown: () => draining !== undefined },
   );
-  poolMetrics.bind(db);
-  const hasher = await createPasswordHasher({
-    cost: config.auth.passwordHashCost,
-    limiter: createAdmissionLimiter({
-      concurrency: config.auth.hashConcurrency,
-      maxQueue: config.auth.hashQueue,
-      maxWaitMs: config.auth.hashQueueTimeoutMs,
-    }),
-  });
-  const app = createApp({
-    logger,
-    requestLog,
-    db,
-    users: createUserStore(db),
-    sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),
-    hasher,
-    throttle: createLoginThrottle(db, defaultThrottlePolicy),
-    trustedProxyHops: config.http.trustedProxyHops,
-    bodyLimitBytes: config.http.bodyLimitBytes,
-    testRoutes: config.testRoutes,
-    requestTimeoutMs: config.db.acquireTimeoutMs + config.db.queryTimeoutMs,
-    isShuttingDown: () => draining !== undefined,
-    instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
-  });
   const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

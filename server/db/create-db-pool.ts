@@ -38,9 +38,15 @@ export interface DbPoolOptions {
   /** A connection idle this long is pinged (with a short deadline) before it is handed out; fresher ones are not. */
   readonly pingAfterIdleMs?: number;
   readonly idleTimeoutMs: number;
-  /** The `db_client_connection_pool_name` label, e.g. `primary`. */
+  /** The `db_client_connection_pool_name` label; primaryDatabasePoolName when not given. */
   readonly name?: string;
 }
+
+/**
+ * The pool of the primary database (the one that takes writes, as against a replica), not of the cluster's primary
+ * process: the `db_client_connection_pool_name` label every worker's pool carries.
+ */
+export const primaryDatabasePoolName = 'primary';
 
 export interface DbPoolDeps {
   readonly logger: Logger;
@@ -85,7 +91,7 @@ const defaultPingAfterIdleMs = 30_000;
 const lifetimeJitter = 0.1;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
-  const name = options.name ?? 'primary';
+  const name = options.name ?? primaryDatabasePoolName;
   const observer = deps.observer ?? noopPoolObserver;
   const now = deps.now ?? (() => performance.now());
   const logger = deps.logger.child({ pool: name });

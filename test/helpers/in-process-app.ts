@@ -1,13 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createLoginThrottle } from '../../server/auth/login-throttle.js';
 import { createPasswordHasher, type PasswordHasher } from '../../server/auth/password-hasher.js';
-import { createSessionStore } from '../../server/auth/session-store.js';
-import { createUserStore } from '../../server/auth/user-store.js';
+import { composeWorker } from '../../server/cluster/compose-worker.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
-import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
-import { createApp } from '../../server/http/create-app.js';
+import { deepFreeze, loadConfig } from '../../server/config/load-config.js';
+import type { DbPool } from '../../server/db/create-db-pool.js';
 import { silentLogger } from '../../harness/test-database.js';
 
 export interface InProcessApp {
@@ -30,27 +28,25 @@ export interface InProcessAppOptions {
   readonly hasher?: PasswordHasher;
 }
 
-/** The production factories (pool, stores, hasher, app) on a real port, in this process. */
+/**
+ * A worker's parts (composeWorker, as the cluster builds them) on a real port, in this process: the config is parsed
+ * from variables as the service's is, with the test database, a small pool and the lowest hash cost.
+ */
 export async function startInProcessApp(options: InProcessAppOptions): Promise<InProcessApp> {
   const logger = options.logger ?? silentLogger;
-  const db = createDbPool(
-    { connection: options.connection, max: options.poolMax ?? 5, maxIdle: 5, acquireTimeoutMs: options.acquireTimeoutMs ?? 1000, idleTimeoutMs: 60_000 },
-    { logger },
-  );
+  const hops = options.trustedProxyHops ?? (options.trustProxy ? 1 : 0);
+  const parsed = loadConfig({
+    NODE_ENV: 'test',
+    DB_MAX_IDLE: '5',
+    DB_ACQUIRE_TIMEOUT_MS: String(options.acquireTimeoutMs ?? 1000),
+    SESSION_TTL_SECONDS: '3600',
+    ENABLE_TEST_ROUTES: String(options.testRoutes ?? true),
+    ...(hops > 0 ? { TRUST_PROXY: 'true', TRUST_PROXY_HOPS: String(hops) } : {}),
+  });
+  const config = deepFreeze({ ...parsed, db: { ...parsed.db, connection: options.connection } });
   // The lowest cost the config allows keeps the suite fast; the format and code path are the production ones.
   const hasher = options.hasher ?? (await createPasswordHasher({ cost: 10 }));
-  const app = createApp({
-    logger,
-    db,
-    users: createUserStore(db),
-    sessions: createSessionStore(db, { ttlSeconds: 3600 }),
-    hasher,
-    throttle: createLoginThrottle(db),
-    trustedProxyHops: options.trustedProxyHops ?? (options.trustProxy ? 1 : 0),
-    bodyLimitBytes: 16 * 1024,
-    testRoutes: options.testRoutes ?? true,
-    isShuttingDown: () => false,
-  });
+  const { app, db } = await composeWorker({ config, poolMax: options.poolMax ?? 5, slot: 0 }, { logger, requestLog: logger, isShuttingDown: () => false, hasher });
   const server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestName } from '../../loadtest/engine/scenario-spec.js';
-import { LoadtestMetrics } from '../../loadtest/report/prom-exporter.js';
+import { LoadtestMetrics } from '../../loadtest/report/loadtest-metrics.js';
 import { freePort } from '../../harness/free-port.js';
 import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { request } from '../../harness/http-client.js';

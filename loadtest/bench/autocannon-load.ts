@@ -1,9 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import autocannon from 'autocannon';
-import { repoRoot } from '../../harness/repo-root.js';
 
-/** Shared plumbing for `npm run bench…`: load runs, percentiles, tables and the JSON result file. */
+/** A load run with autocannon in this process, counted so that a request cut off by the run's end is not a failure. */
 
 export interface LoadResult {
   /** Every request sent, answered or not (timeouts, socket errors and requests still in flight at the end included). */
@@ -38,7 +35,7 @@ export interface LoadOptions {
   readonly overallRate?: number;
 }
 
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+export async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
@@ -70,39 +67,4 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 export function successRate(load: LoadResult): number {
   const ended = load.sent - load.inFlightAtEnd;
   return ended === 0 ? 0 : load.ok / ended;
-}
-
-export function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-export function printTable(rows: readonly Record<string, string | number>[]): void {
-  const columns = Object.keys(rows[0] ?? {});
-  const cell = (value: string | number) => (typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(2)) : value);
-  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column] ?? '').length)));
-  const line = (values: string[]) => `| ${values.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
-  console.log(line(columns));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows) console.log(line(columns.map((column) => cell(row[column] ?? ''))));
-}
-
-export function writeResult(name: string, data: unknown): string {
-  const file = resolve(repoRoot, 'loadtest/results', `${name}.json`);
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
-  return file;
-}
-
-/** Reads a `--name value` flag; undefined when absent. */
-export function stringFlag(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-/** Reads `--name value` flags with numeric defaults. */
-export function numberFlag(name: string, fallback: number): number {
-  const raw = stringFlag(name);
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
 }

@@ -1,18 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CliArgs } from '../cli/args.js';
+import type { CliArgs } from './args.js';
 import { LiveLine } from '../report/live-line.js';
-import { LoadtestMetrics } from '../report/prom-exporter.js';
+import { LoadtestMetrics } from '../report/loadtest-metrics.js';
 import { buildResult, type Result } from '../report/summary.js';
-import { ConnectionSet } from './connections.js';
-import type { Credential } from './credentials.js';
-import { buildIteration } from './flows.js';
-import { Recorder } from './recorder.js';
-import { Requester } from './requester.js';
-import { RunControl, runClosed, runOpen } from './runner.js';
-import { sessionsNeeded, type ScenarioFile } from './scenario-spec.js';
-import { ServerMetricsWatcher } from './server-metrics.js';
-import { openSessions } from './sessions.js';
-import { TimeSeriesSampler } from './time-series.js';
+import { ConnectionSet } from '../engine/connections.js';
+import type { Credential } from '../engine/credentials.js';
+import { buildIteration } from '../engine/flows.js';
+import { Recorder } from '../engine/recorder.js';
+import { Requester } from '../engine/requester.js';
+import { RunControl, runClosed, runOpen } from '../engine/runner.js';
+import { sessionsNeeded, type ScenarioFile } from '../engine/scenario-spec.js';
+import { ServerMetricsWatcher } from '../engine/server-metrics.js';
+import { openSessions } from '../engine/sessions.js';
+import { TimeSeriesSampler } from '../engine/time-series.js';
 
 /** Longest a request may take; what is still running this long after the end is cut off. */
 const requestTimeoutMs = 30_000;
