@@ -104,5 +104,8 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     assert.equal(lines(c, 'worker drained', mark).length, 2);
     assert.deepEqual(lines(c, 'shutdown deadline reached; killing stragglers', mark), []);
     assert.deepEqual(lines(c, 'drain deadline reached; closing remaining connections', mark), []);
+    assert.equal(lines(c, 'all workers drained', mark).length, 1);
+    // New connections were refused while slow requests accepted before the signal were still running.
+    assert.ok(firstRefusal < Math.max(...slowInFlight.map((s) => s.endedAt)), 'a refusal came before the last slow answer');
   });
 });

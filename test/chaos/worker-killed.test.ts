@@ -4,6 +4,7 @@ import { startCluster, type ClusterProcess } from '../../harness/cluster-process
 import { scrape } from '../../harness/scrape.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper, tally } from '../../harness/traffic.js';
+import { answeringPids } from '../helpers/answering-pids.js';
 import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
@@ -38,9 +39,10 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
   it('is replaced within ~1 s; failures ≤ the clients it was serving; /metrics keeps answering; restarts counted', async () => {
     const c = cluster!;
     const metricsUrl = `http://127.0.0.1:${c.metricsPort}`;
-    const { auth } = await signUp(c.url, 'chaos-kill');
+    const { auth, token } = await signUp(c.url, 'chaos-kill');
     const slot = 1;
     const victim = Number(lines(c, 'worker ready').filter((l) => l.worker === slot).at(-1)!.pid);
+    const survivor = Number(lines(c, 'worker ready').filter((l) => l.worker === 1 - slot).at(-1)!.pid);
     const restartsBefore = (await scrape(`${metricsUrl}/metrics`)).sum('cluster_worker_restarts_total', { worker: String(slot) });
 
     const stopper = new Stopper();
@@ -122,5 +124,8 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
     assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(slot) }), restartsBefore + 1);
     assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(1 - slot) }), 0);
     assert.equal(c.child.exitCode, null, 'the primary is still running');
+    // The replacement took the dead worker's place: new connections are spread over it and the survivor.
+    assert.deepEqual(new Set(c.readyWorkerPids()), new Set([survivor, newPid]));
+    assert.deepEqual(await answeringPids(c, 8, token), new Set([survivor, newPid]));
   });
 });
