@@ -17,8 +17,8 @@ import { printTable, writeResult } from './bench-results.js';
 
 /*
  * `npm run bench:cpu`: CPU per `GET /api/me`, the product against the hand-written baseline and against
- * itself without its request lines or its instrumentation. Throughput at saturation (`npm run bench`) swings ±15 %
- * between runs here; this is steadier: every variant runs in this one process on its own port, autocannon drives
+ * itself without its request lines or its instrumentation. Throughput at saturation (`npm run bench`) swings between runs;
+ * this is steadier: every variant runs in this one process on its own port, autocannon drives
  * them at the same fixed arrival rate from a child process (so its CPU is not counted), the rounds are interleaved,
  * and `process.cpuUsage()` divided by the requests served gives µs per request. It is how the overhead was found.
  */

@@ -77,7 +77,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const connection = parseDatabaseUrl(e.DATABASE_URL);
   // Two hashes per core a worker can count on: when one finishes, the other keeps the core hashing until the event loop
-  // (busy shedding a flood) gets round to starting the next. One per core left cores idle: 10× flood goodput 61% → 82%.
+  // (busy shedding a flood) gets round to starting the next. One per core left cores idle during a login flood.
   const hashConcurrency = e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor((2 * availableParallelism()) / (e.WORKERS ?? availableParallelism())));
   return deepFreeze({
     nodeEnv: e.NODE_ENV,

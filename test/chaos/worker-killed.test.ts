@@ -11,10 +11,9 @@ import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from
  * Worker killed: kill -9 one of two workers while 32 keep-alive clients loop on /api/me. The primary
  * replaces it in its slot within about a second; the only failures are requests of clients whose connection
  * was on the dead worker (each such client fails at most once, then reconnects to a live worker); /metrics
- * keeps answering throughout; cluster_worker_restarts_total{worker} counts the restart. Rarely (about 1 run in 10
- * here) a client that reconnects at the very moment of the death is handed to the dead worker and hangs: counted
+ * keeps answering throughout; cluster_worker_restarts_total{worker} counts the restart. Rarely a client that reconnects at the very moment of the death is handed to the dead worker and hangs: counted
  * separately as hungHandoffs (see below).
- * Client timeout 2.5 s (p99 is ~50 ms), so a hang is recorded as TIMEOUT rather than waited out.
+ * Client timeout 2.5 s, far above a request's latency, so a hang is recorded as TIMEOUT rather than waited out.
  */
 
 const clients = 32;
