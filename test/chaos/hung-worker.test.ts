@@ -95,9 +95,8 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
     const detectedMs = killedAt - stoppedAt;
     // Not before the heartbeat timeout; how soon after it is a figure (detectedMs), not a property.
     assert.ok(detectedMs >= heartbeatTimeoutMs * 0.75 - 50, `killed ${detectedMs} ms after SIGSTOP`);
-    // …and it is noticed at all, and replaced, within a few heartbeat timeouts (generous: the machine may be busy).
-    assert.ok(detectedMs < heartbeatTimeoutMs * 4, `killed ${detectedMs} ms after SIGSTOP`);
-    assert.ok(readyAt - stoppedAt < heartbeatTimeoutMs * 5, `replaced ${readyAt - stoppedAt} ms after SIGSTOP`);
+    // …nor long after it: the timeout, one check interval (timeout/4), and seconds of slack for a busy machine.
+    assert.ok(detectedMs < heartbeatTimeoutMs * 1.25 + 5000, `killed ${detectedMs} ms after SIGSTOP`);
     assert.notEqual(Number(reborn.pid), stopped);
     assert.ok(readyAt >= killedAt, 'the replacement became ready after the kill');
     assert.ok(!isAlive(stopped), 'the stopped process is gone');
