@@ -121,7 +121,11 @@ export async function startCluster(env: Record<string, string>, options: StartCl
       const seen = logs.slice(after).find(predicate);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolveLine, reject) => {
-        const waiter = { predicate, after, resolve: (line: LogLine) => (clearTimeout(timer), resolveLine(line)) };
+        const waiter = { predicate, after, resolve: (line: LogLine) => {
+            clearTimeout(timer);
+            resolveLine(line);
+          },
+        };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
           reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));

@@ -19,7 +19,7 @@ export interface Scrape {
 const samplePattern = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$/;
 const labelPattern = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
-function unescape(value: string): string {
+function unescapeLabel(value: string): string {
   return value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
 }
 
@@ -37,7 +37,7 @@ export function parseExposition(text: string): { names: Set<string>; samples: Se
     const match = samplePattern.exec(line);
     if (!match) throw new Error(`unreadable exposition line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? '').matchAll(labelPattern)) labels[key!] = unescape(value!);
+    for (const [, key, value] of (match[2] ?? '').matchAll(labelPattern)) labels[key!] = unescapeLabel(value!);
     samples.push({ name: match[1]!, labels, value: Number(match[3]) });
   }
   return { names, samples };

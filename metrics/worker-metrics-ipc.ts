@@ -94,7 +94,10 @@ export function createWorkerMetricsCollector(options: { readonly timeoutMs: numb
     const results = await Promise.all(sources.map(askOne));
     const answered: MetricsJson[] = [];
     const failedSlots: number[] = [];
-    results.forEach((result, index) => (result ? answered.push(result) : failedSlots.push(sources[index]!.slot)));
+    results.forEach((result, index) => {
+      if (result) answered.push(result);
+      else failedSlots.push(sources[index]!.slot);
+    });
     return { answered, failedSlots };
   };
 }

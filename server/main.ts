@@ -5,6 +5,7 @@ import { createPrimary } from './cluster/create-primary.js';
 import { decodeWorkerSpec, heartbeatIntervalMs, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
+import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './db/connection-budget.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
@@ -19,13 +20,7 @@ import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
 
 async function runPrimary(): Promise<void> {
   dotenv.config({ quiet: true });
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(2);
-  }
+  const config = configOrExit();
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
   // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
   // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
@@ -34,7 +29,7 @@ async function runPrimary(): Promise<void> {
   let budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
   async function prepareReload(): Promise<boolean> {
     try {
-      budget = await recomputeBudget(config!, logger);
+      budget = await recomputeBudget(config, logger);
     } catch (error) {
       const why = error instanceof BudgetError ? 'the connection budget does not fit' : "MySQL's connection limits could not be read";
       logger.error({ err: error }, `reload refused: ${why}; the old workers keep serving`);
@@ -110,6 +105,16 @@ async function runWorker(): Promise<void> {
   process.send?.({ type: 'ready' } satisfies WorkerMessage);
   // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.
   setInterval(() => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage), heartbeatIntervalMs(spec.config.cluster.heartbeatTimeoutMs)).unref();
+}
+
+/** The validated config, or exit 2 with the reason (no logger exists before the config does). */
+function configOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
 }
 
 function fail(logger: Logger, error: unknown, message: string): never {

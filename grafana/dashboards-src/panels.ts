@@ -6,6 +6,7 @@ import { FieldColorModeId, ThresholdsMode, type DataQuery, type DataSourceRef, t
  */
 
 /** Every query goes to the datasource the `datasource` variable picks (the provisioned Prometheus by default). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, resolved by Grafana, not a template literal.
 export const prometheus: DataSourceRef = { type: 'prometheus', uid: '${datasource}' };
 
 /**

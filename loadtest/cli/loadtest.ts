@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CredentialsError, readCredentials } from '../engine/credentials.js';
+import { CredentialsError, readCredentials, type Credential } from '../engine/credentials.js';
 import type { RunControl } from '../engine/runner.js';
 import { runLoad } from './run-load.js';
 import { loadScenarioFile } from '../engine/scenario-spec.js';
@@ -54,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(`mysql-budget-loadtest ${(JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version}`);
     return 0;
   }
-  let credentials;
+  let credentials: Credential[];
   try {
     credentials = readCredentials(args.credentials);
   } catch (error) {
@@ -80,7 +80,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const model = args.rate === undefined ? 'closed model' : `open model at ${args.rate}/s`;
   console.error(`loadtest: run id ${args.runId} (label run_id on the loadtest_* metrics)`);
   console.error(`loadtest: ${args.scenario}, ${args.connections} connections, ${args.durationSeconds} s, ${model}, against ${args.url}`);
-  let result;
+  let result: Result;
   try {
     result = await runLoad(args, file, credentials, {
       log: (line) => console.error(line),

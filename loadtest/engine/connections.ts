@@ -77,7 +77,10 @@ export function dispatchRequest(client: Dispatcher, options: Dispatcher.Dispatch
         return true;
       },
       onData(chunk) {
-        if (keep) (chunks ??= []).push(chunk);
+        if (keep) {
+          chunks ??= [];
+          chunks.push(chunk);
+        }
         return true;
       },
       onComplete() {

@@ -70,7 +70,8 @@ export class TimeSeriesSampler {
     interval.reset();
     const samples = s.t.length;
     for (const [key, count] of r.statusCounts) {
-      const series = (s.statuses[key] ??= new Array<number>(samples - 1).fill(0));
+      s.statuses[key] ??= new Array<number>(samples - 1).fill(0);
+      const series = s.statuses[key];
       series.push(count - (this.lastStatus.get(key) ?? 0));
       this.lastStatus.set(key, count);
     }

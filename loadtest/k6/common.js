@@ -12,7 +12,7 @@ import { textSummary } from 'https://jslib.k6.io/k6-summary/0.1.0/index.js';
  * @returns {User[]}
  */
 export function seededUsers() {
-  return new SharedArray('users', function () {
+  return new SharedArray('users', () => {
     const path = __ENV.CREDENTIALS || '../credentials.json';
     let list;
     try {
@@ -33,11 +33,11 @@ export function seededUsers() {
  */
 export function brief(data, testId, baseUrl) {
   const lines = [`k6 ${testId}: ${baseUrl}`];
-  Object.keys(data.metrics).forEach(function (name) {
+  Object.keys(data.metrics).forEach((name) => {
     const metric = data.metrics[name];
     const thresholds = metric.thresholds;
     if (!thresholds) return;
-    Object.keys(thresholds).forEach(function (threshold) {
+    Object.keys(thresholds).forEach((threshold) => {
       const value = metric.values['p(95)'] !== undefined ? metric.values['p(95)'] : metric.values.rate;
       lines.push(`  ${thresholds[threshold].ok ? 'PASS' : 'FAIL'}  ${name} ${threshold} (${value})`);
     });

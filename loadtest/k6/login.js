@@ -33,7 +33,7 @@ const loginSuccess = new Rate('login_success');
 function expandSteps(steps) {
   /** @type {string[]} */
   const names = [];
-  steps.forEach(function (step) {
+  steps.forEach((step) => {
     for (let i = 0; i < (step.repeat || 1); i++) names.push(step.request);
   });
   return names;
@@ -46,7 +46,7 @@ function expandSteps(steps) {
 function thresholdsFrom(thresholds) {
   /** @type {NonNullable<import('k6/options').Options['thresholds']>} */
   const result = { login_success: [`rate>${thresholds.loginSuccessRate}`] };
-  Object.keys(thresholds.p95Ms).forEach(function (name) {
+  Object.keys(thresholds.p95Ms).forEach((name) => {
     result[`http_req_duration{name:${name}}`] = [`p(95)<${thresholds.p95Ms[name]}`];
   });
   return result;
@@ -72,7 +72,7 @@ export const options = {
 // Only the statuses the scenario expects count as successful in http_req_failed (401, 429, 503 do not).
 /** @type {number[]} */
 const expectedStatuses = [];
-Object.keys(spec.requests).forEach(function (name) {
+Object.keys(spec.requests).forEach((name) => {
   if (expectedStatuses.indexOf(spec.requests[name].expectStatus) < 0) expectedStatuses.push(spec.requests[name].expectStatus);
 });
 http.setResponseCallback(http.expectedStatuses(...expectedStatuses));

@@ -47,13 +47,22 @@ export class LoadtestMetrics implements RequestObserver {
 
   observe(name: RequestName, status: string, seconds: number | undefined): void {
     let byStatus = this.counters.get(name);
-    if (!byStatus) this.counters.set(name, (byStatus = new Map()));
+    if (!byStatus) {
+      byStatus = new Map();
+      this.counters.set(name, byStatus);
+    }
     let counter = byStatus.get(status);
-    if (!counter) byStatus.set(status, (counter = this.requests.labels(this.runId, this.scenario, name, status)));
+    if (!counter) {
+      counter = this.requests.labels(this.runId, this.scenario, name, status);
+      byStatus.set(status, counter);
+    }
     counter.inc();
     if (seconds === undefined) return;
     let histogram = this.histograms.get(name);
-    if (!histogram) this.histograms.set(name, (histogram = this.duration.labels(this.runId, this.scenario, name)));
+    if (!histogram) {
+      histogram = this.duration.labels(this.runId, this.scenario, name);
+      this.histograms.set(name, histogram);
+    }
     histogram.observe(seconds);
   }
 

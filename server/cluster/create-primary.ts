@@ -186,7 +186,10 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       prepare: () => deps.prepareReload?.() ?? Promise.resolve(true),
       hasRoom,
       nextExit: () => new Promise<void>((resolve) => {
-        const listener = () => (exitListeners.delete(listener), resolve());
+        const listener = () => {
+            exitListeners.delete(listener);
+            resolve();
+          };
         exitListeners.add(listener);
       }),
       forkSurge: fork,
@@ -218,7 +221,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     if (drained === 'timeout') {
       const stragglers = [...entries.values()];
       logger.error({ stragglerPids: stragglers.map((e) => e.worker.process.pid) }, 'shutdown deadline reached; killing stragglers');
-      stragglers.forEach((entry) => entry.worker.kill('SIGKILL'));
+      for (const entry of stragglers) entry.worker.kill('SIGKILL');
       await Promise.all(stragglers.map((entry) => entry.exited));
       return 1;
     }

@@ -220,9 +220,15 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     const borrowed: DbConnection = {
       query: ((...args: unknown[]) => run(pooled, () => query(...args))) as DbConnection['query'],
       execute: ((...args: unknown[]) => run(pooled, () => execute(...args))) as DbConnection['execute'],
-      beginTransaction: () => run(pooled, () => connection.beginTransaction()).then(() => void (open = true)),
-      commit: () => run(pooled, () => connection.commit()).then(() => void (open = false)),
-      rollback: () => run(pooled, () => connection.rollback()).then(() => void (open = false)),
+      beginTransaction: () => run(pooled, () => connection.beginTransaction()).then(() => {
+        open = true;
+      }),
+      commit: () => run(pooled, () => connection.commit()).then(() => {
+        open = false;
+      }),
+      rollback: () => run(pooled, () => connection.rollback()).then(() => {
+        open = false;
+      }),
     };
     let failure: unknown;
     try {

@@ -35,6 +35,7 @@ export class RequestState implements AppState {
   ) {}
 
   get log(): Logger {
-    return (this.#log ??= this.root.child({ requestId: this.requestId }));
+    this.#log ??= this.root.child({ requestId: this.requestId });
+    return this.#log;
   }
 }

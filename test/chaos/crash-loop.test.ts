@@ -72,7 +72,9 @@ describe('chaos: crash loop (every worker dies at start)', function () {
     assert.equal(lines(c, 'cluster ready').length, 0);
     // Backoff: 100 ms doubling per crash in the window, and no restart happened before its delay.
     assert.deepEqual(died.map((l) => l['restartInMs']), [100, 200, 400, 800]);
-    observed.slice(0, 3).forEach((ms, i) => assert.ok(ms >= Number(died[i]!['restartInMs']), `restart ${i} after ${ms} ms`));
+    observed.slice(0, 3).forEach((ms, i) => {
+      assert.ok(ms >= Number(died[i]!['restartInMs']), `restart ${i} after ${ms} ms`);
+    });
     // The fifth crash came before the fourth restart was due: giving up cancelled it.
     assert.ok(Number.isNaN(observed[3]) && timeOf(fatal!) < timeOf(died[3]!) + 800);
     // It did not spin: exactly the crashes the policy allows, no fork after giving up, no worker left alive.

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper, tally } from '../../harness/traffic.js';
 import { describeFailures, figures, isAlive, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
@@ -51,7 +51,7 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
     const scrapes = probe(`http://127.0.0.1:${c.metricsPort}`, { path: '/metrics' }, { intervalMs: 250, maxMs: 20_000, stopper, timeoutMs: 5000 });
     const mark = c.logs.length;
     let stoppedAt = 0;
-    let reborn;
+    let reborn: LogLine | undefined;
     try {
       await sleep(1000);
       stoppedAt = Date.now();

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper } from '../../harness/traffic.js';
 import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
@@ -40,7 +40,7 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
     ];
     const scrapes = probe(`http://127.0.0.1:${c.metricsPort}`, { path: '/metrics' }, { intervalMs: 250, maxMs: 30_000, stopper, timeoutMs: 3000 });
     let hupAt = 0;
-    let finished;
+    let finished: LogLine | undefined;
     const mark = c.logs.length;
     try {
       await sleep(1000);

@@ -15,7 +15,7 @@ import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/te
 const database = 'app_test_cluster';
 const env = { WORKERS: '2', DATABASE_URL: testDatabaseUrl(database) };
 
-describe('cluster lifecycle (real child process, 2 workers)', function () {
+describe('cluster lifecycle (real child process, 2 workers)', () => {
   let cluster: ClusterProcess | undefined;
 
   before(async () => {

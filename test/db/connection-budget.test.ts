@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { BudgetError, computeConnectionBudget, preparedStatementsPerConnection, type BudgetInput } from '../../server/db/connection-budget.js';
+import { BudgetError, computeConnectionBudget, preparedStatementsPerConnection, type BudgetInput, type ConnectionBudget } from '../../server/db/connection-budget.js';
 
 const base: BudgetInput = {
   limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 },
@@ -89,7 +89,7 @@ describe('computeConnectionBudget', () => {
         for (const workers of [1, 2, 4, 8, 16]) {
           for (const reservedConnections of [0, 3, 10]) {
             const input = { ...base, limits: { maxConnections, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 }, replicas, workers, reservedConnections };
-            let budget;
+            let budget: ConnectionBudget;
             try {
               budget = computeConnectionBudget(input);
             } catch (error) {

@@ -166,7 +166,7 @@ describe('k6 scripts', function () {
     assert.equal(output.iterationCalls[0]!.headers['Authorization'], 'Bearer token-1');
     assert.deepEqual(shape(await nodeTesterCalls('me')), shape(output.iterationCalls));
     const overridden = sandbox('me-arrival-rate.js', { RATE: '2000', DURATION: '30s' }).output;
-    assert.equal((overridden?.options['scenarios'] as Record<string, Record<string, unknown>>)['me']!['rate'], 2000);
+    assert.equal((overridden!.options['scenarios'] as Record<string, Record<string, unknown>>)['me']!['rate'], 2000);
   });
 
   it('both scripts fail at init with the seeding command when the credentials file is missing', () => {

@@ -113,7 +113,7 @@ describe('npm run loadtest (the Node load tester)', function () {
       assert.ok(latency.p50 > 0 && order.every((v, i) => i === 0 || v >= order[i - 1]!), JSON.stringify(latency));
     }
     assert.ok(result.byName['me'] && result.byName['me'].requests > 0);
-    assert.equal(sum(Object.values(result.byName).map((n) => n.requests).reduce((o, n, i) => ({ ...o, [i]: n }), {})), result.totalRequests);
+    assert.equal(sum(Object.fromEntries(Object.values(result.byName).map((n, i) => [i, n.requests]))), result.totalRequests);
     assert.ok(result.requestsPerSecond > 0);
     // The server side, from the cluster's /metrics.
     const cluster_ = await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`);

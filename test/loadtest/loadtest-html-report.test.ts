@@ -35,7 +35,7 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
   let dir: string;
   let context: BrowserContext | undefined;
 
-  before(async function () {
+  before(async () => {
     if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} missing: apt-get install -y chromium (scripts/ensure-test-services.sh does)`);
     dir = mkdtempSync(join(tmpdir(), 'loadtest-report-'));
     const admin = await freshDatabase(testConnection(database));
@@ -122,6 +122,7 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
     assert.deepEqual(labels('Pool connections (all workers)'), ['used', 'max', 'pending']);
     assert.deepEqual(labels('MySQL Threads_connected vs budget'), ['Threads_connected', 'budget']);
     // The page's summary carries the run's figures.
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Page#innerText (the rendered text), not the DOM property.
     const text = await page.innerText('body');
     assert.match(text, new RegExp(`${result.totalRequests}\\s+requests`));
 

@@ -48,7 +48,7 @@ const alerts = rules.filter((rule) => rule.alert !== undefined);
 const runbookBase = defaultRunbookBase(JSON.parse(readRepoFile('package.json')) as PackageInfo);
 
 describe('Prometheus config and alert rules', () => {
-  describe('promtool', function () {
+  describe('promtool', () => {
     before(function () {
       if (!commandExists('promtool')) {
         warnLoudly('promtool is not installed: the Prometheus config and rules were NOT checked. `apt-get install prometheus` (.ci/run does).');

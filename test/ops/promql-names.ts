@@ -123,7 +123,7 @@ const aggregations = new Set(['sum', 'min', 'max', 'avg', 'group', 'stddev', 'st
  * Walks out through the parentheses, skipping functions (`rate(`) and reading `agg by (…) (` and `agg(`.
  */
 export function aggregationsAround(expr: string, isWanted: (name: string) => boolean): { name: string; aggregation: string | undefined }[] {
-  const blanked = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, (s) => (/__name__/.test(s) ? s : '"'.padEnd(s.length - 1, ' ') + '"'));
+  const blanked = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, (s) => (/__name__/.test(s) ? s : `${'"'.padEnd(s.length - 1, ' ')}"`));
   const found: { name: string; aggregation: string | undefined }[] = [];
   for (const match of expr.matchAll(/(?<![\w:"])([a-zA-Z_][a-zA-Z0-9_]*)(?=\s*[{[)\s]|$)|__name__\s*=~?\s*"([^"]*)"/g)) {
     const names = match[1] !== undefined ? [match[1]] : match[2]!.split('|');

@@ -141,7 +141,7 @@ describe('hostile input against the real cluster', function () {
           const result = results[i] as RawResult;
           const status = String(result.responses[0]?.status ?? 'closed');
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
-          problemsOf(c, result).forEach((problem) => failures.push(`[${category}] ${c.name.slice(0, 100)}: ${problem}`));
+          for (const problem of problemsOf(c, result)) failures.push(`[${category}] ${c.name.slice(0, 100)}: ${problem}`);
         });
         const after = await snapshot(admin);
         if (JSON.stringify(after) !== JSON.stringify(before)) {

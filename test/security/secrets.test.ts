@@ -32,7 +32,10 @@ describe('secrets stay secret (real cluster)', function () {
     responses.push({ what, response });
     return response;
   };
-  const keep = (label: string, value: string) => (secrets.set(label, value), value);
+  const keep = (label: string, value: string) => {
+    secrets.set(label, value);
+    return value;
+  };
 
   before(async () => {
     admin = await freshDatabase(testConnection(database));

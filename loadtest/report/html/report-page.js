@@ -1,6 +1,6 @@
 // The HTML report's charts (see ../html-report.ts, which inlines this file after uPlot and the run's data).
 // Plain browser JavaScript, no network: everything it needs is in the page.
-(function () {
+(() => {
   'use strict';
   var result = JSON.parse(document.getElementById('loadtest-data').textContent);
   var ts = result.timeSeries;
@@ -8,7 +8,7 @@
 
   // Counts per interval to rates: the intervals are about a second, the last one shorter.
   function perSecond(counts) {
-    return counts.map(function (n, i) {
+    return counts.map((n, i) => {
       var seconds = ts.t[i] - (i === 0 ? 0 : ts.t[i - 1]);
       return seconds > 0 ? n / seconds : null;
     });
@@ -39,9 +39,7 @@
     },
     {
       id: 'chart-status', title: 'Status mix per second', x: ts.t, unit: 'per second',
-      series: statusKeys.map(function (key, i) {
-        return { label: key, values: perSecond(ts.statuses[key]), color: statusColor(key, i) };
-      }),
+      series: statusKeys.map((key, i) => ({ label: key, values: perSecond(ts.statuses[key]), color: statusColor(key, i) })),
     },
     {
       id: 'chart-pool', title: 'Pool connections (all workers)', x: server.t, unit: 'connections',
@@ -61,10 +59,10 @@
   ];
 
   var width = Math.max(480, Math.min(1180, document.documentElement.clientWidth - 48));
-  charts.forEach(function (chart) {
+  charts.forEach((chart) => {
     var target = document.getElementById(chart.id);
     if (chart.x.length === 0) {
-      target.textContent = chart.title + ': no samples' + (result.server.lastScrapeError ? ' (' + result.server.lastScrapeError + ')' : '');
+      target.textContent = `${chart.title}: no samples${result.server.lastScrapeError ? ` (${result.server.lastScrapeError})` : ''}`;
       target.className += ' empty';
       return;
     }
@@ -75,28 +73,22 @@
       scales: { x: { time: false } },
       axes: [{ label: 'seconds since the start' }, { label: chart.unit }],
       series: [{ label: 's' }].concat(
-        chart.series.map(function (s) {
-          return { label: s.label, stroke: s.color, fill: s.fill, dash: s.dash, width: 2, spanGaps: false, points: { size: 5 } };
-        }),
+        chart.series.map((s) => ({ label: s.label, stroke: s.color, fill: s.fill, dash: s.dash, width: 2, spanGaps: false, points: { size: 5 } })),
       ),
     };
-    new uPlot(options, [chart.x].concat(chart.series.map(function (s) { return s.values; })), target);
+    new uPlot(options, [chart.x].concat(chart.series.map((s) => s.values)), target);
   });
 
   // For the Chromium test: what each chart plotted, once the browser has painted.
   window.loadtestReport = {
     rendered: false,
-    charts: charts.map(function (chart) {
-      return {
+    charts: charts.map((chart) => ({
         id: chart.id,
         title: chart.title,
-        series: chart.series.map(function (s) {
-          return { label: s.label, points: s.values.filter(function (v) { return v !== null && v !== undefined; }).length };
-        }),
-      };
-    }),
+        series: chart.series.map((s) => ({ label: s.label, points: s.values.filter((v) => v !== null && v !== undefined).length })),
+      })),
   };
-  requestAnimationFrame(function () {
+  requestAnimationFrame(() => {
     window.loadtestReport.rendered = true;
   });
 })();
