@@ -61,7 +61,7 @@ export async function startThrowawayMariadb(opts: ThrowawayMariadbOptions = {}):
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'throwaway-mariadb-'));
     const server = new Server(dir, await freePort(), opts);
     try {
-      // Copying the initialised template takes ~20 ms vs ~500 ms for mariadb-install-db.
+      // Copying the initialised template is far quicker than running mariadb-install-db for every server.
       await fsp.cp(template, server.datadir, { recursive: true });
       await server.start();
       return server;

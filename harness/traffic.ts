@@ -185,8 +185,8 @@ export async function openLoop(options: OpenLoopOptions): Promise<{ samples: Sam
 
 /**
  * A lean HTTP/1.1 client for floods: requests serialised by hand onto raw keep-alive sockets (one request at a time
- * per socket), responses read by Content-Length. node:http costs the client ~0.4 ms of CPU per request, which on a
- * 2-core machine shared with the server would be the load generator measuring itself. Not a general client: no
+ * per socket), responses read by Content-Length. node:http costs the client enough CPU per request that, on a machine
+ * whose cores the server shares, the load generator would be measuring itself. Not a general client: no
  * chunked bodies, no redirects, no pipelining.
  */
 class RawPool {

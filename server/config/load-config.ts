@@ -111,7 +111,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       hashQueue: e.PASSWORD_HASH_QUEUE ?? 5 * hashConcurrency,
       hashQueueTimeoutMs: e.PASSWORD_HASH_QUEUE_TIMEOUT_MS,
       // scrypt runs on libuv's thread pool, as do DNS lookups (a new MySQL connection) and file I/O: keep two threads
-      // beyond the hashes, so a login flood never queues a connect behind 25 ms hashes. libuv's default is 4.
+      // beyond the hashes, so a login flood never queues a connect behind the hashes. libuv's default is 4.
       threadPoolSize: e.UV_THREADPOOL_SIZE ?? Math.max(4, hashConcurrency + 2),
     },
     log: { level: e.LOG_LEVEL, requestFlushMs: e.LOG_REQUEST_FLUSH_MS },

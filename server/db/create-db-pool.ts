@@ -130,7 +130,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
           timezone: 'Z',
           charset: 'utf8mb4_unicode_ci',
           supportBigNumbers: true,
-          // No async stack capture per query (about 8 % of a busy worker's CPU): our errors never show stacks.
+          // No async stack capture per query (a visible share of a busy worker's CPU): our errors never show stacks.
           trace: false,
           // The budget counts this many server-side statements per connection (mysql2's default cache is 16,000).
           maxPreparedStatements: preparedStatementsPerConnection,

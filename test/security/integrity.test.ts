@@ -183,7 +183,7 @@ describe('unknown email vs wrong password (production hash cost)', function () {
     };
     // This machine is shared (other suites, load tests): a burst of foreign load can land on more samples of one
     // kind and move a median by more than the 20%. So a miss is measured again, at most twice. A real leak (an
-    // unknown email skipping the hash: ~1 ms against ~35 ms) fails every round by far more than that.
+    // unknown email skipping the hash, which costs far less than a verification) fails every round by far more than that.
     const rounds: string[] = [];
     let difference = Infinity;
     for (let round = 1; round <= 3 && difference > 0.2; round++) {
