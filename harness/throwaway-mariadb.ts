@@ -4,15 +4,15 @@
 // Each instance gets its own temp dir (datadir, unix socket, pid file, log) and a
 // free loopback port, and runs `mariadbd --no-defaults` so neither /etc/mysql
 // nor the machine's main server on 3306 is touched.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
 import { freePort } from './free-port.js';
+import { ensureTemplate, INNODB_ARGS, MARIADBD } from './mariadb-template.js';
 
 export interface ThrowawayMariadbOptions {
   maxConnections?: number;
@@ -41,18 +41,9 @@ export interface ThrowawayMariadb {
   destroy(): Promise<void>;
 }
 
-const MARIADBD = '/usr/sbin/mariadbd';
 const DATABASE = 'app';
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 30_000;
-// Bump when the install-db arguments change, so stale cached templates are not reused.
-const TEMPLATE_LAYOUT = 'v1';
-// Must match between template creation and server start, otherwise InnoDB
-// resizes the redo log on every start.
-const INNODB_ARGS = ['--innodb-buffer-pool-size=16M', '--innodb-log-file-size=8M'];
-
-const execFileP = promisify(execFile);
-
 export async function startThrowawayMariadb(opts: ThrowawayMariadbOptions = {}): Promise<ThrowawayMariadb> {
   const template = await ensureTemplate();
   // Between probing a free port and mariadbd binding it another process may grab
@@ -254,71 +245,5 @@ class Server implements ThrowawayMariadb {
     } catch {
       return `(no log at ${this.logFile})`;
     }
-  }
-}
-
-/** Ask the kernel for a free port by listening on port 0, then release it. */
-/**
- * Returns a datadir initialised by mariadb-install-db, cached in os.tmpdir() per
- * mariadbd version. It is built in a staging dir and renamed into place, and
- * rename is atomic, so concurrent processes never see a half-initialised template:
- * the loser of the rename race just discards its copy.
- */
-async function ensureTemplate(): Promise<string> {
-  const { stdout } = await execFileP(MARIADBD, ['--version']);
-  const version = /Ver\s+(\S+)/.exec(stdout)?.[1] ?? stdout.trim();
-  const templateDir = path.join(
-    os.tmpdir(),
-    `throwaway-mariadb-template-${TEMPLATE_LAYOUT}-${version.replace(/[^A-Za-z0-9._-]/g, '_')}`,
-  );
-  if (await exists(templateDir)) return templateDir;
-
-  const staging = await fsp.mkdtemp(`${templateDir}.staging-`);
-  try {
-    const args = [
-      '--no-defaults',
-      `--datadir=${staging}`,
-      `--user=${os.userInfo().username}`,
-      // root@localhost/127.0.0.1/::1 with empty password instead of unix_socket auth.
-      '--auth-root-authentication-method=normal',
-      '--skip-test-db',
-      '--skip-name-resolve',
-      ...INNODB_ARGS,
-    ];
-    await runInstallDb(args);
-    try {
-      await fsp.rename(staging, templateDir);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-    }
-  } finally {
-    // No-op when the rename succeeded.
-    await fsp.rm(staging, { recursive: true, force: true });
-  }
-  return templateDir;
-}
-
-async function runInstallDb(args: string[]): Promise<void> {
-  // Newer name first; mysql_install_db is the legacy alias.
-  for (const bin of ['mariadb-install-db', 'mysql_install_db']) {
-    try {
-      await execFileP(bin, args, { timeout: 60_000 });
-      return;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
-      if (e.code === 'ENOENT') continue;
-      throw new Error(`${bin} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
-    }
-  }
-  throw new Error('neither mariadb-install-db nor mysql_install_db found in PATH');
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fsp.access(p);
-    return true;
-  } catch {
-    return false;
   }
 }

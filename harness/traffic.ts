@@ -1,6 +1,10 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RawPool } from './raw-pool.js';
+import { codeOf, type Call, type Sample } from './sample.js';
+
+// What every user of the traffic driver reads its results with.
+export { codeOf, type Call, type Sample };
 
 /*
  * A bounded concurrent-traffic driver for fault and overload tests: every loop is bounded in count and in
@@ -8,32 +12,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * every request is recorded with its timings so a test can ask what happened before or after a fault.
  * Plain node:http (not fetch) so connection reuse is explicit: one keep-alive socket per client.
  */
-
-export interface Call {
-  readonly method?: string;
-  readonly path: string;
-  readonly headers?: Record<string, string>;
-  readonly json?: unknown;
-}
-
-export interface Sample {
-  readonly client: number;
-  readonly path: string;
-  readonly requestId: string;
-  /** Epoch ms when the request was started, when its bytes were handed to the kernel, when it settled. */
-  readonly startedAt: number;
-  readonly sentAt: number | undefined;
-  readonly endedAt: number;
-  /** Sent on a keep-alive connection an earlier request already used (so a worker owned it), not a new one. */
-  readonly reusedSocket: boolean;
-  /** Latency in ms (monotonic clock). */
-  readonly ms: number;
-  readonly status: number | undefined;
-  /** Socket-level failure: ECONNRESET, ECONNREFUSED, TIMEOUT (our client timeout)... */
-  readonly error: string | undefined;
-  readonly retryAfter: string | undefined;
-  readonly body: string;
-}
 
 export interface SendOptions {
   readonly agent?: Agent | false;
@@ -86,10 +64,6 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export function codeOf(error: unknown): string {
-  const e = error as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
-  return String(e.code ?? e.cause?.code ?? e.message);
-}
 
 /** Lets a test end every loop early (e.g. once a fault has played out); loops also end at their own deadline. */
 export class Stopper {
@@ -180,78 +154,6 @@ export async function openLoop(options: OpenLoopOptions): Promise<{ samples: Sam
   } finally {
     agent.destroy();
     raw?.destroy();
-  }
-}
-
-/**
- * A lean HTTP/1.1 client for floods: requests serialised by hand onto raw keep-alive sockets (one request at a time
- * per socket), responses read by Content-Length. node:http costs the client enough CPU per request that, on a machine
- * whose cores the server shares, the load generator would be measuring itself. Not a general client: no
- * chunked bodies, no redirects, no pipelining.
- */
-class RawPool {
-  private readonly idle: Socket[] = [];
-  private readonly all = new Set<Socket>();
-  private readonly host: string;
-  private readonly port: number;
-
-  constructor(baseUrl: string) {
-    const url = new URL(baseUrl);
-    this.host = url.hostname;
-    this.port = Number(url.port);
-  }
-
-  send(call: Call, timeoutMs: number): Promise<Sample> {
-    const body = call.json === undefined ? '' : JSON.stringify(call.json);
-    let head = `${call.method ?? 'GET'} ${call.path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\n`;
-    for (const [name, value] of Object.entries(call.headers ?? {})) head += `${name}: ${value}\r\n`;
-    if (body !== '') head += `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
-    const reused = this.idle.length > 0;
-    // Oldest idle socket first: arrivals spread over every open connection (so over both workers), as many clients would.
-    const socket = this.idle.shift() ?? this.connect();
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    return new Promise((resolve) => {
-      let received: Buffer = Buffer.alloc(0);
-      const done = (status: number | undefined, error: string | undefined, text = '', retryAfter?: string, reusable = false) => {
-        clearTimeout(timer);
-        socket.off('data', onData).off('error', onError).off('close', onClose);
-        if (reusable) this.idle.push(socket);
-        else socket.destroy();
-        resolve({ client: -1, path: call.path, requestId: '', startedAt, sentAt: startedAt, endedAt: Date.now(), reusedSocket: reused, ms: performance.now() - t0, status, error, retryAfter, body: text });
-      };
-      const onData = (chunk: Buffer) => {
-        received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-        const end = received.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const headers = received.toString('latin1', 0, end);
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(headers)?.[1] ?? 0);
-        if (received.length < end + 4 + length) return;
-        const retryAfter = /\r\nretry-after: *(\S+)/i.exec(headers)?.[1];
-        done(Number(headers.slice(9, 12)), undefined, received.toString('utf8', end + 4, end + 4 + length), retryAfter, !/\r\nconnection: *close/i.test(headers));
-      };
-      const onError = (error: unknown) => done(undefined, codeOf(error));
-      const onClose = () => done(undefined, 'ECONNRESET');
-      const timer = setTimeout(() => done(undefined, 'TIMEOUT'), timeoutMs);
-      socket.on('data', onData).once('error', onError).once('close', onClose);
-      socket.write(`${head}\r\n${body}`);
-    });
-  }
-
-  private connect(): Socket {
-    const socket = connect({ host: this.host, port: this.port, noDelay: true });
-    this.all.add(socket);
-    socket.once('close', () => {
-      this.all.delete(socket);
-      const idle = this.idle.indexOf(socket);
-      if (idle >= 0) this.idle.splice(idle, 1);
-    });
-    socket.on('error', () => {}); // reported by the exchange that owns the socket
-    return socket;
-  }
-
-  destroy(): void {
-    for (const socket of this.all) socket.destroy();
   }
 }
 
