@@ -52,7 +52,9 @@ export interface StartClusterOptions {
 
 export async function startCluster(env: Record<string, string>, options: StartClusterOptions = {}): Promise<ClusterProcess> {
   const port = Number(env['PORT'] ?? (await freePort()));
-  const metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
+  let metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
+  // Two calls can hand out the same just-freed port, and the product refuses METRICS_PORT = PORT.
+  while (env['METRICS_PORT'] === undefined && metricsPort === port) metricsPort = await freePort();
   const argv = [...(options.wrapper ?? []), process.execPath, '--enable-source-maps', mainScript];
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: tmpdir(),

@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import { Server as NetServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -7,6 +6,7 @@ import { defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { schedulePurge } from '../db/purge-expired.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import { composeWorker } from './compose-worker.js';
+import { listenApi } from './listen-api.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
 
 export interface RunningWorker {
@@ -44,16 +44,7 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
     { logger, requestLog, isShuttingDown: () => draining !== undefined },
   );
   const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // With `reuseport` this worker binds a socket of its own (exclusive: not the primary's); otherwise node:cluster
-    // shares the primary's, accepted by the primary (`primary`) or by every worker (`shared`).
-    const own = config.http.accept === 'reuseport' ? { exclusive: true, reusePort: true } : {};
-    server.listen({ port: config.http.port, host: config.http.host, backlog: config.http.listenBacklog, ...own }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  const listener = await listenApi(server, config.http);
 
   // One worker keeps the session and throttle tables small; the others need not repeat it.
   const stopPurge = spec.slot === 0 ? schedulePurge(db, logger, { intervalMs: 10 * 60_000, throttleWindowMs: defaultThrottlePolicy.windowMs }) : () => {};
@@ -77,7 +68,7 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
     // Stop accepting. http.Server#close would also destroy idle keep-alive sockets at once, and a client sending its
     // next request on one at that moment gets ECONNRESET (seen during rolling reloads). net.Server#close leaves them
     // open; each may carry one more request (answered with `Connection: close`) before the sweep closes the rest.
-    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    const closed = listener.close();
     const handoffGrace = sleep(handoffGraceMs);
     const idleSweep = setTimeout(() => server.closeIdleConnections(), Math.min(idleGraceMs, deadlineMs / 2));
     await closed;

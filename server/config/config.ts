@@ -32,6 +32,8 @@ export interface Config {
      * its own socket on the port, SO_REUSEPORT, and the kernel spreads connections).
      */
     readonly accept: HttpAccept;
+    /** With `reuseport`: sockets each worker listens on; libuv accepts one connection per socket per loop iteration. */
+    readonly listenersPerWorker: number;
   };
   readonly metrics: {
     readonly port: number;

@@ -16,6 +16,7 @@ const envSchema = z.object({
   PORT: port.default(8080),
   HTTP_LISTEN_BACKLOG: int(1, 65_535).default(4096),
   HTTP_ACCEPT: z.enum(['primary', 'shared', 'reuseport']).default('primary'),
+  HTTP_LISTENERS_PER_WORKER: int(1, 256).optional(),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
   APP_REPLICAS: int(1, 10_000).default(1),
@@ -75,13 +76,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (e.ENABLE_TEST_ROUTES && e.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: ENABLE_TEST_ROUTES must not be set when NODE_ENV=production');
   }
+  if (e.HTTP_LISTENERS_PER_WORKER !== undefined && e.HTTP_ACCEPT !== 'reuseport') {
+    throw new ConfigError('Invalid configuration: HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport (with `primary` and `shared` there is one socket, the primary\'s)');
+  }
   const connection = parseDatabaseUrl(e.DATABASE_URL);
   // Two hashes per core a worker can count on: when one finishes, the other keeps the core hashing until the event loop
   // (busy shedding a flood) gets round to starting the next. One per core left cores idle during a login flood.
   const hashConcurrency = e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor((2 * availableParallelism()) / (e.WORKERS ?? availableParallelism())));
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0, listenBacklog: e.HTTP_LISTEN_BACKLOG, accept: e.HTTP_ACCEPT },
+    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0, listenBacklog: e.HTTP_LISTEN_BACKLOG, accept: e.HTTP_ACCEPT, listenersPerWorker: e.HTTP_LISTENERS_PER_WORKER ?? 1 },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: {
       workers: e.WORKERS ?? availableParallelism(),

@@ -48,4 +48,16 @@ describe('the API listening socket', function () {
     assert.ok(sockets.every((s) => s.backlog === Math.min(1000, somaxconn)), JSON.stringify(sockets));
     assert.equal((await request(`${cluster.url}/healthz`)).status, 200);
   });
+
+  it('HTTP_LISTENERS_PER_WORKER=4: four sockets per worker, all of them served, all closed by the drain', async () => {
+    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: testDatabaseUrl('app_test_listen'), HTTP_ACCEPT: 'reuseport', HTTP_LISTENERS_PER_WORKER: '4' });
+    const sockets = listeners(cluster.port);
+    const pids = cluster.readyWorkerPids();
+    assert.deepEqual(sockets.map((s) => s.pid).sort(), [...pids, ...pids, ...pids, ...pids].sort());
+    // New connections, each hashed by the kernel to one of the 8 sockets: every one is answered.
+    const answers = await Promise.all(Array.from({ length: 40 }, () => request(`${cluster!.url}/healthz`)));
+    assert.ok(answers.every((answer) => answer.status === 200), JSON.stringify(answers.map((answer) => answer.status)));
+    await cluster.stop();
+    assert.deepEqual(listeners(cluster.port), []);
+  });
 });

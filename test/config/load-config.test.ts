@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       TRUST_PROXY_HOPS: '2',
       HTTP_LISTEN_BACKLOG: '4096',
       HTTP_ACCEPT: 'reuseport',
+      HTTP_LISTENERS_PER_WORKER: '8',
     });
     assert.equal(config.http.port, 9000);
     assert.equal(config.metrics.port, 9464);
@@ -75,6 +76,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.trustedProxyHops, 2);
     assert.equal(config.http.listenBacklog, 4096);
     assert.equal(config.http.accept, 'reuseport');
+    assert.equal(config.http.listenersPerWorker, 8);
   });
 
   it('returns a deeply frozen object', () => {
@@ -124,6 +126,12 @@ describe('loadConfig', () => {
       () => loadConfig({ DATABASE_URL: 'not a url hunter2' }),
       (error: unknown) => error instanceof ConfigError && !error.message.includes('hunter2'),
     );
+  });
+
+  it('refuses HTTP_LISTENERS_PER_WORKER unless each worker has sockets of its own (HTTP_ACCEPT=reuseport)', () => {
+    assert.throws(() => loadConfig({ HTTP_LISTENERS_PER_WORKER: '8' }), /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/);
+    assert.throws(() => loadConfig({ HTTP_ACCEPT: 'shared', HTTP_LISTENERS_PER_WORKER: '2' }), /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/);
+    assert.equal(loadConfig({ HTTP_ACCEPT: 'reuseport' }).http.listenersPerWorker, 1);
   });
 
   it('keeps /metrics off the API port', () => {

@@ -1,0 +1,48 @@
+import type { Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
+import type { Config } from '../config/config.js';
+
+export interface ApiListener {
+  /** Stop accepting; resolves once every connection this worker accepted has closed (net.Server#close). */
+  close(): Promise<void>;
+}
+
+/*
+ * libuv accepts one connection per event-loop iteration on a listening socket (it stopped looping on accept(2) in
+ * 1.45, the libuv of Node 20). A worker busy with 500 keep-alive connections spends tens of milliseconds per iteration,
+ * so 500 more connections arriving together wait seconds in the kernel's accept queue, already established, their
+ * first request unread (measured with tcpdump and strace: README, "Benchmarks"). node:cluster's round-robin hand-off
+ * has the same pace: one connection in flight per worker, each acknowledged by the worker's next iteration.
+ *
+ * With `reuseport` a worker therefore listens on `listenersPerWorker` sockets of its own: one accept per socket per
+ * iteration, and the kernel spreads new connections over every socket of every worker. All of them feed the one HTTP
+ * server, which tracks the connections (keep-alive, idle sweeps, closeAllConnections) as if it had accepted them.
+ */
+export async function listenApi(server: Server, http: Config['http']): Promise<ApiListener> {
+  if (http.accept !== 'reuseport') {
+    // node:cluster shares the primary's socket: accepted by the primary (`primary`) or by every worker (`shared`).
+    await listen(server, { port: http.port, host: http.host, backlog: http.listenBacklog });
+    return { close: () => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())) };
+  }
+  const sockets = Array.from({ length: http.listenersPerWorker }, () => new NetServer((socket) => server.emit('connection', socket)));
+  try {
+    // exclusive: a socket of this worker's own, not the primary's; each with the full backlog.
+    for (const socket of sockets) await listen(socket, { port: http.port, host: http.host, backlog: http.listenBacklog, exclusive: true, reusePort: true });
+  } catch (error) {
+    for (const socket of sockets) if (socket.listening) socket.close();
+    throw error;
+  }
+  // node:http starts tracking connections (headersTimeout, requestTimeout, closeIdleConnections) on 'listening'.
+  server.emit('listening');
+  return { close: () => Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve())))).then(() => {}) };
+}
+
+function listen(server: NetServer, options: { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
