@@ -8,6 +8,8 @@ export interface WorkerSpec {
   readonly budget: ConnectionBudget;
   /** Stable 0-based position; a replacement worker takes the slot (and `worker` label) of the one it replaces. */
   readonly slot: number;
+  /** APP_REPLICAS=auto: the claim its pool connections register under (budget.perWorker is then the live ceiling). */
+  readonly replicaId?: string | undefined;
 }
 
 export const workerSpecVariable = 'APP_WORKER_SPEC';
@@ -29,12 +31,16 @@ export function decodeWorkerSpec(raw: string | undefined): WorkerSpec {
 export type ShutdownKind = 'stop' | 'replace';
 export type PrimaryMessage =
   | { readonly type: 'shutdown'; readonly kind: ShutdownKind }
-  | { readonly type: 'metrics:request'; readonly id: number };
+  | { readonly type: 'metrics:request'; readonly id: number }
+  /** APP_REPLICAS=auto: the pool's new ceiling, and the claim new connections register under. */
+  | { readonly type: 'pool:ceiling'; readonly ceiling: number; readonly replicaId: string | undefined };
 /** Worker → primary. `metrics` is prom-client's getMetricsAsJSON() output. */
 export type WorkerMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'heartbeat' }
-  | { readonly type: 'metrics:response'; readonly id: number; readonly metrics: unknown[] };
+  | { readonly type: 'metrics:response'; readonly id: number; readonly metrics: unknown[] }
+  /** The pool holds no more than `ceiling` connections on the server (closed ones are gone, not just released). */
+  | { readonly type: 'pool:settled'; readonly ceiling: number };
 
 function hasType<T extends string>(value: unknown, type: T): value is { type: T } {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
@@ -46,3 +52,7 @@ export const isMetricsRequest = (value: unknown): value is Extract<PrimaryMessag
   hasType(value, 'metrics:request') && typeof (value as { id?: unknown }).id === 'number';
 export const isMetricsResponse = (value: unknown): value is Extract<WorkerMessage, { type: 'metrics:response' }> =>
   hasType(value, 'metrics:response') && Array.isArray((value as { metrics?: unknown }).metrics);
+export const isCeilingMessage = (value: unknown): value is Extract<PrimaryMessage, { type: 'pool:ceiling' }> =>
+  hasType(value, 'pool:ceiling') && typeof (value as { ceiling?: unknown }).ceiling === 'number';
+export const isSettledMessage = (value: unknown): value is Extract<WorkerMessage, { type: 'pool:settled' }> =>
+  hasType(value, 'pool:settled') && typeof (value as { ceiling?: unknown }).ceiling === 'number';

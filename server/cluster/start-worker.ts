@@ -15,6 +15,7 @@ import { createUserStore } from '../auth/user-store.js';
 import { createDbPool, type DbPool } from '../db/create-db-pool.js';
 import { createApp } from '../http/create-app.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
+import type { WorkerShare } from './worker-share.js';
 
 export interface RunningWorker {
   readonly server: Server;
@@ -40,10 +41,12 @@ export interface WorkerLoggers {
   readonly logger: Logger;
   /** The buffered request log (createRequestLogger). */
   readonly requestLog: Logger;
+  /** APP_REPLICAS=auto: the live ceiling and the registration of new pool connections. */
+  readonly share?: WorkerShare | undefined;
 }
 
 /** A worker's composition: registry → pool → stores → app → HTTP server, in that order. */
-export async function startWorker(spec: WorkerSpec, { logger, requestLog }: WorkerLoggers): Promise<RunningWorker> {
+export async function startWorker(spec: WorkerSpec, { logger, requestLog, share }: WorkerLoggers): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
   const instrumented = config.metrics.instrumentation;
@@ -60,9 +63,10 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog }: Work
       pingAfterIdleMs: config.db.pingAfterIdleMs,
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
-    { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}) },
+    { logger, ...(instrumented ? { observer: poolMetrics.observer } : {}), ...(share ? { onConnect: share.onConnect } : {}) },
   );
   poolMetrics.bind(db);
+  share?.attach(db);
   const hasher = await createPasswordHasher({
     cost: config.auth.passwordHashCost,
     limiter: createAdmissionLimiter({

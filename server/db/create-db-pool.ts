@@ -51,6 +51,11 @@ export interface DbPoolDeps {
   readonly killer?: ThreadKiller;
   /** In [0, 1): the lifetime jitter. */
   readonly random?: () => number;
+  /**
+   * Runs on every new connection before it joins the pool (APP_REPLICAS=auto registers its thread under the
+   * replica's claim). False or a throw: the connection is closed and the acquire fails with 503.
+   */
+  readonly onConnect?: (connection: mysql.Connection) => Promise<boolean>;
 }
 
 export interface PoolState {
@@ -60,6 +65,7 @@ export interface PoolState {
   readonly pending: number;
   /** Connections being opened right now. */
   readonly creating: number;
+  /** The current ceiling: `max` at creation, then whatever setCeiling set. */
   readonly max: number;
   readonly idleMax: number;
 }
@@ -74,6 +80,13 @@ export interface DbPool {
   /** Holds one connection for the duration of `fn` (e.g. a transaction), then returns it to the pool. */
   withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T>;
   state(): PoolState;
+  /**
+   * Changes the ceiling live. Lowering it closes idle connections above it at once and destroys used ones as they
+   * come home (never failing the request that holds them); at 0 every acquire fails at once with 503.
+   */
+  setCeiling(ceiling: number): void;
+  /** Connections whose server thread may still exist: open (used, idle) or being opened. */
+  liveConnections(): number;
   /** Waits for held connections to come back, then closes every connection. Idempotent. */
   end(): Promise<void>;
 }
@@ -98,11 +111,13 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
   const { run } = createStatementDeadline({ killer, observer, logger, now });
   const all = new Set<PooledConnection>();
+  let ceiling = options.max;
   let ending: Promise<void> | undefined;
 
   const tarn = new TarnPool<PooledConnection>({
-    min: idleMax,
-    max: options.max,
+    min: Math.min(idleMax, Math.max(1, options.max)),
+    // tarn wants max ≥ 1 at construction; a ceiling of 0 is enforced in acquire().
+    max: Math.max(1, options.max),
     acquireTimeoutMillis: options.acquireTimeoutMs,
     // A connect that outlives the acquire deadline is useless to the waiter that asked for it.
     createTimeoutMillis: options.acquireTimeoutMs,
@@ -133,6 +148,13 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         observer.connectionError(errorCode(error));
         throw error;
       }
+      if (deps.onConnect) {
+        const admitted = await deps.onConnect(connection).catch(() => false);
+        if (!admitted) {
+          connection.destroy();
+          throw new DatabaseUnavailableError('no_share');
+        }
+      }
       const pooled: PooledConnection = {
         connection,
         threadId: connection.threadId,
@@ -144,6 +166,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         expiresAt: now() + maxLifetimeMs * (1 - lifetimeJitter * random()),
         deadlineAt: 0,
         killed: undefined,
+        gone: false,
       };
       // Without an 'error' listener a connection lost while idle would crash the worker.
       const events = connection as unknown as NodeJS.EventEmitter;
@@ -154,6 +177,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       });
       events.on('end', () => {
         pooled.dead = true;
+        pooled.gone = true;
       });
       all.add(pooled);
       observer.created((now() - started) / 1000);
@@ -174,6 +198,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
 
   async function acquire(): Promise<PooledConnection> {
     if (ending) throw new DatabaseUnavailableError('pool_closed');
+    // No share of the budget (a replica fenced or not yet granted): waiting out the acquire deadline cannot help.
+    if (ceiling < 1) throw new DatabaseUnavailableError('no_share');
     const started = now();
     try {
       const pooled = await tarn.acquire().promise;
@@ -196,6 +222,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     const giveBack = () => {
       pooled.held = false;
       pooled.releasedAt = now();
+      if (!pooled.dead && keptConnections() > ceiling) retire(pooled);
       tarn.release(pooled);
     };
     if (pooled.killed) void pooled.killed.then(giveBack);
@@ -227,6 +254,41 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     } finally {
       if ((failure !== undefined || open) && !pooled.dead) await rollBack(pooled);
       release(pooled);
+    }
+  }
+
+  function liveConnections(): number {
+    let live = tarn.numPendingCreates();
+    for (const pooled of all) if (!pooled.gone) live++;
+    return live;
+  }
+
+  /** Connections the pool means to keep: live ones not already condemned. */
+  function keptConnections(): number {
+    let kept = tarn.numPendingCreates();
+    for (const pooled of all) if (!pooled.dead) kept++;
+    return kept;
+  }
+
+  /** Closes a connection above the ceiling; tarn discards it (validation fails) the next time it is handed out. */
+  function retire(pooled: PooledConnection): void {
+    pooled.dead = true;
+    pooled.closeReason = 'ceiling';
+    void pooled.connection.end().catch(() => pooled.connection.destroy()).finally(() => (pooled.gone = true));
+  }
+
+  function setCeiling(next: number): void {
+    ceiling = Math.max(0, next);
+    // tarn declares its bounds protected, but reads them afresh on every create and reap: changing them live is safe.
+    const bounds = tarn as unknown as { max: number; min: number };
+    bounds.max = Math.max(1, ceiling);
+    bounds.min = Math.min(idleMax, bounds.max);
+    let excess = keptConnections() - ceiling;
+    for (const pooled of all) {
+      if (excess <= 0) break;
+      if (pooled.held || pooled.dead) continue;
+      retire(pooled);
+      excess--;
     }
   }
 
@@ -270,10 +332,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         idle: tarn.numFree() - brokenIdle,
         pending: tarn.numPendingAcquires(),
         creating: tarn.numPendingCreates(),
-        max: options.max,
-        idleMax,
+        max: ceiling,
+        idleMax: Math.min(idleMax, ceiling),
       };
     },
+    setCeiling,
+    liveConnections,
     end() {
       ending ??= tarn.destroy().then(() => undefined);
       return ending;

@@ -202,7 +202,8 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
   it('budgets connections for every pod that can hold them: APP_REPLICAS ≥ maxReplicas + maxSurge + one pod draining', () => {
     const maxReplicas = Number(at(single(objects, 'HorizontalPodAutoscaler'), 'spec.maxReplicas'));
     const surge = surgePods(deployment, maxReplicas);
-    assert.ok(config.cluster.replicas >= maxReplicas + surge + 1, `APP_REPLICAS ${config.cluster.replicas} < ${maxReplicas} + ${surge} + 1`);
+    const replicas = config.cluster.replicas;
+    assert.ok(typeof replicas === 'number' && replicas >= maxReplicas + surge + 1, `APP_REPLICAS ${replicas} < ${maxReplicas} + ${surge} + 1`);
     // One draining pod at a time: the next old pod is stopped only after the new one has been ready this long,
     // by which time the previous old pod has been killed at the latest.
     const grace = Number(at(deployment, 'spec.template.spec.terminationGracePeriodSeconds'));
