@@ -6,6 +6,7 @@ import { preparedStatementsPerConnection } from './connection-budget.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
+import { createPoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { createStatementDeadline } from './statement-deadline.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
@@ -111,7 +112,6 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
   const { run } = createStatementDeadline({ killer, observer, logger, now });
   const all = new Set<PooledConnection>();
-  let ceiling = options.max;
   let ending: Promise<void> | undefined;
 
   const tarn = new TarnPool<PooledConnection>({
@@ -195,11 +195,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       await pooled.connection.end().catch(() => pooled.connection.destroy());
     },
   });
+  const ceiling = createPoolCeiling(options.max, { tarn, all, idleMax });
 
   async function acquire(): Promise<PooledConnection> {
     if (ending) throw new DatabaseUnavailableError('pool_closed');
     // No share of the budget (a replica fenced or not yet granted): waiting out the acquire deadline cannot help.
-    if (ceiling < 1) throw new DatabaseUnavailableError('no_share');
+    if (ceiling.current() < 1) throw new DatabaseUnavailableError('no_share');
     const started = now();
     try {
       const pooled = await tarn.acquire().promise;
@@ -222,7 +223,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     const giveBack = () => {
       pooled.held = false;
       pooled.releasedAt = now();
-      if (!pooled.dead && keptConnections() > ceiling) retire(pooled);
+      if (ceiling.shouldRetire(pooled)) ceiling.retire(pooled);
       tarn.release(pooled);
     };
     if (pooled.killed) void pooled.killed.then(giveBack);
@@ -254,41 +255,6 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     } finally {
       if ((failure !== undefined || open) && !pooled.dead) await rollBack(pooled);
       release(pooled);
-    }
-  }
-
-  function liveConnections(): number {
-    let live = tarn.numPendingCreates();
-    for (const pooled of all) if (!pooled.gone) live++;
-    return live;
-  }
-
-  /** Connections the pool means to keep: live ones not already condemned. */
-  function keptConnections(): number {
-    let kept = tarn.numPendingCreates();
-    for (const pooled of all) if (!pooled.dead) kept++;
-    return kept;
-  }
-
-  /** Closes a connection above the ceiling; tarn discards it (validation fails) the next time it is handed out. */
-  function retire(pooled: PooledConnection): void {
-    pooled.dead = true;
-    pooled.closeReason = 'ceiling';
-    void pooled.connection.end().catch(() => pooled.connection.destroy()).finally(() => (pooled.gone = true));
-  }
-
-  function setCeiling(next: number): void {
-    ceiling = Math.max(0, next);
-    // tarn declares its bounds protected, but reads them afresh on every create and reap: changing them live is safe.
-    const bounds = tarn as unknown as { max: number; min: number };
-    bounds.max = Math.max(1, ceiling);
-    bounds.min = Math.min(idleMax, bounds.max);
-    let excess = keptConnections() - ceiling;
-    for (const pooled of all) {
-      if (excess <= 0) break;
-      if (pooled.held || pooled.dead) continue;
-      retire(pooled);
-      excess--;
     }
   }
 
@@ -332,12 +298,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         idle: tarn.numFree() - brokenIdle,
         pending: tarn.numPendingAcquires(),
         creating: tarn.numPendingCreates(),
-        max: ceiling,
-        idleMax: Math.min(idleMax, ceiling),
+        max: ceiling.current(),
+        idleMax: Math.min(idleMax, ceiling.current()),
       };
     },
-    setCeiling,
-    liveConnections,
+    setCeiling: ceiling.set,
+    liveConnections: ceiling.live,
     end() {
       ending ??= tarn.destroy().then(() => undefined);
       return ending;

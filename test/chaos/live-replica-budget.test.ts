@@ -171,6 +171,11 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     times['startedMs'] = Date.now() - from;
     for (const replica of replicas.slice(1)) loads.push(startLoad(replica));
     times['joinMs'] = (await settledAt(grantsFor[4]!, joinWithinMs, 'scale 1 → 4')) + times['startedMs'];
+    // From announcing a claim to its first share: the others shrank (pools confirmed) and it grew into the room.
+    const joinedToShare = await Promise.all(
+      replicas.slice(1).map(async (replica) => timeOf(await replica.waitForLog((l) => l.msg === 'replica share agreed', 1000)) - timeOf(await replica.waitForLog((l) => l.msg === 'replica joined: announced with no grant yet', 1000))),
+    );
+    times['joinToShareMs'] = Math.max(...joinedToShare);
     // Four replicas under load for a while, at their ceilings.
     await sleep(3000);
 
@@ -193,12 +198,14 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     const cutAt = Date.now();
     proxy.cutOff();
     times['cutOffMs'] = await settledAt(grantsFor[1]!, lapseWithinMs, 'after the cut-off');
+    const restoredAt = Date.now();
     proxy.restore();
     times['rejoinMs'] = await settledAt(grantsFor[2]!, joinWithinMs, 'after the path came back');
     const fenced = await cut.waitForLog((line) => line.msg === 'replica fenced: its share is withdrawn until it joins again', 1000, cutLogFrom);
     const served = await cut.waitForLog((line) => line.msg === 'pool ceiling changed' && Number(line['ceiling']) > 0, 1000, cut.logs.indexOf(fenced));
     times['fencedAfterMs'] = timeOf(fenced) - cutAt;
     times['fencedForMs'] = timeOf(served) - timeOf(fenced);
+    times['servingAfterRestoreMs'] = timeOf(served) - restoredAt;
     const rejoinedAt = timeOf(served);
     const refusedBeforeRestart = await monitor.refused();
 
