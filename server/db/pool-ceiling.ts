@@ -49,10 +49,15 @@ export function createPoolCeiling(
       bounds.min = Math.min(idleMax, bounds.max);
       let excess = kept() - ceiling;
       for (const pooled of all) {
-        if (excess <= 0) break;
-        if (pooled.held || pooled.dead) continue;
-        retire(pooled);
-        excess--;
+        if (pooled.held || pooled.gone) continue;
+        // Broken and idle: tarn would discard it only at the next acquire or reap; close it now so it is not waited for.
+        if (pooled.dead) {
+          pooled.connection.destroy();
+          pooled.gone = true;
+        } else if (excess > 0) {
+          retire(pooled);
+          excess--;
+        }
       }
     },
     shouldRetire: (pooled) => !pooled.dead && kept() > ceiling,
