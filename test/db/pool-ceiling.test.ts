@@ -42,20 +42,29 @@ describe('pool ceiling, changed live', () => {
   it('closes idle connections above a lower ceiling at once and used ones as they come home, failing no request', async () => {
     let letGo: () => void = () => {};
     const released = new Promise<void>((resolve) => (letGo = resolve));
-    const first = hold(2, released);
-    await until(async () => pool.state().used === 2, 2000);
-    await Promise.all(hold(2, Promise.resolve())); // two more open, then idle
-    assert.equal(await serverSideConnections(admin, database), 4);
+    let letIdle: () => void = () => {};
+    const idled = new Promise<void>((resolve) => (letIdle = resolve));
+    try {
+      const first = hold(2, released);
+      const second = hold(2, idled);
+      assert.ok(await until(async () => pool.state().used === 4, 5000), 'four connections open and in use');
+      letIdle();
+      await Promise.all(second); // two of them idle now
+      assert.equal(await serverSideConnections(admin, database), 4);
 
-    pool.setCeiling(1);
-    assert.equal(pool.state().max, 1, 'the state (db_client_connection_max) reports the live ceiling');
-    assert.ok(await until(async () => (await serverSideConnections(admin, database)) === 2, 2000), 'the idle ones are closed at once');
-    assert.equal(pool.liveConnections(), 2, 'the two in use are still open');
+      pool.setCeiling(1);
+      assert.equal(pool.state().max, 1, 'the state (db_client_connection_max) reports the live ceiling');
+      assert.ok(await until(async () => (await serverSideConnections(admin, database)) === 2, 5000), 'the idle ones are closed at once');
+      assert.equal(pool.liveConnections(), 2, 'the two in use are still open');
 
-    letGo();
-    await Promise.all(first); // both requests succeed
-    assert.ok(await until(async () => pool.liveConnections() <= 1 && (await serverSideConnections(admin, database)) <= 1, 2000), 'down to the ceiling on the server');
-    assert.deepEqual(await pool.execute('SELECT 1 AS one'), [{ one: 1 }]);
+      letGo();
+      await Promise.all(first); // both requests succeed
+      assert.ok(await until(async () => pool.liveConnections() <= 1 && (await serverSideConnections(admin, database)) <= 1, 5000), 'down to the ceiling on the server');
+      assert.deepEqual(await pool.execute('SELECT 1 AS one'), [{ one: 1 }]);
+    } finally {
+      letIdle();
+      letGo();
+    }
   });
 
   it('refuses at once with no share (ceiling 0), and grows again when raised', async () => {
@@ -64,15 +73,18 @@ describe('pool ceiling, changed live', () => {
     const started = performance.now();
     await assert.rejects(pool.execute('SELECT 1'), (error: unknown) => error instanceof DatabaseUnavailableError && error.code === 'no_share');
     assert.ok(performance.now() - started < 200, 'no wait for the acquire deadline');
-    assert.ok(await until(async () => (await serverSideConnections(admin, database)) === 0, 2000));
+    assert.ok(await until(async () => (await serverSideConnections(admin, database)) === 0, 5000));
 
     pool.setCeiling(3);
     let letGo: () => void = () => {};
     const released = new Promise<void>((resolve) => (letGo = resolve));
     const held = hold(3, released);
-    assert.ok(await until(async () => pool.state().used === 3, 2000), 'three at once under the raised ceiling');
-    assert.equal(pool.state().pending, 0);
-    letGo();
+    try {
+      assert.ok(await until(async () => pool.state().used === 3, 5000), 'three at once under the raised ceiling');
+      assert.equal(pool.state().pending, 0);
+    } finally {
+      letGo();
+    }
     await Promise.all(held);
   });
 });
