@@ -46,7 +46,11 @@ export interface MysqlStatusMetrics {
 
 export function createMysqlStatusMetrics(
   options: { readonly connection: DbConnectionOptions; readonly timeoutMs: number; readonly minIntervalMs: number },
-  deps: { readonly logger: Logger },
+  deps: {
+    readonly logger: Logger;
+    /** APP_REPLICAS=auto: registers the connection under the replica's claim; false or a throw: it is closed unused. */
+    readonly onConnect?: ((connection: Connection) => Promise<boolean>) | undefined;
+  },
 ): MysqlStatusMetrics {
   let connection: Connection | undefined;
   let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
@@ -61,6 +65,10 @@ export function createMysqlStatusMetrics(
     (fresh as unknown as NodeJS.EventEmitter).on('error', () => {
       if (connection === fresh) connection = undefined;
     });
+    if (deps.onConnect && !(await deps.onConnect(fresh).catch(() => false))) {
+      fresh.destroy();
+      throw Object.assign(new Error('no share of the connection budget for the status connection'), { code: 'NO_SHARE' });
+    }
     connection = fresh;
     return fresh;
   }

@@ -13,6 +13,11 @@ export interface PrimaryMetrics {
   /** A reload recomputed the budget and its new workers run with it. */
   budgetChanged(budget: ConnectionBudget): void;
   reloadEnded(outcome: ReloadOutcome): void;
+  /** APP_REPLICAS=auto, after every coordination step: the live budget and this replica's published grant. */
+  replicaObserved(budget: ConnectionBudget, granted: number): void;
+  shareChanged(direction: 'grow' | 'shrink'): void;
+  leaseRenewFailed(): void;
+  fenced(): void;
 }
 
 /**
@@ -20,7 +25,7 @@ export interface PrimaryMetrics {
  * states, restarts and reloads, scrape failures, and its own process metrics (label worker="primary"). Aggregator
  * `first`: these series exist once, and summing a budget would be wrong if it ever appeared twice.
  */
-export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: () => ClusterCounts }): PrimaryMetrics {
+export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: () => ClusterCounts }, config: { auto: boolean } = { auto: false }): PrimaryMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, labels: { worker: 'primary' } });
   const registers = [registry];
@@ -34,7 +39,7 @@ export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: (
   const limit = gauge('db_pool_budget_limit_connections', 'The server limit the budget was computed from (the smallest of max_connections and the global and account max_user_connections).');
   // Which limit bound the budget, as an info-style series (value 1), so the dashboard can show it by name.
   const limitInfo = new Gauge({ name: 'db_pool_budget_limit_info', help: 'The server limit that bound the budget (limit_source label); always 1.', labelNames: ['limit_source'], registers, aggregator: 'first' });
-  function showBudget(next: ConnectionBudget): void {
+  function showLimits(next: ConnectionBudget): void {
     usable.set(next.usable);
     reserved.set(next.reservedConnections);
     perWorker.set(next.perWorker);
@@ -42,8 +47,19 @@ export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: (
     limitInfo.reset();
     limitInfo.set({ limit_source: next.limitSource }, 1);
   }
+  const replicas = gauge('db_pool_budget_replicas', 'Replicas this primary counts as sharing MySQL: APP_REPLICAS, or with APP_REPLICAS=auto the live claims it saw last.');
+  const granted = gauge('db_pool_budget_granted_connections', "Connections this replica may hold in all: its primary's plus (workers + surge) pools at the current ceiling; with APP_REPLICAS=auto its published grant.");
+  function showBudget(next: ConnectionBudget): void {
+    showLimits(next);
+    replicas.set(next.replicas);
+    granted.set(next.primaryConnections + (next.workers + next.surgeWorkers) * next.perWorker);
+  }
   showBudget(budget);
-  constant('app_replicas', 'Replicas sharing this MySQL, as configured (APP_REPLICAS).', budget.replicas);
+  constant('app_replicas', 'Replicas sharing this MySQL, as configured (APP_REPLICAS; 0 for auto).', config.auto ? 0 : budget.replicas);
+  const shareChanges = new Counter({ name: 'db_pool_budget_share_changes_total', help: "APP_REPLICAS=auto: changes of this replica's published grant (grow: into free room; shrink: after its pools came down).", labelNames: ['direction'], registers, aggregator: 'first' });
+  for (const direction of ['grow', 'shrink']) shareChanges.inc({ direction }, 0);
+  const renewFailures = new Counter({ name: 'db_pool_budget_lease_renew_failures_total', help: 'APP_REPLICAS=auto: coordination steps that failed (MySQL unreachable or too slow); the lease was not renewed.', registers, aggregator: 'first' });
+  const fences = new Counter({ name: 'db_pool_budget_fenced_total', help: 'APP_REPLICAS=auto: times this replica lost its lease and withdrew its whole share (503s until it joined again).', registers, aggregator: 'first' });
   constant('cluster_workers_configured', 'Workers this primary keeps running (WORKERS).', budget.workers);
 
   new Gauge({
@@ -81,5 +97,13 @@ export function createPrimaryMetrics(deps: { budget: ConnectionBudget; counts: (
     reloadEnded(outcome) {
       if (outcome !== 'skipped') reloads.inc({ outcome });
     },
+    replicaObserved(next, grant) {
+      showLimits(next);
+      replicas.set(next.replicas);
+      granted.set(grant);
+    },
+    shareChanged: (direction) => shareChanges.inc({ direction }),
+    leaseRenewFailed: () => renewFailures.inc(),
+    fenced: () => fences.inc(),
   };
 }

@@ -6,7 +6,8 @@ import type { ConnectionBudget } from '../server/db/connection-budget.js';
 import { createWorkerMetricsCollector, type MetricsSource } from './worker-metrics-ipc.js';
 import { createMetricsServer } from './create-metrics-server.js';
 import { createMysqlStatusMetrics } from './mysql-status-metrics.js';
-import { createPrimaryMetrics, type ClusterCounts } from './primary-metrics.js';
+import { createPrimaryMetrics, type ClusterCounts, type PrimaryMetrics } from './primary-metrics.js';
+import type { Connection } from 'mysql2/promise';
 
 /** How long a scrape waits for each worker; a hung worker costs the scrape at most this. */
 export const workerScrapeTimeoutMs = 1000;
@@ -18,6 +19,7 @@ export interface ClusterMetrics {
   workerRestarted(slot: number): void;
   budgetChanged(budget: ConnectionBudget): void;
   reloadEnded(outcome: ReloadOutcome): void;
+  readonly replicas: Pick<PrimaryMetrics, 'replicaObserved' | 'shareChanged' | 'leaseRenewFailed' | 'fenced'>;
   close(): Promise<void>;
 }
 
@@ -25,12 +27,18 @@ export interface ClusterMetrics {
 export async function startClusterMetrics(
   config: Config,
   budget: ConnectionBudget,
-  deps: { logger: Logger; counts: () => ClusterCounts; workers: () => readonly MetricsSource[] },
+  deps: {
+    logger: Logger;
+    counts: () => ClusterCounts;
+    workers: () => readonly MetricsSource[];
+    /** APP_REPLICAS=auto: the status connection registers under the replica's claim. */
+    onStatusConnect?: ((connection: Connection) => Promise<boolean>) | undefined;
+  },
 ): Promise<ClusterMetrics> {
-  const primaryMetrics = createPrimaryMetrics({ budget, counts: deps.counts });
+  const primaryMetrics = createPrimaryMetrics({ budget, counts: deps.counts }, { auto: config.cluster.replicas === 'auto' });
   const mysqlStatus = createMysqlStatusMetrics(
     { connection: config.db.connection, timeoutMs: mysqlStatusTimeoutMs, minIntervalMs: 1000 },
-    { logger: deps.logger },
+    { logger: deps.logger, onConnect: deps.onStatusConnect },
   );
   const collect = createWorkerMetricsCollector({ timeoutMs: workerScrapeTimeoutMs });
   const server = createMetricsServer({
@@ -52,6 +60,7 @@ export async function startClusterMetrics(
     workerRestarted: primaryMetrics.workerRestarted,
     budgetChanged: primaryMetrics.budgetChanged,
     reloadEnded: primaryMetrics.reloadEnded,
+    replicas: primaryMetrics,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,14 +2,16 @@ import cluster from 'node:cluster';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
-import { decodeWorkerSpec, heartbeatIntervalMs, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
+import { decodeWorkerSpec, heartbeatIntervalMs, isCeilingMessage, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
+import { startReplicaShare, type ReplicaShare } from './cluster/start-replica-share.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
+import { createWorkerShare } from './cluster/worker-share.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './db/connection-budget.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
-import { startClusterMetrics } from '../metrics/start-cluster-metrics.js';
+import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
 import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
 
 /*
@@ -27,7 +29,14 @@ async function runPrimary(): Promise<void> {
   cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
   // Replaced by an accepted SIGHUP: the workers forked from then on are sized from MySQL's limits at that moment.
   let budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
+  // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
+  // Metrics start after the share is agreed; the coordinator reports to them once they exist.
+  let liveMetrics: ClusterMetrics | undefined;
+  const share: ReplicaShare | undefined = config.cluster.replicas === 'auto' ? await startReplicaShare(config, budget, logger, () => liveMetrics) : undefined;
+  if (share) budget = share.coordinator.budget();
   async function prepareReload(): Promise<boolean> {
+    // The live share follows MySQL's limits on every heartbeat already; new workers start at the current ceiling.
+    if (share) return true;
     try {
       budget = await recomputeBudget(config, logger);
     } catch (error) {
@@ -46,20 +55,24 @@ async function runPrimary(): Promise<void> {
       heartbeatTimeoutMs: config.cluster.heartbeatTimeoutMs,
       workerEnv: { UV_THREADPOOL_SIZE: String(config.auth.threadPoolSize) },
     },
-    { logger, spec: (slot) => ({ config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot), prepareReload },
+    { logger, spec: (slot) => (share ? share.spec(slot) : { config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot), prepareReload },
   );
-  const metrics = await startClusterMetrics(config, budget, {
+  const metrics: ClusterMetrics = await startClusterMetrics(config, budget, {
     logger,
     counts: () => primary.counts(),
     workers: () => primary.workers(),
+    onStatusConnect: share ? (connection) => share.coordinator.register(connection) : undefined,
   }).catch((error: unknown) => fail(logger, error, `cannot serve /metrics on port ${config.metrics.port}`));
+  liveMetrics = metrics;
   // Metrics keep answering while workers drain; they close last.
   const exit = (code: number) => void metrics.close().finally(() => process.exit(code));
-  const stop = (reason: string) => void primary.shutdown(reason).then(exit);
+  // The claim is deleted once every pool is closed: the grant is free for the others at once.
+  const leave = (code: number) => (share ? share.coordinator.leave().then(() => code) : Promise.resolve(code));
+  const stop = (reason: string) => void primary.shutdown(reason).then(leave).then(exit);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));
-  void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => exit(code)));
+  void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => leave(code)).then(exit));
   if (!(await primary.start())) return;
   logger.info({ workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker }, 'cluster ready');
 }
@@ -80,6 +93,10 @@ async function runWorker(): Promise<void> {
   // Answered from the start, with no series until the worker has its registry.
   let registry: RunningWorker['registry'] | undefined;
   answerMetricsRequests(process, () => registry);
+  const share = spec.config.cluster.replicas === 'auto' ? createWorkerShare(spec, (message) => process.connected && process.send?.(message)) : undefined;
+  process.on('message', (message: unknown) => {
+    if (isCeilingMessage(message)) share?.handle(message);
+  });
   // A stop can come while the worker is still starting (SIGTERM during start-up, a reload or a crash restart): it is
   // remembered and carried out as soon as there is something to drain, so shutdown never waits on a starting worker.
   let worker: RunningWorker | undefined;
@@ -94,7 +111,7 @@ async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
   process.on('disconnect', () => stop('primary disconnected', 'replace'));
-  worker = await startWorker(spec, { logger, requestLog: requestLog.logger }).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
+  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share }).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
   registry = worker.registry;
   if (pendingStop) {
     logger.info({ reason: pendingStop.reason }, 'asked to stop while starting; draining without reporting ready');

@@ -1,5 +1,5 @@
 import type { Panel, RowPanel } from '@grafana/schema';
-import { row, gauge, limitLine, stat, timeseries } from './panels.js';
+import { fixedColor, row, gauge, limitLine, stat, timeseries } from './panels.js';
 
 /** The "MySQL" row and its panels. */
 export const mysqlRow: (Panel | RowPanel)[] = [
@@ -69,5 +69,32 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     queries: [
       ['max(mysql_global_status_threads_running{instance=~"$instance"})', 'threads running'],
     ],
+  }),
+  timeseries({
+    id: 38,
+    title: 'Live shares (APP_REPLICAS=auto)',
+    description:
+      "Each replica's published grant (every connection it may hold: its primary's plus its pools at the current ceiling), the per-pool ceiling, and the live replicas counted. On a join the others' grants step down first, then the newcomer's grows; after a crash the survivors grow once its lease has run out (5 s) and its threads are killed. With a fixed APP_REPLICAS the lines are flat.",
+    unit: 'short',
+    gridPos: { x: 0, y: 55, w: 12, h: 8 },
+    queries: [
+      ['max by (instance) (db_pool_budget_granted_connections{instance=~"$instance"})', 'granted {{instance}}'],
+      ['max by (instance) (db_pool_budget_per_worker_connections{instance=~"$instance"})', 'ceiling per pool {{instance}}'],
+      ['max(db_pool_budget_replicas{instance=~"$instance"})', 'replicas counted'],
+    ],
+  }),
+  timeseries({
+    id: 39,
+    title: 'Share changes, lease renewal failures, fences',
+    description:
+      'APP_REPLICAS=auto: grants raised (grow) and lowered (shrink) per replica, coordination steps that failed (the lease not renewed: DbReplicaLeaseRenewalsFailing when it goes on), and fences (a replica withdrew its whole share after 4 s without a renewal and answered 503 until it joined again: DbReplicaFenced).',
+    unit: 'short',
+    gridPos: { x: 12, y: 55, w: 12, h: 8 },
+    queries: [
+      ['sum by (instance, direction) (increase(db_pool_budget_share_changes_total{instance=~"$instance"}[$__rate_interval]))', '{{direction}} {{instance}}'],
+      ['sum by (instance) (increase(db_pool_budget_lease_renew_failures_total{instance=~"$instance"}[$__rate_interval]))', 'renewal failures {{instance}}'],
+      ['sum by (instance) (increase(db_pool_budget_fenced_total{instance=~"$instance"}[$__rate_interval]))', 'fenced {{instance}}'],
+    ],
+    overrides: [fixedColor('C', 'red')],
   }),
 ];

@@ -11,7 +11,7 @@ import { createPasswordHasher, type PasswordHasher } from '../auth/password-hash
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
 import type { Config } from '../config/config.js';
-import { createDbPool, primaryDatabasePoolName, type DbPool } from '../db/create-db-pool.js';
+import { createDbPool, primaryDatabasePoolName, type DbPool, type DbPoolDeps } from '../db/create-db-pool.js';
 import type { AppState } from '../http/app-state.js';
 import { createApp } from '../http/create-app.js';
 
@@ -39,6 +39,8 @@ export interface ComposeWorkerDeps {
   readonly isShuttingDown: () => boolean;
   /** Replaces the hasher the config describes (a test's lower cost or its own limiter). */
   readonly hasher?: PasswordHasher;
+  /** APP_REPLICAS=auto: registers each new pool connection under the replica's claim (false refuses it). */
+  readonly onConnect?: DbPoolDeps['onConnect'];
 }
 
 /**
@@ -63,7 +65,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
     // The counters are registered (at zero) either way; only the instrumented pool feeds them.
-    { logger, ...(instrumented ? { observer: poolObserver } : {}) },
+    { logger, ...(instrumented ? { observer: poolObserver } : {}), ...(deps.onConnect ? { onConnect: deps.onConnect } : {}) },
   );
   createPoolStateMetrics(registry, db);
   const hasher =

@@ -8,6 +8,8 @@ export interface WorkerSpec {
   readonly budget: ConnectionBudget;
   /** Stable 0-based position; a replacement worker takes the slot (and `worker` label) of the one it replaces. */
   readonly slot: number;
+  /** APP_REPLICAS=auto: the claim its pool connections register under (budget.perWorker is then the live ceiling). */
+  readonly replicaId?: string | undefined;
 }
 
 export const workerSpecVariable = 'APP_WORKER_SPEC';
@@ -27,9 +29,16 @@ export function decodeWorkerSpec(raw: string | undefined): WorkerSpec {
  * `replace`: a rolling reload replaces this worker while the others keep serving: drain at once.
  */
 export type ShutdownKind = 'stop' | 'replace';
-export type PrimaryMessage = { readonly type: 'shutdown'; readonly kind: ShutdownKind };
+export type PrimaryMessage =
+  | { readonly type: 'shutdown'; readonly kind: ShutdownKind }
+  /** APP_REPLICAS=auto: the pool's new ceiling, and the claim new connections register under. */
+  | { readonly type: 'pool:ceiling'; readonly ceiling: number; readonly replicaId: string | undefined };
 /** Worker → primary. (The metrics requests and answers on the same channel are metrics/worker-metrics-ipc.ts.) */
-export type WorkerMessage = { readonly type: 'ready' } | { readonly type: 'heartbeat' };
+export type WorkerMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'heartbeat' }
+  /** The pool holds no more than `ceiling` connections on the server (closed ones are gone, not just released). */
+  | { readonly type: 'pool:settled'; readonly ceiling: number };
 
 /**
  * How often a ready worker sends its heartbeat: four chances to be heard within the primary's heartbeat timeout,
@@ -44,4 +53,9 @@ function hasType<T extends string>(value: unknown, type: T): value is { type: T 
 }
 
 export const isReadyMessage = (value: unknown): value is { type: 'ready' } => hasType(value, 'ready');
-export const isShutdownMessage = (value: unknown): value is PrimaryMessage => hasType(value, 'shutdown');
+export const isShutdownMessage = (value: unknown): value is Extract<PrimaryMessage, { type: 'shutdown' }> =>
+  hasType(value, 'shutdown');
+export const isCeilingMessage = (value: unknown): value is Extract<PrimaryMessage, { type: 'pool:ceiling' }> =>
+  hasType(value, 'pool:ceiling') && typeof (value as { ceiling?: unknown }).ceiling === 'number';
+export const isSettledMessage = (value: unknown): value is Extract<WorkerMessage, { type: 'pool:settled' }> =>
+  hasType(value, 'pool:settled') && typeof (value as { ceiling?: unknown }).ceiling === 'number';

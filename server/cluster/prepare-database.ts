@@ -10,18 +10,25 @@ import { runMigrations } from '../db/run-migrations.js';
 /** Connections the primary holds for itself: the one that reads MySQL's status for /metrics. */
 export const primaryConnections = 1;
 
+/** With APP_REPLICAS=auto the primary also holds the coordination connection, counted in its grant. */
+export const autoPrimaryConnections = primaryConnections + 1;
+
 /** One extra worker per replica during a rolling reload (see connection-budget.ts). */
 export const reloadSurgeWorkers = 1;
 
-/** The budget this configuration gets from a server with these limits. */
+/**
+ * The budget this configuration gets from a server with these limits. With APP_REPLICAS=auto: the budget of a replica
+ * alone, so a configuration in which not even one replica fits fails at start (the live shares come later).
+ */
 export function budgetFor(config: Config, limits: ServerLimits): ConnectionBudget {
+  const auto = config.cluster.replicas === 'auto';
   return computeConnectionBudget({
     limits,
     poolMax: config.db.poolMax,
     reservedConnections: config.db.reservedConnections,
-    replicas: config.cluster.replicas,
+    replicas: auto ? 1 : (config.cluster.replicas as number),
     workers: config.cluster.workers,
-    primaryConnections,
+    primaryConnections: auto ? autoPrimaryConnections : primaryConnections,
     surgeWorkers: reloadSurgeWorkers,
   });
 }

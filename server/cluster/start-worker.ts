@@ -8,6 +8,7 @@ import type { DbPool } from '../db/create-db-pool.js';
 import { composeWorker } from './compose-worker.js';
 import { listenApi } from './listen-api.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
+import type { WorkerShare } from './worker-share.js';
 
 export interface RunningWorker {
   readonly server: Server;
@@ -33,16 +34,24 @@ export interface WorkerLoggers {
   readonly logger: Logger;
   /** The buffered request log (createRequestLogger). */
   readonly requestLog: Logger;
+  /** APP_REPLICAS=auto: the live ceiling and the registration of new pool connections. */
+  readonly share?: WorkerShare | undefined;
 }
 
 /** A worker: its parts (composeWorker) served on the cluster's port, with a purge job and a drain. */
-export async function startWorker(spec: WorkerSpec, { logger, requestLog }: WorkerLoggers): Promise<RunningWorker> {
+export async function startWorker(spec: WorkerSpec, { logger, requestLog, share }: WorkerLoggers): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
   const { app, db, registry } = await composeWorker(
     { config, poolMax: budget.perWorker, slot: spec.slot },
-    { logger, requestLog, isShuttingDown: () => draining !== undefined },
+    {
+      logger,
+      requestLog,
+      isShuttingDown: () => draining !== undefined,
+      ...(share ? { onConnect: share.onConnect } : {}),
+    },
   );
+  share?.attach(db);
   const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
   const listener = await listenApi(server, config.http);
 

@@ -42,7 +42,11 @@ export interface Config {
   };
   readonly cluster: {
     readonly workers: number;
-    readonly replicas: number;
+    /**
+     * Replicas sharing MySQL: a fixed number the budget divides by, or `auto` (replicas agree on their shares live,
+     * through a claims table in MySQL; server/cluster/replica-coordinator.ts).
+     */
+    readonly replicas: number | 'auto';
     readonly shutdownTimeoutMs: number;
     /**
      * After SIGTERM, how long workers keep serving while /readyz already says 503, so the load balancer

@@ -19,7 +19,7 @@ const envSchema = z.object({
   HTTP_LISTENERS_PER_WORKER: int(1, 256).optional(),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
-  APP_REPLICAS: int(1, 10_000).default(1),
+  APP_REPLICAS: z.union([z.literal('auto'), int(1, 10_000)]).default(1),
   DATABASE_URL: z.string().min(1).default('mysql://root@127.0.0.1:3306/app'),
   DB_POOL_MAX: int(1, 100_000).default(50),
   DB_RESERVED_CONNECTIONS: int(0, 100_000).default(10),

@@ -6,6 +6,7 @@ import { preparedStatementsPerConnection } from './connection-budget.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
+import { createPoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { createStatementDeadline } from './statement-deadline.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
@@ -57,6 +58,11 @@ export interface DbPoolDeps {
   readonly killer?: ThreadKiller;
   /** In [0, 1): the lifetime jitter. */
   readonly random?: () => number;
+  /**
+   * Runs on every new connection before it joins the pool (APP_REPLICAS=auto registers its thread under the
+   * replica's claim). False or a throw: the connection is closed and the acquire fails with 503.
+   */
+  readonly onConnect?: (connection: mysql.Connection) => Promise<boolean>;
 }
 
 export interface PoolState {
@@ -66,6 +72,7 @@ export interface PoolState {
   readonly pending: number;
   /** Connections being opened right now. */
   readonly creating: number;
+  /** The current ceiling: `max` at creation, then whatever setCeiling set. */
   readonly max: number;
   readonly idleMax: number;
 }
@@ -80,6 +87,13 @@ export interface DbPool {
   /** Holds one connection for the duration of `fn` (e.g. a transaction), then returns it to the pool. */
   withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T>;
   state(): PoolState;
+  /**
+   * Changes the ceiling live. Lowering it closes idle connections above it at once and destroys used ones as they
+   * come home (never failing the request that holds them); at 0 every acquire fails at once with 503.
+   */
+  setCeiling(ceiling: number): void;
+  /** Connections whose server thread may still exist: open (used, idle) or being opened. */
+  liveConnections(): number;
   /** Waits for held connections to come back, then closes every connection. Idempotent. */
   end(): Promise<void>;
 }
@@ -107,8 +121,9 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   let ending: Promise<void> | undefined;
 
   const tarn = new TarnPool<PooledConnection>({
-    min: idleMax,
-    max: options.max,
+    min: Math.min(idleMax, Math.max(1, options.max)),
+    // tarn wants max ≥ 1 at construction; a ceiling of 0 is enforced in acquire().
+    max: Math.max(1, options.max),
     acquireTimeoutMillis: options.acquireTimeoutMs,
     // A connect that outlives the acquire deadline is useless to the waiter that asked for it.
     createTimeoutMillis: options.acquireTimeoutMs,
@@ -139,6 +154,13 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         observer.connectionError(errorCode(error));
         throw error;
       }
+      if (deps.onConnect) {
+        const admitted = await deps.onConnect(connection).catch(() => false);
+        if (!admitted) {
+          connection.destroy();
+          throw new DatabaseUnavailableError('no_share');
+        }
+      }
       const pooled: PooledConnection = {
         connection,
         threadId: connection.threadId,
@@ -150,6 +172,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         expiresAt: now() + maxLifetimeMs * (1 - lifetimeJitter * random()),
         deadlineAt: 0,
         killed: undefined,
+        gone: false,
       };
       // Without an 'error' listener a connection lost while idle would crash the worker.
       const events = connection as unknown as NodeJS.EventEmitter;
@@ -160,6 +183,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       });
       events.on('end', () => {
         pooled.dead = true;
+        pooled.gone = true;
       });
       all.add(pooled);
       observer.created((now() - started) / 1000);
@@ -177,9 +201,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       await pooled.connection.end().catch(() => pooled.connection.destroy());
     },
   });
+  const ceiling = createPoolCeiling(options.max, { tarn, all, idleMax });
 
   async function acquire(): Promise<PooledConnection> {
     if (ending) throw new DatabaseUnavailableError('pool_closed');
+    // No share of the budget (a replica fenced or not yet granted): waiting out the acquire deadline cannot help.
+    if (ceiling.current() < 1) throw new DatabaseUnavailableError('no_share');
     const started = now();
     try {
       const pooled = await tarn.acquire().promise;
@@ -202,6 +229,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     const giveBack = () => {
       pooled.held = false;
       pooled.releasedAt = now();
+      if (ceiling.shouldRetire(pooled)) ceiling.retire(pooled);
       tarn.release(pooled);
     };
     if (pooled.killed) void pooled.killed.then(giveBack);
@@ -282,10 +310,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         idle: tarn.numFree() - brokenIdle,
         pending: tarn.numPendingAcquires(),
         creating: tarn.numPendingCreates(),
-        max: options.max,
-        idleMax,
+        max: ceiling.current(),
+        idleMax: Math.min(idleMax, ceiling.current()),
       };
     },
+    setCeiling: ceiling.set,
+    liveConnections: ceiling.live,
     end() {
       ending ??= tarn.destroy().then(() => undefined);
       return ending;

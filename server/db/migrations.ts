@@ -48,4 +48,30 @@ export const migrations: readonly Migration[] = [
        ) ENGINE=InnoDB`,
     ],
   },
+  {
+    version: 3,
+    name: 'replica claims',
+    statements: [
+      // APP_REPLICAS=auto: one row per live replica (server/db/replica-claims.ts). Times are MySQL's clock, so no
+      // replica's clock matters. `granted` is every connection the replica may hold, its primary's included.
+      `CREATE TABLE IF NOT EXISTS replica_claims (
+         replica_id CHAR(32) NOT NULL PRIMARY KEY,
+         granted INT UNSIGNED NOT NULL,
+         wanted INT UNSIGNED NOT NULL,
+         joined_at DATETIME(6) NOT NULL,
+         expires_at DATETIME(6) NOT NULL
+       ) ENGINE=InnoDB`,
+      // Which server thread belongs to which claim, so the threads of a lapsed replica can be killed before its
+      // grant is handed to others. Keyed by thread id: after a MySQL restart reuses an id, the newest owner wins.
+      `CREATE TABLE IF NOT EXISTS replica_connections (
+         connection_id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+         replica_id CHAR(32) NOT NULL,
+         registered_at DATETIME(6) NOT NULL,
+         KEY replica_connections_replica_id (replica_id)
+       ) ENGINE=InnoDB`,
+      // One row every grant change locks first: changes to Σ granted happen one at a time.
+      `CREATE TABLE IF NOT EXISTS replica_claims_lock (id TINYINT UNSIGNED NOT NULL PRIMARY KEY) ENGINE=InnoDB`,
+      `INSERT IGNORE INTO replica_claims_lock (id) VALUES (1)`,
+    ],
+  },
 ];

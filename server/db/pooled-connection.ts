@@ -20,4 +20,6 @@ export interface PooledConnection {
   deadlineAt: number;
   /** Set once abandoned at the deadline: settles when its server thread is gone (or could not be reached). */
   killed: Promise<void> | undefined;
+  /** Its socket is closed: the server no longer counts it (a lowered ceiling waits for this). */
+  gone: boolean;
 }

@@ -79,6 +79,10 @@ describe('loadConfig', () => {
     assert.equal(config.http.listenersPerWorker, 8);
   });
 
+  it('takes APP_REPLICAS=auto: replicas agree on their shares live', () => {
+    assert.equal(loadConfig({ APP_REPLICAS: 'auto' }).cluster.replicas, 'auto');
+  });
+
   it('returns a deeply frozen object', () => {
     const config = loadConfig({});
     assert.ok(Object.isFrozen(config));
@@ -103,6 +107,8 @@ describe('loadConfig', () => {
     ['DB_QUERY_TIMEOUT_MS', '2s'],
     ['DB_CONNECTION_MAX_LIFETIME_MS', '10'],
     ['DB_PING_AFTER_IDLE_MS', '-1'],
+    ['APP_REPLICAS', '0'],
+    ['APP_REPLICAS', 'automatic'],
   ] as const) {
     it(`refuses ${name}=${value} with a message naming the variable`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {

@@ -13,6 +13,13 @@ export interface FreezableProxy {
   openConnections(): number;
   /** Stops forwarding on the connections open now; returns how many were frozen. */
   freeze(): number;
+  /**
+   * The whole path is lost: freezes the open connections, and new ones are accepted but never forwarded (a connect
+   * hangs until the client gives up), until `restore()`.
+   */
+  cutOff(): number;
+  /** New connections are forwarded again; the frozen ones stay frozen, as after a real outage. */
+  restore(): void;
   /** Closes the listener and destroys every connection, frozen or not. */
   close(): Promise<void>;
 }
@@ -25,7 +32,15 @@ interface Pair {
 export async function startFreezableProxy(target: { host: string; port: number }): Promise<FreezableProxy> {
   const pairs = new Set<Pair>();
   const frozen = new Set<Pair>();
+  const unanswered = new Set<Socket>();
+  let cut = false;
   const listener: Server = createServer((client) => {
+    if (cut) {
+      client.pause();
+      unanswered.add(client);
+      client.on('error', () => {}).on('close', () => unanswered.delete(client));
+      return;
+    }
     const server = connect(target);
     const pair = { client, server };
     pairs.add(pair);
@@ -42,26 +57,36 @@ export async function startFreezableProxy(target: { host: string; port: number }
     server.on('error', drop).on('close', drop);
   });
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  function freeze(): number {
+    let count = 0;
+    for (const pair of pairs) {
+      if (frozen.has(pair)) continue;
+      frozen.add(pair);
+      count++;
+      // Stop reading both legs: what either end sends waits in kernel buffers, and nothing reaches the other end.
+      pair.client.unpipe(pair.server);
+      pair.server.unpipe(pair.client);
+      pair.client.pause();
+      pair.server.pause();
+    }
+    return count;
+  }
+
   const address = listener.address();
   if (address === null || typeof address === 'string') throw new Error('proxy: no port');
   return {
     port: address.port,
     openConnections: () => pairs.size,
-    freeze() {
-      let count = 0;
-      for (const pair of pairs) {
-        if (frozen.has(pair)) continue;
-        frozen.add(pair);
-        count++;
-        // Stop reading both legs: what either end sends waits in kernel buffers, and nothing reaches the other end.
-        pair.client.unpipe(pair.server);
-        pair.server.unpipe(pair.client);
-        pair.client.pause();
-        pair.server.pause();
-      }
-      return count;
+    freeze,
+    cutOff() {
+      cut = true;
+      return freeze();
+    },
+    restore() {
+      cut = false;
     },
     async close() {
+      for (const client of unanswered) client.destroy();
       for (const { client, server } of [...pairs, ...frozen]) {
         client.destroy();
         server.destroy();

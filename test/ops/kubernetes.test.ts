@@ -199,14 +199,13 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.equal(at(deployment, 'spec.replicas'), undefined, 'spec.replicas would fight the autoscaler on every apply');
   });
 
-  it('budgets connections for every pod that can hold them: APP_REPLICAS ≥ maxReplicas + maxSurge + one pod draining', () => {
+  it('shares the connection budget live between the pods (APP_REPLICAS=auto), with a reserve for every pod that may start at once', () => {
     const maxReplicas = Number(at(single(objects, 'HorizontalPodAutoscaler'), 'spec.maxReplicas'));
     const surge = surgePods(deployment, maxReplicas);
-    assert.ok(config.cluster.replicas >= maxReplicas + surge + 1, `APP_REPLICAS ${config.cluster.replicas} < ${maxReplicas} + ${surge} + 1`);
-    // One draining pod at a time: the next old pod is stopped only after the new one has been ready this long,
-    // by which time the previous old pod has been killed at the latest.
-    const grace = Number(at(deployment, 'spec.template.spec.terminationGracePeriodSeconds'));
-    assert.ok(Number(at(deployment, 'spec.minReadySeconds')) >= grace, 'minReadySeconds ≥ terminationGracePeriodSeconds');
+    assert.equal(config.cluster.replicas, 'auto', 'a fixed APP_REPLICAS is wrong whenever the autoscaler or a rollout changes the pod count');
+    // Each starting pod holds its migration and coordination connections before its first grant covers them.
+    const starting = maxReplicas + surge;
+    assert.ok(config.db.reservedConnections >= 2 * starting + 2, `DB_RESERVED_CONNECTIONS ${config.db.reservedConnections} < 2 × ${starting} starting pods + 2 for admins`);
     assert.equal(at(deployment, 'spec.strategy.rollingUpdate.maxUnavailable'), 0, 'maxUnavailable 0: no pod stops before its replacement is ready');
   });
 

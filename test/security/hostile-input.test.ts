@@ -189,6 +189,6 @@ describe('hostile input against the real cluster', function () {
       assert.equal(wrong.status, 401);
     }
     const [tables] = await admin.query<RowDataPacket[]>('SHOW TABLES');
-    assert.deepEqual(tables.map((row) => String(Object.values(row)[0])).sort(), ['login_throttle', 'schema_migrations', 'sessions', 'users'].sort());
+    assert.deepEqual(tables.map((row) => String(Object.values(row)[0])).sort(), ['login_throttle', 'replica_claims', 'replica_claims_lock', 'replica_connections', 'schema_migrations', 'sessions', 'users'].sort());
   });
 });

@@ -1,0 +1,55 @@
+import type { Logger } from 'pino';
+import type { ClusterMetrics } from '../../metrics/start-cluster-metrics.js';
+import type { Config } from '../config/config.js';
+import type { ConnectionBudget } from '../db/connection-budget.js';
+import type { WorkerSpec } from './messages.js';
+import { createPoolCeilings } from './pool-ceilings.js';
+import { autoPrimaryConnections, reloadSurgeWorkers } from './prepare-database.js';
+import { createReplicaCoordinator, type ReplicaCoordinator } from './replica-coordinator.js';
+
+/** How often a replica renews its lease, and how long a lease lasts on MySQL's clock (README, "APP_REPLICAS=auto"). */
+export const replicaHeartbeatMs = 1000;
+export const replicaLeaseMs = 5000;
+
+export interface ReplicaShare {
+  readonly coordinator: ReplicaCoordinator;
+  /** The spec of a worker about to be forked: the current ceiling and claim. */
+  spec(slot: number): WorkerSpec;
+}
+
+/**
+ * APP_REPLICAS=auto: joins the replicas sharing MySQL and waits (up to two leases: long enough for the others to
+ * shrink) for a first share. Metrics are started after this, so the observer reaches them through `metrics()`.
+ */
+export async function startReplicaShare(config: Config, budget: ConnectionBudget, logger: Logger, metrics: () => ClusterMetrics | undefined): Promise<ReplicaShare> {
+  const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined });
+  const coordinator = createReplicaCoordinator(
+    {
+      connection: config.db.connection,
+      shape: { primaryConnections: autoPrimaryConnections, pools: config.cluster.workers + reloadSurgeWorkers, poolMax: config.db.poolMax },
+      workers: config.cluster.workers,
+      reservedConnections: config.db.reservedConnections,
+      heartbeatMs: replicaHeartbeatMs,
+      leaseMs: replicaLeaseMs,
+    },
+    {
+      logger,
+      ceilings,
+      observer: {
+        observed: (next, granted) => metrics()?.replicas.replicaObserved(next, granted),
+        shareChanged: (direction) => metrics()?.replicas.shareChanged(direction),
+        renewFailed: () => metrics()?.replicas.leaseRenewFailed(),
+        fenced: () => metrics()?.replicas.fenced(),
+      },
+    },
+  );
+  await coordinator.start(2 * replicaLeaseMs);
+  logger.info({ perWorker: ceilings.current(), limit: budget.limit }, 'replica share agreed');
+  return {
+    coordinator,
+    spec(slot) {
+      const { ceiling, replicaId } = ceilings.forFork();
+      return { config, budget: { ...coordinator.budget(), perWorker: ceiling }, slot, replicaId };
+    },
+  };
+}
