@@ -50,7 +50,10 @@ export interface StartClusterOptions {
   readonly wrapper?: readonly string[];
 }
 
-export async function startCluster(env: Record<string, string>, options: StartClusterOptions = {}): Promise<ClusterProcess> {
+export async function startCluster(
+  env: Record<string, string>,
+  options: StartClusterOptions = {},
+): Promise<ClusterProcess> {
   const port = Number(env['PORT'] ?? (await freePort()));
   let metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
   // Two calls can hand out the same just-freed port, and the product refuses METRICS_PORT = PORT.
@@ -79,21 +82,22 @@ export async function startCluster(env: Record<string, string>, options: StartCl
   const logs: LogLine[] = [];
   const stderr: string[] = [];
   const waiters = new Set<{ predicate: (line: LogLine) => boolean; after: number; resolve: (line: LogLine) => void }>();
-  if (child.stdout) createInterface({ input: child.stdout }).on('line', (text) => {
-    let line: LogLine;
-    try {
-      line = JSON.parse(text) as LogLine;
-    } catch {
-      line = { msg: text, raw: true };
-    }
-    logs.push(line);
-    for (const waiter of waiters) {
-      if (logs.length - 1 >= waiter.after && waiter.predicate(line)) {
-        waiters.delete(waiter);
-        waiter.resolve(line);
+  if (child.stdout)
+    createInterface({ input: child.stdout }).on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text, raw: true };
       }
-    }
-  });
+      logs.push(line);
+      for (const waiter of waiters) {
+        if (logs.length - 1 >= waiter.after && waiter.predicate(line)) {
+          waiters.delete(waiter);
+          waiter.resolve(line);
+        }
+      }
+    });
   createInterface({ input: child.stderr! }).on('line', (text) => stderr.push(text));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
     child.once('exit', (code, signal) => done({ code, signal })),
@@ -123,27 +127,50 @@ export async function startCluster(env: Record<string, string>, options: StartCl
       const seen = logs.slice(after).find(predicate);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolveLine, reject) => {
-        const waiter = { predicate, after, resolve: (line: LogLine) => {
+        const waiter = {
+          predicate,
+          after,
+          resolve: (line: LogLine) => {
             clearTimeout(timer);
             resolveLine(line);
           },
         };
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
+          reject(
+            new Error(
+              `no matching log line within ${timeoutMs} ms; last lines:\n${logs
+                .slice(-8)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(waiter);
         // The exit can be seen before the last output is read: give the pipes a moment, so the error shows why.
-        void exited.then(() => sleep(500)).then(() => {
-          if (!waiters.has(waiter)) return;
-          waiters.delete(waiter);
-          clearTimeout(timer);
-          reject(new Error(`cluster exited (code ${child.exitCode}, signal ${child.signalCode}) before a matching log line; last lines:\n${logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`));
-        });
+        void exited
+          .then(() => sleep(500))
+          .then(() => {
+            if (!waiters.has(waiter)) return;
+            waiters.delete(waiter);
+            clearTimeout(timer);
+            reject(
+              new Error(
+                `cluster exited (code ${child.exitCode}, signal ${child.signalCode}) before a matching log line; last lines:\n${logs
+                  .slice(-8)
+                  .map((l) => JSON.stringify(l))
+                  .join('\n')}\nstderr:\n${stderr.slice(-8).join('\n')}`,
+              ),
+            );
+          });
       });
     },
     readyWorkerPids() {
-      const exitedPids = new Set(logs.filter((l) => l.msg === 'worker exited' || l.msg === 'worker died; restarting').map((l) => Number(l['workerPid'])));
+      const exitedPids = new Set(
+        logs
+          .filter((l) => l.msg === 'worker exited' || l.msg === 'worker died; restarting')
+          .map((l) => Number(l['workerPid'])),
+      );
       const pids = logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.pid));
       return [...new Set(pids)].filter((pid) => !exitedPids.has(pid) && isAlive(pid));
     },
@@ -163,12 +190,14 @@ export async function startCluster(env: Record<string, string>, options: StartCl
       clearTimeout(timer);
     },
   };
-  if ((options.waitForReady ?? true) && !options.discardLogs) await cluster.waitForLog((line) => line.msg === 'cluster ready', 20_000);
+  if ((options.waitForReady ?? true) && !options.discardLogs)
+    await cluster.waitForLog((line) => line.msg === 'cluster ready', 20_000);
   return cluster;
 }
 
 /** Lines the cluster printed with this `msg`, from line index `from` on. */
-export const lines = (cluster: ClusterProcess, msg: string, from = 0): LogLine[] => cluster.logs.slice(from).filter((l) => l.msg === msg);
+export const lines = (cluster: ClusterProcess, msg: string, from = 0): LogLine[] =>
+  cluster.logs.slice(from).filter((l) => l.msg === msg);
 
 export function isAlive(pid: number): boolean {
   try {

@@ -28,7 +28,11 @@ function validatorFor(pointer: string, schema: Json): ValidateFunction {
   let validate = validators.get(pointer);
   if (!validate) {
     // The document's components travel with each schema, so `#/components/schemas/...` references resolve.
-    validate = ajv.compile({ ...schema, $id: `https://contract.test/${validators.size}`, components: document.components });
+    validate = ajv.compile({
+      ...schema,
+      $id: `https://contract.test/${validators.size}`,
+      components: document.components,
+    });
     validators.set(pointer, validate);
   }
   return validate;
@@ -38,7 +42,8 @@ function resolveRef<T extends Json>(value: T): T {
   const ref = value['$ref'];
   if (typeof ref !== 'string') return value;
   let node: unknown = document;
-  for (const part of ref.replace(/^#\//, '').split('/')) node = (node as Json)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+  for (const part of ref.replace(/^#\//, '').split('/'))
+    node = (node as Json)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
   return node as T;
 }
 
@@ -57,7 +62,8 @@ export function checkContract(method: string, url: string, response: ContractRes
     throw new AssertionError({ message: `contract: ${where}: ${message}\n${response.text.slice(0, 300)}` });
   };
   const pathItem = document.paths[path];
-  const operation = pathItem?.[method.toLowerCase()] ?? (method.toUpperCase() === 'HEAD' ? pathItem?.['get'] : undefined);
+  const operation =
+    pathItem?.[method.toLowerCase()] ?? (method.toUpperCase() === 'HEAD' ? pathItem?.['get'] : undefined);
   let described: Json | undefined;
   let pointer: string;
   if (!pathItem) {

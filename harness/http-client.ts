@@ -15,10 +15,15 @@ export async function request(url: string, init: RequestInit & { json?: unknown 
   const { json, ...rest } = init;
   const headers = new Headers(rest.headers);
   if (json !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-  const response = await fetch(url, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
+  const response = await fetch(url, {
+    ...rest,
+    headers,
+    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+  });
   const text = await response.text();
   let body: Record<string, unknown> = {};
-  if ((response.headers.get('content-type') ?? '').includes('json') && text !== '') body = JSON.parse(text) as Record<string, unknown>;
+  if ((response.headers.get('content-type') ?? '').includes('json') && text !== '')
+    body = JSON.parse(text) as Record<string, unknown>;
   checkContract(rest.method ?? 'GET', url, { status: response.status, headers: response.headers, text });
   return { status: response.status, headers: response.headers, body, text };
 }

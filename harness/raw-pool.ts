@@ -31,12 +31,31 @@ export class RawPool {
     const t0 = performance.now();
     return new Promise((resolve) => {
       let received: Buffer = Buffer.alloc(0);
-      const done = (status: number | undefined, error: string | undefined, text = '', retryAfter?: string, reusable = false) => {
+      const done = (
+        status: number | undefined,
+        error: string | undefined,
+        text = '',
+        retryAfter?: string,
+        reusable = false,
+      ) => {
         clearTimeout(timer);
         socket.off('data', onData).off('error', onError).off('close', onClose);
         if (reusable) this.idle.push(socket);
         else socket.destroy();
-        resolve({ client: -1, path: call.path, requestId: '', startedAt, sentAt: startedAt, endedAt: Date.now(), reusedSocket: reused, ms: performance.now() - t0, status, error, retryAfter, body: text });
+        resolve({
+          client: -1,
+          path: call.path,
+          requestId: '',
+          startedAt,
+          sentAt: startedAt,
+          endedAt: Date.now(),
+          reusedSocket: reused,
+          ms: performance.now() - t0,
+          status,
+          error,
+          retryAfter,
+          body: text,
+        });
       };
       const onData = (chunk: Buffer) => {
         received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
@@ -46,7 +65,13 @@ export class RawPool {
         const length = Number(/\r\ncontent-length: *(\d+)/i.exec(headers)?.[1] ?? 0);
         if (received.length < end + 4 + length) return;
         const retryAfter = /\r\nretry-after: *(\S+)/i.exec(headers)?.[1];
-        done(Number(headers.slice(9, 12)), undefined, received.toString('utf8', end + 4, end + 4 + length), retryAfter, !/\r\nconnection: *close/i.test(headers));
+        done(
+          Number(headers.slice(9, 12)),
+          undefined,
+          received.toString('utf8', end + 4, end + 4 + length),
+          retryAfter,
+          !/\r\nconnection: *close/i.test(headers),
+        );
       };
       const onError = (error: unknown) => done(undefined, codeOf(error));
       const onClose = () => done(undefined, 'ECONNRESET');

@@ -53,7 +53,13 @@ export async function scrape(url: string): Promise<Scrape> {
   const { names, samples } = parseExposition(text);
   const series = (name: string, labels: Record<string, string> = {}) =>
     samples.filter((s) => s.name === name && Object.entries(labels).every(([key, value]) => s.labels[key] === value));
-  return { text, durationMs, names, series, sum: (name, labels) => series(name, labels).reduce((total, s) => total + s.value, 0) };
+  return {
+    text,
+    durationMs,
+    names,
+    series,
+    sum: (name, labels) => series(name, labels).reduce((total, s) => total + s.value, 0),
+  };
 }
 
 /**

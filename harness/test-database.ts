@@ -13,7 +13,9 @@ export function testConnection(database: string): DbConnectionOptions {
 
 export function testDatabaseUrl(database: string): string {
   const c = testConnection(database);
-  const auth = c.password ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}` : encodeURIComponent(c.user);
+  const auth = c.password
+    ? `${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}`
+    : encodeURIComponent(c.user);
   return `mysql://${auth}@${c.host}:${c.port}/${database}`;
 }
 

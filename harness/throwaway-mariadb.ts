@@ -198,7 +198,8 @@ class Server implements ThrowawayMariadb {
     this.signal('SIGSTOP');
     const tasks = `/proc/${this.child!.pid}/task`;
     // /proc/<pid>/task/<tid>/stat: "tid (comm) S …", the state after the last ')'; T = stopped by a signal.
-    const state = async (tid: string) => (await fsp.readFile(`${tasks}/${tid}/stat`, 'utf8').catch(() => ') T')).split(') ').pop()?.[0];
+    const state = async (tid: string) =>
+      (await fsp.readFile(`${tasks}/${tid}/stat`, 'utf8').catch(() => ') T')).split(') ').pop()?.[0];
     for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(5)) {
       const states = await Promise.all((await fsp.readdir(tasks)).map(state));
       if (states.every((s) => s === 'T')) return;

@@ -38,15 +38,32 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ client: options.client ?? -1, path: call.path, requestId, startedAt, sentAt, endedAt: Date.now(), reusedSocket, ms: performance.now() - t0, status, error, retryAfter, body: text });
+      resolve({
+        client: options.client ?? -1,
+        path: call.path,
+        requestId,
+        startedAt,
+        sentAt,
+        endedAt: Date.now(),
+        reusedSocket,
+        ms: performance.now() - t0,
+        status,
+        error,
+        retryAfter,
+        body: text,
+      });
     };
-    const req = httpRequest(`${baseUrl}${call.path}`, { method: call.method ?? 'GET', headers, agent: options.agent ?? false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => finish(res.statusCode, undefined, text, header(res.headers['retry-after'])));
-      res.on('error', (error) => finish(res.statusCode, codeOf(error), text));
-    });
+    const req = httpRequest(
+      `${baseUrl}${call.path}`,
+      { method: call.method ?? 'GET', headers, agent: options.agent ?? false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => finish(res.statusCode, undefined, text, header(res.headers['retry-after'])));
+        res.on('error', (error) => finish(res.statusCode, codeOf(error), text));
+      },
+    );
     const timer = setTimeout(() => {
       finish(undefined, 'TIMEOUT', '');
       req.destroy();
@@ -63,7 +80,6 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
-
 
 /** Lets a test end every loop early (e.g. once a fault has played out); loops also end at their own deadline. */
 export class Stopper {
@@ -96,7 +112,12 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
     const agent = options.keepAlive === false ? false : new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (let i = 0; i < options.maxRequestsPerClient && Date.now() < until && !options.stopper?.stopped; i++) {
-        const sample = await send(options.baseUrl, options.next(n, i), { agent, timeoutMs: options.timeoutMs, client: n, requestId: `c${n}-${i}-${Date.now()}` });
+        const sample = await send(options.baseUrl, options.next(n, i), {
+          agent,
+          timeoutMs: options.timeoutMs,
+          client: n,
+          requestId: `c${n}-${i}-${Date.now()}`,
+        });
         samples.push(sample);
         if (options.stopClientAfter?.(sample)) break;
       }
@@ -122,7 +143,9 @@ export interface OpenLoopOptions {
 }
 
 /** Sends `ratePerSecond × durationMs` requests on schedule over a keep-alive pool; waits for all to settle. */
-export async function openLoop(options: OpenLoopOptions): Promise<{ samples: Sample[]; skipped: number; sentPerSecond: number }> {
+export async function openLoop(
+  options: OpenLoopOptions,
+): Promise<{ samples: Sample[]; skipped: number; sentPerSecond: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.maxInFlight });
   const raw = options.client === 'raw' ? new RawPool(options.baseUrl) : undefined;
   const timeoutMs = options.timeoutMs ?? 5000;
@@ -143,10 +166,12 @@ export async function openLoop(options: OpenLoopOptions): Promise<{ samples: Sam
       }
       inFlight++;
       const call = options.next(i);
-      pending.push((raw ? raw.send(call, timeoutMs) : send(options.baseUrl, call, { agent, timeoutMs })).then((sample) => {
-        inFlight--;
-        samples.push(sample);
-      }));
+      pending.push(
+        (raw ? raw.send(call, timeoutMs) : send(options.baseUrl, call, { agent, timeoutMs })).then((sample) => {
+          inFlight--;
+          samples.push(sample);
+        }),
+      );
     }
     const sentPerSecond = ((total - skipped) * 1000) / (performance.now() - started);
     await Promise.all(pending);
@@ -158,11 +183,22 @@ export async function openLoop(options: OpenLoopOptions): Promise<{ samples: Sam
 }
 
 /** One request at a time every `intervalMs` until stopped or `maxMs` passed (a health checker, a scraper). */
-export async function probe(baseUrl: string, call: Call, options: { intervalMs: number; maxMs: number; stopper: Stopper; timeoutMs?: number }): Promise<Sample[]> {
+export async function probe(
+  baseUrl: string,
+  call: Call,
+  options: { intervalMs: number; maxMs: number; stopper: Stopper; timeoutMs?: number },
+): Promise<Sample[]> {
   const samples: Sample[] = [];
   const until = Date.now() + options.maxMs;
-  for (let i = 0; i < Math.ceil(options.maxMs / options.intervalMs) && Date.now() < until && !options.stopper.stopped; i++) {
-    const sample = await send(baseUrl, call, { timeoutMs: options.timeoutMs ?? 5000, requestId: `probe-${Date.now()}-${i}` });
+  for (
+    let i = 0;
+    i < Math.ceil(options.maxMs / options.intervalMs) && Date.now() < until && !options.stopper.stopped;
+    i++
+  ) {
+    const sample = await send(baseUrl, call, {
+      timeoutMs: options.timeoutMs ?? 5000,
+      requestId: `probe-${Date.now()}-${i}`,
+    });
     samples.push(sample);
     await sleep(Math.max(0, options.intervalMs - sample.ms));
   }
@@ -185,4 +221,3 @@ export function tally(samples: readonly Sample[]): Record<string, number> {
   }
   return counts;
 }
-

@@ -38,7 +38,10 @@ export function createMetricsServer(deps: MetricsServerDeps): Server {
       return;
     }
     render().then(
-      (text) => res.writeHead(200, { 'Content-Type': AggregatorRegistry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? undefined : text),
+      (text) =>
+        res
+          .writeHead(200, { 'Content-Type': AggregatorRegistry.PROMETHEUS_CONTENT_TYPE })
+          .end(req.method === 'HEAD' ? undefined : text),
       (error: unknown) => {
         deps.logger.error({ err: error }, 'metrics scrape failed');
         res.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics collection failed\n');

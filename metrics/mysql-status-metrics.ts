@@ -28,7 +28,10 @@ const variablesSql = `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${quoted(Obj
 
 /** The driver's code (ECONNREFUSED, ER_ACCESS_DENIED_ERROR...), else the server's errno: what the runbook asks for. */
 function driverCode(error: unknown): string {
-  const { code, errno } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; errno?: unknown };
+  const { code, errno } = (typeof error === 'object' && error !== null ? error : {}) as {
+    code?: unknown;
+    errno?: unknown;
+  };
   if (typeof code === 'string') return code;
   return typeof errno === 'number' ? `ERRNO_${errno}` : 'UNKNOWN';
 }
@@ -67,7 +70,9 @@ export function createMysqlStatusMetrics(
     });
     if (deps.onConnect && !(await deps.onConnect(fresh).catch(() => false))) {
       fresh.destroy();
-      throw Object.assign(new Error('no share of the connection budget for the status connection'), { code: 'NO_SHARE' });
+      throw Object.assign(new Error('no share of the connection budget for the status connection'), {
+        code: 'NO_SHARE',
+      });
     }
     connection = fresh;
     return fresh;
@@ -82,12 +87,17 @@ export function createMysqlStatusMetrics(
       for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), Number(row['Value']));
     })();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), options.timeoutMs)));
+    const timeout = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), options.timeoutMs)),
+    );
     try {
       await Promise.race([work, timeout]);
       return { up: true, values };
     } catch (error) {
-      deps.logger.warn({ code: driverCode(error), message: error instanceof Error ? error.message : undefined }, 'cannot read MySQL status');
+      deps.logger.warn(
+        { code: driverCode(error), message: error instanceof Error ? error.message : undefined },
+        'cannot read MySQL status',
+      );
       connection?.destroy();
       connection = undefined;
       work.catch(() => undefined);
@@ -108,7 +118,12 @@ export function createMysqlStatusMetrics(
   // cannot be made absent in prom-client, and a stale or zero value would look like a healthy server.
   const upRegistry = new Registry();
   const statusRegistry = new Registry();
-  const up = new Gauge({ name: 'mysql_up', help: 'Whether the last read of MySQL status succeeded (1) or not (0).', registers: [upRegistry], aggregator: 'first' });
+  const up = new Gauge({
+    name: 'mysql_up',
+    help: 'Whether the last read of MySQL status succeeded (1) or not (0).',
+    registers: [upRegistry],
+    aggregator: 'first',
+  });
   const gauges = Object.entries({ ...statusNames, ...variableNames }).map(([variable, name]) => ({
     variable,
     gauge: new Gauge({

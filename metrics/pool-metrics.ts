@@ -15,7 +15,12 @@ import { connectionCreateBuckets, poolUseBuckets, poolWaitBuckets } from './buck
 export function createPoolMetrics(registry: Registry, poolName: string): PoolObserver {
   const registers = [registry];
   const labels = { db_client_connection_pool_name: poolName };
-  const timeouts = new Counter({ name: 'db_client_connection_timeouts_total', help: 'Acquisitions that hit the acquire deadline.', labelNames: ['db_client_connection_pool_name'], registers });
+  const timeouts = new Counter({
+    name: 'db_client_connection_timeouts_total',
+    help: 'Acquisitions that hit the acquire deadline.',
+    labelNames: ['db_client_connection_pool_name'],
+    registers,
+  });
   const waitTime = new Histogram({
     name: 'db_client_connection_wait_time_seconds',
     help: 'Time waited for a connection, including waits that timed out or failed.',
@@ -23,10 +28,32 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolObs
     buckets: [...poolWaitBuckets],
     registers,
   });
-  const useTime = new Histogram({ name: 'db_client_connection_use_time_seconds', help: 'Time a connection was held by a request.', labelNames: ['db_client_connection_pool_name'], buckets: [...poolUseBuckets], registers });
-  const createTime = new Histogram({ name: 'db_client_connection_create_time_seconds', help: 'Time taken to open a new connection.', labelNames: ['db_client_connection_pool_name'], buckets: [...connectionCreateBuckets], registers });
-  const errors = new Counter({ name: 'db_client_connection_errors_total', help: 'Driver errors by code (connect failures, lost connections, refusals).', labelNames: ['db_client_connection_pool_name', 'code'], registers });
-  const closed = new Counter({ name: 'db_client_connections_closed_total', help: 'Connections closed, by reason.', labelNames: ['db_client_connection_pool_name', 'reason'], registers });
+  const useTime = new Histogram({
+    name: 'db_client_connection_use_time_seconds',
+    help: 'Time a connection was held by a request.',
+    labelNames: ['db_client_connection_pool_name'],
+    buckets: [...poolUseBuckets],
+    registers,
+  });
+  const createTime = new Histogram({
+    name: 'db_client_connection_create_time_seconds',
+    help: 'Time taken to open a new connection.',
+    labelNames: ['db_client_connection_pool_name'],
+    buckets: [...connectionCreateBuckets],
+    registers,
+  });
+  const errors = new Counter({
+    name: 'db_client_connection_errors_total',
+    help: 'Driver errors by code (connect failures, lost connections, refusals).',
+    labelNames: ['db_client_connection_pool_name', 'code'],
+    registers,
+  });
+  const closed = new Counter({
+    name: 'db_client_connections_closed_total',
+    help: 'Connections closed, by reason.',
+    labelNames: ['db_client_connection_pool_name', 'reason'],
+    registers,
+  });
   const statementTimeouts = new Counter({
     name: 'db_client_statement_timeouts_total',
     help: 'Statements that outlived the statement deadline (DB_QUERY_TIMEOUT_MS): each is a 503, its connection destroyed and its server thread killed.',

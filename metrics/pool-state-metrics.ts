@@ -9,7 +9,12 @@ import type { DbPool } from '../server/db/create-db-pool.js';
 export function createPoolStateMetrics(registry: Registry, pool: DbPool): void {
   const registers = [registry];
   const labels = { db_client_connection_pool_name: pool.name };
-  const stateGauge = (name: string, help: string, read: (gauge: Gauge<string>) => void, labelNames: string[] = ['db_client_connection_pool_name']) =>
+  const stateGauge = (
+    name: string,
+    help: string,
+    read: (gauge: Gauge<string>) => void,
+    labelNames: string[] = ['db_client_connection_pool_name'],
+  ) =>
     new Gauge({
       name,
       help,
@@ -31,7 +36,13 @@ export function createPoolStateMetrics(registry: Registry, pool: DbPool): void {
     },
     ['db_client_connection_pool_name', 'db_client_connection_state'],
   );
-  stateGauge('db_client_connection_max', 'Most connections this pool may open (its share of the budget).', (g) => g.set(labels, pool.state().max));
-  stateGauge('db_client_connection_idle_max', 'Idle connections kept open past the idle timeout.', (g) => g.set(labels, pool.state().idleMax));
-  stateGauge('db_client_connection_pending_requests', 'Requests waiting for a connection right now.', (g) => g.set(labels, pool.state().pending));
+  stateGauge('db_client_connection_max', 'Most connections this pool may open (its share of the budget).', (g) =>
+    g.set(labels, pool.state().max),
+  );
+  stateGauge('db_client_connection_idle_max', 'Idle connections kept open past the idle timeout.', (g) =>
+    g.set(labels, pool.state().idleMax),
+  );
+  stateGauge('db_client_connection_pending_requests', 'Requests waiting for a connection right now.', (g) =>
+    g.set(labels, pool.state().pending),
+  );
 }

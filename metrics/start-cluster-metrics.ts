@@ -35,7 +35,10 @@ export async function startClusterMetrics(
     onStatusConnect?: ((connection: Connection) => Promise<boolean>) | undefined;
   },
 ): Promise<ClusterMetrics> {
-  const primaryMetrics = createPrimaryMetrics({ budget, counts: deps.counts }, { auto: config.cluster.replicas === 'auto' });
+  const primaryMetrics = createPrimaryMetrics(
+    { budget, counts: deps.counts },
+    { auto: config.cluster.replicas === 'auto' },
+  );
   const mysqlStatus = createMysqlStatusMetrics(
     { connection: config.db.connection, timeoutMs: mysqlStatusTimeoutMs, minIntervalMs: 1000 },
     { logger: deps.logger, onConnect: deps.onStatusConnect },

@@ -42,7 +42,9 @@ export interface WorkerChannel {
 export function answerMetricsRequests(channel: WorkerChannel, registry: () => Registry | undefined): void {
   channel.on('message', (message: unknown) => {
     if (!isMetricsRequest(message)) return;
-    void (registry()?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) => channel.send?.({ type: 'metrics:response', id: message.id, metrics }));
+    void (registry()?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) =>
+      channel.send?.({ type: 'metrics:response', id: message.id, metrics }),
+    );
   });
 }
 

@@ -16,7 +16,10 @@ const runbookLine = /^(\s*(?:-\s+)?runbook_url:\s*)(['"]?)([^'"\s#]*)#([a-z0-9_-
 export function defaultRunbookBase(pkg: PackageInfo): string {
   const raw = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
   if (!raw) throw new Error('package.json has no repository url to build the default RUNBOOK_BASE_URL from');
-  const repo = raw.replace(/^git\+/, '').replace(/\.git$/, '').replace(/\/$/, '');
+  const repo = raw
+    .replace(/^git\+/, '')
+    .replace(/\.git$/, '')
+    .replace(/\/$/, '');
   return `${repo}/blob/main/docs/runbooks.md`;
 }
 
@@ -29,7 +32,9 @@ export function parseRunbookBase(value: string): string {
     throw new Error(`RUNBOOK_BASE_URL must be an absolute URL, got ${JSON.stringify(value)}`);
   }
   if (!['http:', 'https:'].includes(url.protocol) || url.hash !== '' || /[\s'"#]/.test(value)) {
-    throw new Error(`RUNBOOK_BASE_URL must be an http(s) URL without a #fragment or quotes, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `RUNBOOK_BASE_URL must be an http(s) URL without a #fragment or quotes, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }

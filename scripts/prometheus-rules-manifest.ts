@@ -15,6 +15,8 @@ export function prometheusRulesManifest(
       const path = `${prometheusRulesDirectory}/${name}`;
       return { path, text: readText(resolve(repoRoot, path)) };
     });
-  const text = renderPrometheusRules(files, 'mysql-budget-cluster', { 'app.kubernetes.io/name': 'mysql-budget-cluster' });
+  const text = renderPrometheusRules(files, 'mysql-budget-cluster', {
+    'app.kubernetes.io/name': 'mysql-budget-cluster',
+  });
   return { path: 'deploy/kubernetes/generated/prometheus-rules.yaml', text };
 }

@@ -17,12 +17,21 @@ const kubernetesName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * `spec:` rather than parsed and dumped, so its comments (why each alert exists, what it needs) survive into the
  * cluster; the result is parsed back and must equal the file, or this throws.
  */
-export function renderPrometheusRules(files: readonly RuleFile[], namePrefix: string, labels: Readonly<Record<string, string>>): string {
+export function renderPrometheusRules(
+  files: readonly RuleFile[],
+  namePrefix: string,
+  labels: Readonly<Record<string, string>>,
+): string {
   const documents = [...files]
     .sort((a, b) => a.path.localeCompare(b.path))
     .map((file) => {
       const parsed = yaml.load(file.text, { filename: file.path });
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Object.keys(parsed).join() !== 'groups') {
+      if (
+        parsed === null ||
+        typeof parsed !== 'object' ||
+        Array.isArray(parsed) ||
+        Object.keys(parsed).join() !== 'groups'
+      ) {
         throw new Error(`${file.path}: a rules file must hold exactly one mapping with the key \`groups\``);
       }
       const base = file.path.replace(/^.*\//, '').replace(/\.ya?ml$/, '');
@@ -45,7 +54,8 @@ export function renderPrometheusRules(files: readonly RuleFile[], namePrefix: st
         .map((line) => (line === '' ? '' : `  ${line}`));
       const document = `${[...header, ...body].join('\n')}\n`;
       const spec = (yaml.load(document, { filename: file.path }) as { spec?: unknown }).spec;
-      if (!isDeepStrictEqual(spec, parsed)) throw new Error(`${file.path}: indenting the file under spec changed its meaning`);
+      if (!isDeepStrictEqual(spec, parsed))
+        throw new Error(`${file.path}: indenting the file under spec changed its meaning`);
       return document;
     });
   return documents.join('');

@@ -2,7 +2,15 @@ import cluster from 'node:cluster';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
-import { decodeWorkerSpec, heartbeatIntervalMs, isCeilingMessage, isShutdownMessage, workerSpecVariable, type ShutdownKind, type WorkerMessage } from './cluster/messages.js';
+import {
+  decodeWorkerSpec,
+  heartbeatIntervalMs,
+  isCeilingMessage,
+  isShutdownMessage,
+  workerSpecVariable,
+  type ShutdownKind,
+  type WorkerMessage,
+} from './cluster/messages.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
 import { startReplicaShare, type ReplicaShare } from './cluster/start-replica-share.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
@@ -32,7 +40,8 @@ async function runPrimary(): Promise<void> {
   // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
   // Metrics start after the share is agreed; the coordinator reports to them once they exist.
   let liveMetrics: ClusterMetrics | undefined;
-  const share: ReplicaShare | undefined = config.cluster.replicas === 'auto' ? await startReplicaShare(config, budget, logger, () => liveMetrics) : undefined;
+  const share: ReplicaShare | undefined =
+    config.cluster.replicas === 'auto' ? await startReplicaShare(config, budget, logger, () => liveMetrics) : undefined;
   if (share) budget = share.coordinator.budget();
   async function prepareReload(): Promise<boolean> {
     // The live share follows MySQL's limits on every heartbeat already; new workers start at the current ceiling.
@@ -40,7 +49,10 @@ async function runPrimary(): Promise<void> {
     try {
       budget = await recomputeBudget(config, logger);
     } catch (error) {
-      const why = error instanceof BudgetError ? 'the connection budget does not fit' : "MySQL's connection limits could not be read";
+      const why =
+        error instanceof BudgetError
+          ? 'the connection budget does not fit'
+          : "MySQL's connection limits could not be read";
       logger.error({ err: error }, `reload refused: ${why}; the old workers keep serving`);
       return false;
     }
@@ -55,7 +67,12 @@ async function runPrimary(): Promise<void> {
       heartbeatTimeoutMs: config.cluster.heartbeatTimeoutMs,
       workerEnv: { UV_THREADPOOL_SIZE: String(config.auth.threadPoolSize) },
     },
-    { logger, spec: (slot) => (share ? share.spec(slot) : { config, budget, slot }), onWorkerRestart: (slot) => metrics.workerRestarted(slot), prepareReload },
+    {
+      logger,
+      spec: (slot) => (share ? share.spec(slot) : { config, budget, slot }),
+      onWorkerRestart: (slot) => metrics.workerRestarted(slot),
+      prepareReload,
+    },
   );
   const metrics: ClusterMetrics = await startClusterMetrics(config, budget, {
     logger,
@@ -72,9 +89,17 @@ async function runPrimary(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));
-  void primary.fatal.then((code) => primary.shutdown('crash loop').then(() => leave(code)).then(exit));
+  void primary.fatal.then((code) =>
+    primary
+      .shutdown('crash loop')
+      .then(() => leave(code))
+      .then(exit),
+  );
   if (!(await primary.start())) return;
-  logger.info({ workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker }, 'cluster ready');
+  logger.info(
+    { workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker },
+    'cluster ready',
+  );
 }
 
 async function runWorker(): Promise<void> {
@@ -87,13 +112,20 @@ async function runWorker(): Promise<void> {
   const spec = decodeWorkerSpec(process.env[workerSpecVariable]);
   const base = { role: 'worker', worker: spec.slot };
   const logger = createLogger({ level: spec.config.log.level, base });
-  const requestLog = createRequestLogger({ level: spec.config.log.level, base, flushIntervalMs: spec.config.log.requestFlushMs });
+  const requestLog = createRequestLogger({
+    level: spec.config.log.level,
+    base,
+    flushIntervalMs: spec.config.log.requestFlushMs,
+  });
   // Every exit but SIGKILL passes here (process.exit, the end of the event loop, an uncaught exception).
   process.on('exit', () => requestLog.flush());
   // Answered from the start, with no series until the worker has its registry.
   let registry: RunningWorker['registry'] | undefined;
   answerMetricsRequests(process, () => registry);
-  const share = spec.config.cluster.replicas === 'auto' ? createWorkerShare(spec, (message) => process.connected && process.send?.(message)) : undefined;
+  const share =
+    spec.config.cluster.replicas === 'auto'
+      ? createWorkerShare(spec, (message) => process.connected && process.send?.(message))
+      : undefined;
   process.on('message', (message: unknown) => {
     if (isCeilingMessage(message)) share?.handle(message);
   });
@@ -111,7 +143,9 @@ async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
   process.on('disconnect', () => stop('primary disconnected', 'replace'));
-  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share }).catch((error: unknown) => fail(logger, error, 'worker failed to start'));
+  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share }).catch((error: unknown) =>
+    fail(logger, error, 'worker failed to start'),
+  );
   registry = worker.registry;
   if (pendingStop) {
     logger.info({ reason: pendingStop.reason }, 'asked to stop while starting; draining without reporting ready');
@@ -121,7 +155,10 @@ async function runWorker(): Promise<void> {
   logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
   process.send?.({ type: 'ready' } satisfies WorkerMessage);
   // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.
-  setInterval(() => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage), heartbeatIntervalMs(spec.config.cluster.heartbeatTimeoutMs)).unref();
+  setInterval(
+    () => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage),
+    heartbeatIntervalMs(spec.config.cluster.heartbeatTimeoutMs),
+  ).unref();
 }
 
 /** The validated config, or exit 2 with the reason (no logger exists before the config does). */

@@ -22,7 +22,13 @@ export interface PrometheusAnnotation extends AnnotationQuery<PrometheusAnnotati
   readonly useValueForTime: boolean;
 }
 
-function prometheusAnnotation(name: string, iconColor: string, expr: string, titleFormat: string, tagKeys: string): PrometheusAnnotation {
+function prometheusAnnotation(
+  name: string,
+  iconColor: string,
+  expr: string,
+  titleFormat: string,
+  tagKeys: string,
+): PrometheusAnnotation {
   return {
     name,
     datasource: prometheus,

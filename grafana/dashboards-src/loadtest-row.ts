@@ -11,19 +11,20 @@ export const loadtestRow: (Panel | RowPanel)[] = [
       'Requests the Node load tester (job loadtest, port 9465) sends, by scenario. Only while a load test runs; compare with the API request rate to see whether the app keeps up.',
     unit: 'reqps',
     gridPos: { x: 0, y: 81, w: 6, h: 8 },
-    queries: [
-      ['sum by (scenario) (rate(loadtest_requests_total[$__rate_interval]))', '{{scenario}}'],
-    ],
+    queries: [['sum by (scenario) (rate(loadtest_requests_total[$__rate_interval]))', '{{scenario}}']],
   }),
   timeseries({
     id: 31,
     title: 'Load tester: p95 latency by scenario',
     description:
-      '95th percentile response time as the load tester measures it (client side: includes queueing in the kernel and the network). Well above the API\'s own p95 means requests wait before the app even sees them.',
+      "95th percentile response time as the load tester measures it (client side: includes queueing in the kernel and the network). Well above the API's own p95 means requests wait before the app even sees them.",
     unit: 's',
     gridPos: { x: 6, y: 81, w: 6, h: 8 },
     queries: [
-      ['histogram_quantile(0.95, sum by (scenario, le) (rate(loadtest_request_duration_seconds_bucket[$__rate_interval])))', '{{scenario}}'],
+      [
+        'histogram_quantile(0.95, sum by (scenario, le) (rate(loadtest_request_duration_seconds_bucket[$__rate_interval])))',
+        '{{scenario}}',
+      ],
     ],
   }),
   timeseries({
@@ -34,7 +35,10 @@ export const loadtestRow: (Panel | RowPanel)[] = [
     unit: 'reqps',
     gridPos: { x: 12, y: 81, w: 6, h: 8 },
     queries: [
-      ['sum by (scenario, status) (rate(loadtest_requests_total{status!~"2.."}[$__rate_interval])) or on (scenario) (0 * sum by (scenario) (rate(loadtest_requests_total[$__rate_interval])))', '{{scenario}} {{status}}'],
+      [
+        'sum by (scenario, status) (rate(loadtest_requests_total{status!~"2.."}[$__rate_interval])) or on (scenario) (0 * sum by (scenario) (rate(loadtest_requests_total[$__rate_interval])))',
+        '{{scenario}} {{status}}',
+      ],
     ],
   }),
   timeseries({
@@ -44,9 +48,7 @@ export const loadtestRow: (Panel | RowPanel)[] = [
       'TCP connections the load tester holds open to the API. Compare with requests in flight (Overview) and pool pending requests.',
     unit: 'short',
     gridPos: { x: 18, y: 81, w: 6, h: 8 },
-    queries: [
-      ['sum(loadtest_active_connections)', 'connections'],
-    ],
+    queries: [['sum(loadtest_active_connections)', 'connections']],
   }),
   timeseries({
     id: 34,
@@ -64,7 +66,7 @@ export const loadtestRow: (Panel | RowPanel)[] = [
     id: 35,
     title: 'k6: http_req_duration p95 / p99',
     description:
-      'k6\'s own response-time percentiles (K6_PROMETHEUS_RW_TREND_STATS), the worst over its series. The login script\'s thresholds are judged on these.',
+      "k6's own response-time percentiles (K6_PROMETHEUS_RW_TREND_STATS), the worst over its series. The login script's thresholds are judged on these.",
     unit: 's',
     gridPos: { x: 6, y: 89, w: 6, h: 8 },
     queries: [
@@ -79,9 +81,7 @@ export const loadtestRow: (Panel | RowPanel)[] = [
       'Virtual users k6 is running: the offered load. Errors or latency rising with VUs show where the system saturates.',
     unit: 'short',
     gridPos: { x: 12, y: 89, w: 6, h: 8 },
-    queries: [
-      ['sum(k6_vus{testid=~"$testid"})', 'VUs'],
-    ],
+    queries: [['sum(k6_vus{testid=~"$testid"})', 'VUs']],
   }),
   timeseries({
     id: 37,
@@ -90,9 +90,7 @@ export const loadtestRow: (Panel | RowPanel)[] = [
       'Share of k6 requests that failed (http_req_failed). Anything above 0 during a login load test is a bug or capacity problem to explain.',
     unit: 'percentunit',
     gridPos: { x: 18, y: 89, w: 6, h: 8 },
-    queries: [
-      ['avg(k6_http_req_failed_rate{testid=~"$testid"})', 'failed'],
-    ],
+    queries: [['avg(k6_http_req_failed_rate{testid=~"$testid"})', 'failed']],
     max: 1,
   }),
 ];

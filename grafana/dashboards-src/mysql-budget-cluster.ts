@@ -15,7 +15,8 @@ import { variables } from './variables.js';
 export const mysqlBudgetCluster = {
   uid: 'mysql-budget-cluster',
   title: 'mysql-budget-cluster',
-  description: 'The API cluster, its budgeted MySQL pools, MySQL itself, the Node runtime and load tests. Alerts: prometheus/rules; runbooks: docs/runbooks.md.',
+  description:
+    'The API cluster, its budgeted MySQL pools, MySQL itself, the Node runtime and load tests. Alerts: prometheus/rules; runbooks: docs/runbooks.md.',
   tags: ['mysql', 'nodejs', 'connection-pool'],
   schemaVersion: 39,
   version: 1,

@@ -8,16 +8,19 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     id: 18,
     title: 'MySQL connections: connected vs max_connections vs our budget',
     description:
-      'Threads_connected is everyone\'s connections to MySQL; max_connections is where MySQL starts refusing (errno 1040). Budget is what all pools of all replicas may use (limit − reserve − primaries); pools\' max is what they could open right now, and must stay at or below the budget (else DbPoolBudgetOversubscribed). Connected above our open connections is someone else\'s. "Limit the budget used" is the bound the primaries read at start, named by its source: max_connections, max_user_connections_global, or max_user_connections_account (the account\'s own MAX_USER_CONNECTIONS, invisible in max_connections).',
+      "Threads_connected is everyone's connections to MySQL; max_connections is where MySQL starts refusing (errno 1040). Budget is what all pools of all replicas may use (limit − reserve − primaries); pools' max is what they could open right now, and must stay at or below the budget (else DbPoolBudgetOversubscribed). Connected above our open connections is someone else's. \"Limit the budget used\" is the bound the primaries read at start, named by its source: max_connections, max_user_connections_global, or max_user_connections_account (the account's own MAX_USER_CONNECTIONS, invisible in max_connections).",
     unit: 'short',
     gridPos: { x: 0, y: 39, w: 12, h: 8 },
     queries: [
       ['max(mysql_global_status_threads_connected{instance=~"$instance"})', 'threads connected'],
       ['min(mysql_global_variables_max_connections{instance=~"$instance"})', 'max_connections'],
       ['min(db_pool_budget_connections{instance=~"$instance"})', 'budget for our pools'],
-      ['sum(db_client_connection_max)', 'our pools\' max (all replicas)'],
+      ['sum(db_client_connection_max)', "our pools' max (all replicas)"],
       ['sum(db_client_connection_count)', 'our open connections (all replicas)'],
-      ['min by (limit_source) (db_pool_budget_limit_connections{instance=~"$instance"} * on (job, instance) group_left (limit_source) db_pool_budget_limit_info{instance=~"$instance"})', 'limit the budget used ({{limit_source}})'],
+      [
+        'min by (limit_source) (db_pool_budget_limit_connections{instance=~"$instance"} * on (job, instance) group_left (limit_source) db_pool_budget_limit_info{instance=~"$instance"})',
+        'limit the budget used ({{limit_source}})',
+      ],
     ],
     overrides: [limitLine('B', 'red'), limitLine('C', 'orange'), limitLine('D', 'yellow')],
   }),
@@ -29,16 +32,22 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     unit: 'percentunit',
     gridPos: { x: 12, y: 39, w: 6, h: 8 },
     queries: [
-      ['max(mysql_global_status_threads_connected{instance=~"$instance"}) / min(mysql_global_variables_max_connections{instance=~"$instance"})', 'used'],
+      [
+        'max(mysql_global_status_threads_connected{instance=~"$instance"}) / min(mysql_global_variables_max_connections{instance=~"$instance"})',
+        'used',
+      ],
     ],
-    steps: [{ color: 'orange', value: 0.8 }, { color: 'red', value: 0.95 }],
+    steps: [
+      { color: 'orange', value: 0.8 },
+      { color: 'red', value: 0.95 },
+    ],
     max: 1,
   }),
   stat({
     id: 20,
     title: 'Max used connections (since MySQL start)',
     description:
-      'MySQL\'s high-water mark of simultaneous connections since it started, against max_connections. Close to max_connections means it has nearly refused connections before, even if it is quiet now.',
+      "MySQL's high-water mark of simultaneous connections since it started, against max_connections. Close to max_connections means it has nearly refused connections before, even if it is quiet now.",
     unit: 'short',
     gridPos: { x: 18, y: 39, w: 6, h: 8 },
     queries: [
@@ -54,7 +63,10 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     unit: 'ops',
     gridPos: { x: 0, y: 47, w: 12, h: 8 },
     queries: [
-      ['max(rate(mysql_global_status_connection_errors_total{instance=~"$instance", error="max_connections"}[$__rate_interval]))', 'refused (max_connections)'],
+      [
+        'max(rate(mysql_global_status_connection_errors_total{instance=~"$instance", error="max_connections"}[$__rate_interval]))',
+        'refused (max_connections)',
+      ],
       ['max(rate(mysql_global_status_aborted_connects{instance=~"$instance"}[$__rate_interval]))', 'aborted connects'],
     ],
     steps: [{ color: 'red', value: 0.001 }],
@@ -66,9 +78,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
       'Statements executing inside MySQL right now. High while pools are full means MySQL itself is the bottleneck (locks, missing index, I/O); low while pools are full means connections are held while waiting on something else.',
     unit: 'short',
     gridPos: { x: 12, y: 47, w: 12, h: 8 },
-    queries: [
-      ['max(mysql_global_status_threads_running{instance=~"$instance"})', 'threads running'],
-    ],
+    queries: [['max(mysql_global_status_threads_running{instance=~"$instance"})', 'threads running']],
   }),
   timeseries({
     id: 38,
@@ -79,7 +89,10 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     gridPos: { x: 0, y: 55, w: 12, h: 8 },
     queries: [
       ['max by (instance) (db_pool_budget_granted_connections{instance=~"$instance"})', 'granted {{instance}}'],
-      ['max by (instance) (db_pool_budget_per_worker_connections{instance=~"$instance"})', 'ceiling per pool {{instance}}'],
+      [
+        'max by (instance) (db_pool_budget_per_worker_connections{instance=~"$instance"})',
+        'ceiling per pool {{instance}}',
+      ],
       ['max(db_pool_budget_replicas{instance=~"$instance"})', 'replicas counted'],
     ],
   }),
@@ -91,9 +104,18 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     unit: 'short',
     gridPos: { x: 12, y: 55, w: 12, h: 8 },
     queries: [
-      ['sum by (instance, direction) (increase(db_pool_budget_share_changes_total{instance=~"$instance"}[$__rate_interval]))', '{{direction}} {{instance}}'],
-      ['sum by (instance) (increase(db_pool_budget_lease_renew_failures_total{instance=~"$instance"}[$__rate_interval]))', 'renewal failures {{instance}}'],
-      ['sum by (instance) (increase(db_pool_budget_fenced_total{instance=~"$instance"}[$__rate_interval]))', 'fenced {{instance}}'],
+      [
+        'sum by (instance, direction) (increase(db_pool_budget_share_changes_total{instance=~"$instance"}[$__rate_interval]))',
+        '{{direction}} {{instance}}',
+      ],
+      [
+        'sum by (instance) (increase(db_pool_budget_lease_renew_failures_total{instance=~"$instance"}[$__rate_interval]))',
+        'renewal failures {{instance}}',
+      ],
+      [
+        'sum by (instance) (increase(db_pool_budget_fenced_total{instance=~"$instance"}[$__rate_interval]))',
+        'fenced {{instance}}',
+      ],
     ],
     overrides: [fixedColor('C', 'red')],
   }),

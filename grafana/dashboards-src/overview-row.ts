@@ -12,8 +12,14 @@ export const overviewRow: (Panel | RowPanel)[] = [
     unit: 'reqps',
     gridPos: { x: 0, y: 1, w: 8, h: 8 },
     queries: [
-      ['sum(rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))', 'total'],
-      ['sum by (http_response_status_code) (rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))', '{{http_response_status_code}}'],
+      [
+        'sum(rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))',
+        'total',
+      ],
+      [
+        'sum by (http_response_status_code) (rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))',
+        '{{http_response_status_code}}',
+      ],
     ],
   }),
   timeseries({
@@ -24,7 +30,10 @@ export const overviewRow: (Panel | RowPanel)[] = [
     unit: 'percentunit',
     gridPos: { x: 8, y: 1, w: 8, h: 8 },
     queries: [
-      ['(sum(rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker", http_response_status_code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))', '5xx ratio'],
+      [
+        '(sum(rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker", http_response_status_code=~"5.."}[$__rate_interval])) or vector(0)) / sum(rate(http_server_request_duration_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))',
+        '5xx ratio',
+      ],
     ],
     steps: [{ color: 'red', value: 0.05 }],
   }),
@@ -36,8 +45,14 @@ export const overviewRow: (Panel | RowPanel)[] = [
     unit: 's',
     gridPos: { x: 16, y: 1, w: 8, h: 8 },
     queries: [
-      ['histogram_quantile(0.95, sum by (le) (rate(http_server_request_duration_seconds_bucket{instance=~"$instance", worker=~"$worker", http_route!~"/test/.*"}[$__rate_interval])))', 'p95'],
-      ['histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{instance=~"$instance", worker=~"$worker", http_route!~"/test/.*"}[$__rate_interval])))', 'p99'],
+      [
+        'histogram_quantile(0.95, sum by (le) (rate(http_server_request_duration_seconds_bucket{instance=~"$instance", worker=~"$worker", http_route!~"/test/.*"}[$__rate_interval])))',
+        'p95',
+      ],
+      [
+        'histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{instance=~"$instance", worker=~"$worker", http_route!~"/test/.*"}[$__rate_interval])))',
+        'p99',
+      ],
     ],
     steps: [{ color: 'orange', value: 1 }],
   }),
@@ -70,13 +85,16 @@ export const overviewRow: (Panel | RowPanel)[] = [
     id: 7,
     title: 'MySQL reachable',
     description:
-      'Whether each selected primary could read MySQL\'s status on its last scrape (the lowest wins). DOWN means requests that need the database get 503; see the MySQLDown runbook.',
+      "Whether each selected primary could read MySQL's status on its last scrape (the lowest wins). DOWN means requests that need the database get 503; see the MySQLDown runbook.",
     unit: 'short',
     gridPos: { x: 12, y: 9, w: 6, h: 4 },
-    queries: [
-      ['min(mysql_up{instance=~"$instance"})', 'mysql_up'],
+    queries: [['min(mysql_up{instance=~"$instance"})', 'mysql_up']],
+    mappings: [
+      {
+        type: MappingType.ValueToText,
+        options: { '0': { text: 'DOWN', color: 'red', index: 0 }, '1': { text: 'UP', color: 'green', index: 1 } },
+      },
     ],
-    mappings: [{ type: MappingType.ValueToText, options: { '0': { text: 'DOWN', color: 'red', index: 0 }, '1': { text: 'UP', color: 'green', index: 1 } } }],
   }),
   stat({
     id: 8,
@@ -85,8 +103,6 @@ export const overviewRow: (Panel | RowPanel)[] = [
       'HTTP requests being processed right now by the selected workers. Climbing while the request rate stays flat means requests are stuck waiting, usually for a database connection.',
     unit: 'short',
     gridPos: { x: 18, y: 9, w: 6, h: 4 },
-    queries: [
-      ['sum(http_server_active_requests{instance=~"$instance", worker=~"$worker"})', 'in flight'],
-    ],
+    queries: [['sum(http_server_active_requests{instance=~"$instance", worker=~"$worker"})', 'in flight']],
   }),
 ];

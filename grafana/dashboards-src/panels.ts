@@ -1,4 +1,12 @@
-import { FieldColorModeId, ThresholdsMode, type DataQuery, type DataSourceRef, type FieldConfigSource, type Panel, type RowPanel } from '@grafana/schema';
+import {
+  FieldColorModeId,
+  ThresholdsMode,
+  type DataQuery,
+  type DataSourceRef,
+  type FieldConfigSource,
+  type Panel,
+  type RowPanel,
+} from '@grafana/schema';
 
 /*
  * Builders for the dashboard's panels, typed by Grafana's own schema (@grafana/schema): what every panel of a kind
@@ -87,10 +95,20 @@ export function row(id: number, title: string, y: number): RowPanel {
 }
 
 /** What every panel starts with: its kind, identity, the datasource and where it sits. */
-function panelBase(type: string, spec: PanelSpec): Pick<Panel, 'type' | 'id' | 'title' | 'description' | 'datasource' | 'gridPos'> {
+function panelBase(
+  type: string,
+  spec: PanelSpec,
+): Pick<Panel, 'type' | 'id' | 'title' | 'description' | 'datasource' | 'gridPos'> {
   const { h, w, x, y } = spec.gridPos;
   // gridPos in Grafana's own key order, so the generated JSON reads like an exported dashboard.
-  return { type, id: spec.id, title: spec.title, description: spec.description, datasource: prometheus, gridPos: { h, w, x, y } };
+  return {
+    type,
+    id: spec.id,
+    title: spec.title,
+    description: spec.description,
+    datasource: prometheus,
+    gridPos: { h, w, x, y },
+  };
 }
 
 export function timeseries(spec: TimeseriesSpec): Panel {
@@ -132,7 +150,12 @@ export function stat(spec: StatSpec): Panel {
   return {
     ...panelBase('stat', spec),
     fieldConfig: {
-      defaults: { unit, mappings: [...(spec.mappings ?? [])], color: { mode: FieldColorModeId.Thresholds }, thresholds: thresholds(steps) },
+      defaults: {
+        unit,
+        mappings: [...(spec.mappings ?? [])],
+        color: { mode: FieldColorModeId.Thresholds },
+        thresholds: thresholds(steps),
+      },
       overrides: [],
     },
     options: {
@@ -153,17 +176,31 @@ export function gauge(spec: PanelSpec): Panel {
   return {
     ...panelBase('gauge', spec),
     fieldConfig: {
-      defaults: { unit, min: 0, ...(max === undefined ? {} : { max }), color: { mode: FieldColorModeId.Thresholds }, thresholds: thresholds(steps) },
+      defaults: {
+        unit,
+        min: 0,
+        ...(max === undefined ? {} : { max }),
+        color: { mode: FieldColorModeId.Thresholds },
+        thresholds: thresholds(steps),
+      },
       overrides: [],
     },
-    options: { reduceOptions: reduceToLast, showThresholdLabels: false, showThresholdMarkers: true, orientation: 'auto' },
+    options: {
+      reduceOptions: reduceToLast,
+      showThresholdLabels: false,
+      showThresholdMarkers: true,
+      orientation: 'auto',
+    },
     targets: targets(queries),
   };
 }
 
 /** The series of query `refId` in one fixed colour. */
 export function fixedColor(refId: string, color: string): Override {
-  return { matcher: { id: 'byFrameRefID', options: refId }, properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: color } }] };
+  return {
+    matcher: { id: 'byFrameRefID', options: refId },
+    properties: [{ id: 'color', value: { mode: 'fixed', fixedColor: color } }],
+  };
 }
 
 /** The series of query `refId` as a dashed limit line, outside any stacking. */

@@ -8,29 +8,43 @@ export const poolRow: (Panel | RowPanel)[] = [
     id: 10,
     title: 'Worker $worker: connections used / idle / pending vs max',
     description:
-      'One panel per worker slot (summed over the selected instances). Used + idle are the pool\'s open connections; pending are requests queued for one. When used reaches the dashed max line and pending stacks above it, the pool is exhausted: queued requests get 503 after DB_ACQUIRE_TIMEOUT_MS (DbPoolExhausted).',
+      "One panel per worker slot (summed over the selected instances). Used + idle are the pool's open connections; pending are requests queued for one. When used reaches the dashed max line and pending stacks above it, the pool is exhausted: queued requests get 503 after DB_ACQUIRE_TIMEOUT_MS (DbPoolExhausted).",
     unit: 'short',
     gridPos: { x: 0, y: 14, w: 12, h: 8 },
     queries: [
-      ['sum by (worker) (db_client_connection_count{instance=~"$instance", worker=~"$worker", db_client_connection_state="used"})', 'used'],
-      ['sum by (worker) (db_client_connection_count{instance=~"$instance", worker=~"$worker", db_client_connection_state="idle"})', 'idle'],
+      [
+        'sum by (worker) (db_client_connection_count{instance=~"$instance", worker=~"$worker", db_client_connection_state="used"})',
+        'used',
+      ],
+      [
+        'sum by (worker) (db_client_connection_count{instance=~"$instance", worker=~"$worker", db_client_connection_state="idle"})',
+        'idle',
+      ],
       ['sum by (worker) (db_client_connection_pending_requests{instance=~"$instance", worker=~"$worker"})', 'pending'],
       ['sum by (worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"})', 'max'],
     ],
     fillOpacity: 40,
     stacking: 'normal',
-    overrides: [fixedColor('A', 'orange'), fixedColor('B', 'green'), fixedColor('C', 'red'), limitLine('D', 'dark-red')],
+    overrides: [
+      fixedColor('A', 'orange'),
+      fixedColor('B', 'green'),
+      fixedColor('C', 'red'),
+      limitLine('D', 'dark-red'),
+    ],
     repeat: { variable: 'worker', direction: 'h', maxPerRow: 4 },
   }),
   timeseries({
     id: 11,
     title: 'Pool utilisation (used / max)',
     description:
-      'Share of each worker\'s pool lent to requests. Above 90% for 5 minutes raises DbPoolSaturationHigh: no headroom left for a spike. One hot worker points to a slow query or a leak in it; all of them to overall demand.',
+      "Share of each worker's pool lent to requests. Above 90% for 5 minutes raises DbPoolSaturationHigh: no headroom left for a spike. One hot worker points to a slow query or a leak in it; all of them to overall demand.",
     unit: 'percentunit',
     gridPos: { x: 0, y: 22, w: 8, h: 8 },
     queries: [
-      ['sum by (instance, worker) (job_instance_worker_pool:db_client_connection_used:ratio{instance=~"$instance", worker=~"$worker"})', 'worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (job_instance_worker_pool:db_client_connection_used:ratio{instance=~"$instance", worker=~"$worker"})',
+        'worker {{worker}} {{instance}}',
+      ],
     ],
     steps: [{ color: 'red', value: 0.9 }],
     max: 1,
@@ -43,8 +57,14 @@ export const poolRow: (Panel | RowPanel)[] = [
     unit: 's',
     gridPos: { x: 8, y: 22, w: 8, h: 8 },
     queries: [
-      ['histogram_quantile(0.95, sum by (instance, worker, le) (rate(db_client_connection_wait_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))', 'p95 worker {{worker}} {{instance}}'],
-      ['histogram_quantile(0.99, sum by (instance, worker, le) (rate(db_client_connection_wait_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))', 'p99 worker {{worker}} {{instance}}'],
+      [
+        'histogram_quantile(0.95, sum by (instance, worker, le) (rate(db_client_connection_wait_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        'p95 worker {{worker}} {{instance}}',
+      ],
+      [
+        'histogram_quantile(0.99, sum by (instance, worker, le) (rate(db_client_connection_wait_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        'p99 worker {{worker}} {{instance}}',
+      ],
     ],
   }),
   timeseries({
@@ -55,8 +75,14 @@ export const poolRow: (Panel | RowPanel)[] = [
     unit: 's',
     gridPos: { x: 16, y: 22, w: 8, h: 8 },
     queries: [
-      ['histogram_quantile(0.95, sum by (instance, worker, le) (rate(db_client_connection_use_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))', 'p95 worker {{worker}} {{instance}}'],
-      ['histogram_quantile(0.99, sum by (instance, worker, le) (rate(db_client_connection_use_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))', 'p99 worker {{worker}} {{instance}}'],
+      [
+        'histogram_quantile(0.95, sum by (instance, worker, le) (rate(db_client_connection_use_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        'p95 worker {{worker}} {{instance}}',
+      ],
+      [
+        'histogram_quantile(0.99, sum by (instance, worker, le) (rate(db_client_connection_use_time_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        'p99 worker {{worker}} {{instance}}',
+      ],
     ],
   }),
   timeseries({
@@ -67,8 +93,14 @@ export const poolRow: (Panel | RowPanel)[] = [
     unit: 'reqps',
     gridPos: { x: 0, y: 30, w: 8, h: 8 },
     queries: [
-      ['sum by (instance, worker) (rate(db_client_connection_timeouts_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))', 'acquire: worker {{worker}} {{instance}}'],
-      ['sum by (instance, worker) (rate(db_client_statement_timeouts_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))', 'statement: worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (rate(db_client_connection_timeouts_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))',
+        'acquire: worker {{worker}} {{instance}}',
+      ],
+      [
+        'sum by (instance, worker) (rate(db_client_statement_timeouts_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))',
+        'statement: worker {{worker}} {{instance}}',
+      ],
     ],
     steps: [{ color: 'red', value: 0.001 }],
   }),
@@ -80,8 +112,14 @@ export const poolRow: (Panel | RowPanel)[] = [
     unit: 'ops',
     gridPos: { x: 8, y: 30, w: 8, h: 8 },
     queries: [
-      ['sum by (instance, worker) (rate(db_client_connection_create_time_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or on (instance, worker) (0 * sum by (instance, worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"}))', 'opened worker {{worker}} {{instance}}'],
-      ['sum by (instance, worker, reason) (rate(db_client_connections_closed_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or on (instance, worker) (0 * sum by (instance, worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"}))', 'closed {{reason}} worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (rate(db_client_connection_create_time_seconds_count{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or on (instance, worker) (0 * sum by (instance, worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"}))',
+        'opened worker {{worker}} {{instance}}',
+      ],
+      [
+        'sum by (instance, worker, reason) (rate(db_client_connections_closed_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or on (instance, worker) (0 * sum by (instance, worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"}))',
+        'closed {{reason}} worker {{worker}} {{instance}}',
+      ],
     ],
   }),
   timeseries({
@@ -92,7 +130,10 @@ export const poolRow: (Panel | RowPanel)[] = [
     unit: 'ops',
     gridPos: { x: 16, y: 30, w: 8, h: 8 },
     queries: [
-      ['sum by (instance, worker, code) (rate(db_client_connection_errors_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or on (instance, worker) (0 * sum by (instance, worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"}))', '{{code}} worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker, code) (rate(db_client_connection_errors_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or on (instance, worker) (0 * sum by (instance, worker) (db_client_connection_max{instance=~"$instance", worker=~"$worker"}))',
+        '{{code}} worker {{worker}} {{instance}}',
+      ],
     ],
   }),
 ];

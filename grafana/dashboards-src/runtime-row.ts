@@ -8,11 +8,14 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     id: 24,
     title: 'Event-loop lag p99',
     description:
-      'How late each process\'s event loop runs (the primary included). Sustained lag above ~100 ms delays every request of that worker; a worker whose lag climbs until its series stop is stuck (ClusterWorkerMissingFromScrape).',
+      "How late each process's event loop runs (the primary included). Sustained lag above ~100 ms delays every request of that worker; a worker whose lag climbs until its series stop is stuck (ClusterWorkerMissingFromScrape).",
     unit: 's',
     gridPos: { x: 0, y: 64, w: 8, h: 8 },
     queries: [
-      ['max by (instance, worker) (nodejs_eventloop_lag_p99_seconds{instance=~"$instance", worker=~"$worker|primary"})', 'worker {{worker}} {{instance}}'],
+      [
+        'max by (instance, worker) (nodejs_eventloop_lag_p99_seconds{instance=~"$instance", worker=~"$worker|primary"})',
+        'worker {{worker}} {{instance}}',
+      ],
     ],
     steps: [{ color: 'orange', value: 0.1 }],
   }),
@@ -24,7 +27,10 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     unit: 'percentunit',
     gridPos: { x: 8, y: 64, w: 8, h: 8 },
     queries: [
-      ['sum by (instance, worker) (rate(process_cpu_seconds_total{instance=~"$instance", worker=~"$worker|primary"}[$__rate_interval]))', 'worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (rate(process_cpu_seconds_total{instance=~"$instance", worker=~"$worker|primary"}[$__rate_interval]))',
+        'worker {{worker}} {{instance}}',
+      ],
     ],
   }),
   timeseries({
@@ -35,8 +41,14 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     unit: 'bytes',
     gridPos: { x: 16, y: 64, w: 8, h: 8 },
     queries: [
-      ['sum by (instance, worker) (process_resident_memory_bytes{instance=~"$instance", worker=~"$worker|primary"})', 'RSS worker {{worker}} {{instance}}'],
-      ['sum by (instance, worker) (nodejs_heap_size_used_bytes{instance=~"$instance", worker=~"$worker|primary"})', 'heap worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (process_resident_memory_bytes{instance=~"$instance", worker=~"$worker|primary"})',
+        'RSS worker {{worker}} {{instance}}',
+      ],
+      [
+        'sum by (instance, worker) (nodejs_heap_size_used_bytes{instance=~"$instance", worker=~"$worker|primary"})',
+        'heap worker {{worker}} {{instance}}',
+      ],
     ],
   }),
   timeseries({
@@ -47,7 +59,10 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     unit: 'short',
     gridPos: { x: 0, y: 72, w: 12, h: 8 },
     queries: [
-      ['sum by (instance, worker) (increase(cluster_worker_restarts_total{instance=~"$instance", worker=~"$worker"}[15m]))', 'worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (increase(cluster_worker_restarts_total{instance=~"$instance", worker=~"$worker"}[15m]))',
+        'worker {{worker}} {{instance}}',
+      ],
     ],
     steps: [{ color: 'red', value: 1 }],
   }),
@@ -55,11 +70,14 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     id: 28,
     title: 'Missed metrics scrapes (per minute)',
     description:
-      'Times a worker did not answer the primary\'s metrics request within 1 s, over the last minute. Missing every minute for 2 minutes pages (ClusterWorkerMissingFromScrape): its event loop is stuck and the requests routed to it hang. 0 is normal.',
+      "Times a worker did not answer the primary's metrics request within 1 s, over the last minute. Missing every minute for 2 minutes pages (ClusterWorkerMissingFromScrape): its event loop is stuck and the requests routed to it hang. 0 is normal.",
     unit: 'short',
     gridPos: { x: 12, y: 72, w: 12, h: 8 },
     queries: [
-      ['sum by (instance, worker) (increase(cluster_scrape_failures_total{instance=~"$instance", worker=~"$worker"}[1m]))', 'worker {{worker}} {{instance}}'],
+      [
+        'sum by (instance, worker) (increase(cluster_scrape_failures_total{instance=~"$instance", worker=~"$worker"}[1m]))',
+        'worker {{worker}} {{instance}}',
+      ],
     ],
     steps: [{ color: 'red', value: 1 }],
   }),

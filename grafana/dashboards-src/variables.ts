@@ -37,8 +37,18 @@ export const variables: VariableModel[] = [
     multi: false,
     skipUrlSync: false,
   },
-  queryVariable('instance', 'Instance', 'label_values(db_pool_budget_connections, instance)', VariableSort.alphabeticalAsc),
-  queryVariable('worker', 'Worker', 'label_values(db_client_connection_max{instance=~"$instance"}, worker)', VariableSort.numericalAsc),
+  queryVariable(
+    'instance',
+    'Instance',
+    'label_values(db_pool_budget_connections, instance)',
+    VariableSort.alphabeticalAsc,
+  ),
+  queryVariable(
+    'worker',
+    'Worker',
+    'label_values(db_client_connection_max{instance=~"$instance"}, worker)',
+    VariableSort.numericalAsc,
+  ),
   // k6 tags every sample with its run's testid (docker-compose: TESTID): pick one run, or compare several.
   queryVariable('testid', 'k6 test run', 'label_values(k6_http_reqs_total, testid)', VariableSort.alphabeticalDesc),
 ];

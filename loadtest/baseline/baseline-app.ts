@@ -22,7 +22,8 @@ const sql = `SELECT u.id, u.email, u.name, u.created_at FROM sessions s JOIN use
 
 export function createBaselineApp(options: BaselineOptions): { app: Koa; close(): Promise<void> } {
   const connection = { ...options.connection, timezone: 'Z' };
-  const pool = options.mode === 'pool' ? mysql.createPool({ ...connection, connectionLimit: options.poolSize }) : undefined;
+  const pool =
+    options.mode === 'pool' ? mysql.createPool({ ...connection, connectionLimit: options.poolSize }) : undefined;
   const app = new Koa();
   app.use(async (ctx) => {
     if (ctx.path === '/healthz') {

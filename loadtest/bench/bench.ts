@@ -18,8 +18,15 @@ const workers = numberFlag('workers', 2);
 const wants = (name: string) => only === undefined || only === name;
 
 async function main(): Promise<void> {
-  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
-  console.log(`bench — ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${workers} workers, ${durationSeconds} s per run`);
+  const machine = {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  console.log(
+    `bench — ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${workers} workers, ${durationSeconds} s per run`,
+  );
   const results: Record<string, unknown> = { machine, settings: { workers, durationSeconds, rounds } };
   const rows: Record<string, string | number>[] = [];
 
@@ -27,16 +34,43 @@ async function main(): Promise<void> {
     const r = await overheadBench({ workers, connections: 50, durationSeconds, rounds });
     results['overhead'] = r;
     rows.push(
-      { benchmark: `1. /api/me, 50 conns, pool ${r.poolSize}/worker`, measure: 'throughput vs hand-written koa+mysql2', value: `${r.product.requestsPerSecond.toFixed(0)} vs ${r.baseline.requestsPerSecond.toFixed(0)} req/s`, ratio: r.throughputRatio, target: '≥ 0.85' },
-      { benchmark: '', measure: 'p99 vs baseline', value: `${r.product.p99Ms.toFixed(1)} vs ${r.baseline.p99Ms.toFixed(1)} ms`, ratio: r.p99Ratio, target: '≤ 1.2' },
-      { benchmark: '   same, request log lines off', measure: 'throughput vs baseline', value: `${r.productQuiet.requestsPerSecond.toFixed(0)} req/s`, ratio: r.quietThroughputRatio, target: '(LOG_LEVEL=warn)' },
-      { benchmark: '', measure: 'p99 vs baseline', value: `${r.productQuiet.p99Ms.toFixed(1)} ms`, ratio: r.quietP99Ratio, target: '' },
+      {
+        benchmark: `1. /api/me, 50 conns, pool ${r.poolSize}/worker`,
+        measure: 'throughput vs hand-written koa+mysql2',
+        value: `${r.product.requestsPerSecond.toFixed(0)} vs ${r.baseline.requestsPerSecond.toFixed(0)} req/s`,
+        ratio: r.throughputRatio,
+        target: '≥ 0.85',
+      },
+      {
+        benchmark: '',
+        measure: 'p99 vs baseline',
+        value: `${r.product.p99Ms.toFixed(1)} vs ${r.baseline.p99Ms.toFixed(1)} ms`,
+        ratio: r.p99Ratio,
+        target: '≤ 1.2',
+      },
+      {
+        benchmark: '   same, request log lines off',
+        measure: 'throughput vs baseline',
+        value: `${r.productQuiet.requestsPerSecond.toFixed(0)} req/s`,
+        ratio: r.quietThroughputRatio,
+        target: '(LOG_LEVEL=warn)',
+      },
+      {
+        benchmark: '',
+        measure: 'p99 vs baseline',
+        value: `${r.productQuiet.p99Ms.toFixed(1)} ms`,
+        ratio: r.quietP99Ratio,
+        target: '',
+      },
     );
   }
   if (wants('failure')) {
     const r = await originalFailureBench({ workers, connections: 1000, durationSeconds });
     results['originalFailure'] = r;
-    for (const [name, run] of [['product', r.product], ['connection per request', r.connectionPerRequest]] as const) {
+    for (const [name, run] of [
+      ['product', r.product],
+      ['connection per request', r.connectionPerRequest],
+    ] as const) {
       rows.push({
         benchmark: name === 'product' ? `2. 1000 conns, max_connections ${r.maxConnections}` : '',
         measure: name,

@@ -34,13 +34,31 @@ interface Variant {
   close(): Promise<void>;
 }
 
-async function productVariant(name: string, connection: DbConnectionOptions, devNull: number, options: { requestLines: boolean; instrumentation: boolean }): Promise<Variant> {
+async function productVariant(
+  name: string,
+  connection: DbConnectionOptions,
+  devNull: number,
+  options: { requestLines: boolean; instrumentation: boolean },
+): Promise<Variant> {
   const base = { role: 'worker', worker: 0 };
   const logger = createLogger({ level: 'info', base, destination: pino.destination({ fd: devNull, sync: true }) });
-  const requestLog = createRequestLogger({ level: options.requestLines ? 'info' : 'warn', base, flushIntervalMs: 1000, fd: devNull });
-  const parsed = loadConfig({ DB_MAX_IDLE: String(poolSize), PASSWORD_HASH_COST: '10', SESSION_TTL_SECONDS: '3600', METRICS_INSTRUMENTATION: String(options.instrumentation) });
+  const requestLog = createRequestLogger({
+    level: options.requestLines ? 'info' : 'warn',
+    base,
+    flushIntervalMs: 1000,
+    fd: devNull,
+  });
+  const parsed = loadConfig({
+    DB_MAX_IDLE: String(poolSize),
+    PASSWORD_HASH_COST: '10',
+    SESSION_TTL_SECONDS: '3600',
+    METRICS_INSTRUMENTATION: String(options.instrumentation),
+  });
   const config = deepFreeze({ ...parsed, db: { ...parsed.db, connection } });
-  const { app, db } = await composeWorker({ config, poolMax: poolSize, slot: 0 }, { logger, requestLog: requestLog.logger, isShuttingDown: () => false });
+  const { app, db } = await composeWorker(
+    { config, poolMax: poolSize, slot: 0 },
+    { logger, requestLog: requestLog.logger, isShuttingDown: () => false },
+  );
   return {
     name,
     handler: app.callback(),
@@ -52,8 +70,22 @@ async function productVariant(name: string, connection: DbConnectionOptions, dev
 }
 
 /** Runs autocannon in a child process at a fixed arrival rate; returns its non-2xx and error counts. */
-function drive(url: string, token: string, seconds: number, fixedRate: boolean): Promise<{ non2xx: number; errors: number }> {
-  const args = [require.resolve('autocannon/autocannon.js'), '-j', '-c', '20', '-d', String(seconds), '-H', `authorization=Bearer ${token}`];
+function drive(
+  url: string,
+  token: string,
+  seconds: number,
+  fixedRate: boolean,
+): Promise<{ non2xx: number; errors: number }> {
+  const args = [
+    require.resolve('autocannon/autocannon.js'),
+    '-j',
+    '-c',
+    '20',
+    '-d',
+    String(seconds),
+    '-H',
+    `authorization=Bearer ${token}`,
+  ];
   if (fixedRate) args.push('-R', String(rate));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...args, url], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -71,7 +103,8 @@ function drive(url: string, token: string, seconds: number, fixedRate: boolean):
   });
 }
 
-const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const median = (values: readonly number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
 async function main(): Promise<void> {
   const connection = parseDatabaseUrl(process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench_cpu'));
@@ -81,8 +114,14 @@ async function main(): Promise<void> {
   const variants: Variant[] = [
     { name: 'baseline (koa + mysql2 pool)', handler: baseline.app.callback(), close: baseline.close },
     await productVariant('product, as shipped', connection, devNull, { requestLines: true, instrumentation: true }),
-    await productVariant('product, request lines off', connection, devNull, { requestLines: false, instrumentation: true }),
-    await productVariant('product, instrumentation off', connection, devNull, { requestLines: true, instrumentation: false }),
+    await productVariant('product, request lines off', connection, devNull, {
+      requestLines: false,
+      instrumentation: true,
+    }),
+    await productVariant('product, instrumentation off', connection, devNull, {
+      requestLines: true,
+      instrumentation: false,
+    }),
   ];
   const servers: Server[] = [];
   const served = new Map<string, number>();
@@ -100,7 +139,9 @@ async function main(): Promise<void> {
   try {
     const token = await benchToken(urls.get('product, as shipped')!.replace('/api/me', ''));
 
-    console.log(`bench:cpu — ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; ${rate} req/s for ${durationSeconds} s × ${rounds} rounds per variant, interleaved`);
+    console.log(
+      `bench:cpu — ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}; ${rate} req/s for ${durationSeconds} s × ${rounds} rounds per variant, interleaved`,
+    );
     for (const variant of variants) await drive(urls.get(variant.name)!, token, 2, false); // warm-up: JIT, pools, statements
     const perRequest = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     for (let round = 0; round < rounds; round++) {
@@ -119,12 +160,14 @@ async function main(): Promise<void> {
       return {
         variant: variant.name,
         'µs CPU / request (median)': median(runs),
-        'range': `${Math.min(...runs).toFixed(1)}–${Math.max(...runs).toFixed(1)}`,
+        range: `${Math.min(...runs).toFixed(1)}–${Math.max(...runs).toFixed(1)}`,
         'vs baseline': median(runs) / baselineUs,
       };
     });
     printTable(rows);
-    console.log(`written ${writeResult('bench-cpu', { rate, durationSeconds, rounds, poolSize, rows, runs: Object.fromEntries(perRequest) })}`);
+    console.log(
+      `written ${writeResult('bench-cpu', { rate, durationSeconds, rounds, poolSize, rows, runs: Object.fromEntries(perRequest) })}`,
+    );
   } finally {
     for (const server of servers) server.close();
     for (const variant of variants) await variant.close();

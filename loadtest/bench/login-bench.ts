@@ -34,7 +34,12 @@ async function rawKdfRate(cost: number, seconds: number): Promise<number> {
  * Benchmark 3: login throughput through the product vs the raw KDF rate on the same cores.
  * Every login costs one scrypt verification; target ≥ 0.9× the raw rate.
  */
-export async function loginBench(options: { workers: number; connections: number; durationSeconds: number; hashCost: number }): Promise<LoginResult> {
+export async function loginBench(options: {
+  workers: number;
+  connections: number;
+  durationSeconds: number;
+  hashCost: number;
+}): Promise<LoginResult> {
   const rawKdfPerSecond = await rawKdfRate(options.hashCost, Math.min(options.durationSeconds, 5));
   const cluster = await startProduct({
     WORKERS: String(options.workers),
@@ -53,7 +58,15 @@ export async function loginBench(options: { workers: number; connections: number
     await runAutocannon({ ...login, durationSeconds: 2 });
     const load = await runAutocannon({ ...login, durationSeconds: options.durationSeconds });
     const loginsPerSecond = load.ok / options.durationSeconds;
-    return { hashCost: options.hashCost, rawKdfPerSecond, loginsPerSecond, loginP99Ms: load.p99Ms, sentLogins: load.sent, failedLogins: load.failed, ratio: loginsPerSecond / rawKdfPerSecond };
+    return {
+      hashCost: options.hashCost,
+      rawKdfPerSecond,
+      loginsPerSecond,
+      loginP99Ms: load.p99Ms,
+      sentLogins: load.sent,
+      failedLogins: load.failed,
+      ratio: loginsPerSecond / rawKdfPerSecond,
+    };
   } finally {
     await cluster.stop();
   }

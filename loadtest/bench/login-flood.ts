@@ -1,4 +1,13 @@
-import { closedLoop, openLoop, percentile, probe, Stopper, tally, type Call, type Sample } from '../../harness/traffic.js';
+import {
+  closedLoop,
+  openLoop,
+  percentile,
+  probe,
+  Stopper,
+  tally,
+  type Call,
+  type Sample,
+} from '../../harness/traffic.js';
 
 /**
  * The login flood, shared by the overload test (which asserts what must always hold) and `npm run bench:overload`
@@ -45,7 +54,11 @@ export interface FloodPhase {
   readonly good: readonly Sample[];
   /** 503 `overloaded`: refused by admission control. */
   readonly shed: readonly Sample[];
-  readonly probes: { readonly healthz: readonly Sample[]; readonly me: readonly Sample[]; readonly metrics: readonly Sample[] };
+  readonly probes: {
+    readonly healthz: readonly Sample[];
+    readonly me: readonly Sample[];
+    readonly metrics: readonly Sample[];
+  };
   readonly figures: {
     readonly sentPerS: number;
     readonly outcomes: Record<string, number>;
@@ -69,15 +82,36 @@ export interface FloodResult {
   readonly phases: readonly FloodPhase[];
 }
 
-export async function runLoginFlood(target: FloodTarget, plan: readonly { multiple: number; durationMs: number }[]): Promise<FloodResult> {
+export async function runLoginFlood(
+  target: FloodTarget,
+  plan: readonly { multiple: number; durationMs: number }[],
+): Promise<FloodResult> {
   const users = target.emails.length;
-  const login = (i: number): Call => ({ method: 'POST', path: '/api/login', json: { email: target.emails[i % users], password: target.password } });
+  const login = (i: number): Call => ({
+    method: 'POST',
+    path: '/api/login',
+    json: { email: target.emails[i % users], password: target.password },
+  });
 
-  const warm = await closedLoop({ baseUrl: target.url, clients: 2, durationMs: 500, maxRequestsPerClient: 50, next: login });
+  const warm = await closedLoop({
+    baseUrl: target.url,
+    clients: 2,
+    durationMs: 500,
+    maxRequestsPerClient: 50,
+    next: login,
+  });
   const token = String((JSON.parse(warm.find(ok)?.body ?? '{}') as { token?: unknown }).token);
-  const measured = await closedLoop({ baseUrl: target.url, clients: 6, durationMs: 3000, maxRequestsPerClient: 1000, timeoutMs: 10_000, next: (n, i) => login(n + i) });
+  const measured = await closedLoop({
+    baseUrl: target.url,
+    clients: 6,
+    durationMs: 3000,
+    maxRequestsPerClient: 1000,
+    timeoutMs: 10_000,
+    next: (n, i) => login(n + i),
+  });
   const failedCapacityRun = measured.filter((s) => !ok(s));
-  if (failedCapacityRun.length > 0) throw new Error(`the capacity run itself failed: ${JSON.stringify(tally(measured))}`);
+  if (failedCapacityRun.length > 0)
+    throw new Error(`the capacity run itself failed: ${JSON.stringify(tally(measured))}`);
   const capacityPerS = goodput(measured);
 
   const phases: FloodPhase[] = [];
@@ -87,13 +121,25 @@ export async function runLoginFlood(target: FloodTarget, plan: readonly { multip
     const options = { maxMs: durationMs + 3000, stopper, timeoutMs: 10_000 };
     const probes = Promise.all([
       probe(target.url, { path: '/healthz' }, { ...options, intervalMs: 25 }),
-      probe(target.url, { path: '/api/me', headers: { Authorization: `Bearer ${token}` } }, { ...options, intervalMs: 50 }),
+      probe(
+        target.url,
+        { path: '/api/me', headers: { Authorization: `Bearer ${token}` } },
+        { ...options, intervalMs: 50 },
+      ),
       probe(target.metricsUrl, { path: '/metrics' }, { ...options, intervalMs: 500 }),
     ]);
     const queriesBefore = await target.questions();
     const cpuBefore = process.cpuUsage();
     const wallBefore = performance.now();
-    const run = await openLoop({ baseUrl: target.url, ratePerSecond: Math.round(capacityPerS * multiple), durationMs, maxInFlight: 2000, timeoutMs: 10_000, client: 'raw', next: login });
+    const run = await openLoop({
+      baseUrl: target.url,
+      ratePerSecond: Math.round(capacityPerS * multiple),
+      durationMs,
+      maxInFlight: 2000,
+      timeoutMs: 10_000,
+      client: 'raw',
+      next: login,
+    });
     const cpu = process.cpuUsage(cpuBefore);
     const clientCores = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
     // The `Questions` read itself is one query.
@@ -114,21 +160,44 @@ export async function runLoginFlood(target: FloodTarget, plan: readonly { multip
         outcomes: tally(run.samples),
         goodputPerS: goodput(run.samples),
         goodputRatio: goodput(run.samples) / capacityPerS,
-        okP95Ms: percentile(good.map((s) => s.ms), 95),
-        shedP50Ms: percentile(shed.map((s) => s.ms), 50),
-        shedP95Ms: percentile(shed.map((s) => s.ms), 95),
+        okP95Ms: percentile(
+          good.map((s) => s.ms),
+          95,
+        ),
+        shedP50Ms: percentile(
+          shed.map((s) => s.ms),
+          50,
+        ),
+        shedP95Ms: percentile(
+          shed.map((s) => s.ms),
+          95,
+        ),
         // What the successes (queriesPerLogin each) and the /api/me probe (1 each) do not explain is charged to the
         // shed logins: a few pass the early check and are refused at the hasher after the throttle's one read (a
         // login is counted only once a hashing slot is free), plus the primary's status reads.
-        mysqlQueriesPerShed: Math.max(0, queries - target.queriesPerLogin * good.length - me.length) / Math.max(1, shed.length),
-        healthzP99Ms: percentile(healthz.map((s) => s.ms), 99),
-        meP99Ms: percentile(me.map((s) => s.ms), 99),
+        mysqlQueriesPerShed:
+          Math.max(0, queries - target.queriesPerLogin * good.length - me.length) / Math.max(1, shed.length),
+        healthzP99Ms: percentile(
+          healthz.map((s) => s.ms),
+          99,
+        ),
+        meP99Ms: percentile(
+          me.map((s) => s.ms),
+          99,
+        ),
         metricsMaxMs: Math.max(0, ...metrics.map((s) => s.ms)),
         clientCores: Math.round(clientCores * 100) / 100,
       },
     });
   }
-  return { capacityPerS, capacityP95Ms: percentile(measured.map((s) => s.ms), 95), phases };
+  return {
+    capacityPerS,
+    capacityP95Ms: percentile(
+      measured.map((s) => s.ms),
+      95,
+    ),
+    phases,
+  };
 }
 
 /** Successful logins per second over the run: from its first request's start to its last one's end. */

@@ -23,11 +23,21 @@ const databaseUrl = process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_be
 
 async function startVariant(instrumented: boolean): Promise<{ cluster: ClusterProcess; token: string }> {
   // Request logs off in both variants: the comparison is about the instrumentation.
-  const cluster = await startProduct({ WORKERS: String(workers), DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', METRICS_INSTRUMENTATION: String(instrumented) });
+  const cluster = await startProduct({
+    WORKERS: String(workers),
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'warn',
+    METRICS_INSTRUMENTATION: String(instrumented),
+  });
   try {
     const token = await benchToken(cluster.url);
     // Warm up: JIT, pool connections, prepared statements.
-    await runAutocannon({ url: `${cluster.url}/api/me`, connections, durationSeconds: 2, headers: { authorization: `Bearer ${token}` } });
+    await runAutocannon({
+      url: `${cluster.url}/api/me`,
+      connections,
+      durationSeconds: 2,
+      headers: { authorization: `Bearer ${token}` },
+    });
     return { cluster, token };
   } catch (error) {
     await cluster.stop();
@@ -48,7 +58,12 @@ async function measure(instrumented: boolean): Promise<{ load: LoadResult; scrap
     }
   })();
   try {
-    const load = await runAutocannon({ url: `${cluster.url}/api/me`, connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    const load = await runAutocannon({
+      url: `${cluster.url}/api/me`,
+      connections,
+      durationSeconds,
+      headers: { authorization: `Bearer ${token}` },
+    });
     return { load, scrapeMs };
   } finally {
     loading = false;
@@ -58,7 +73,9 @@ async function measure(instrumented: boolean): Promise<{ load: LoadResult; scrap
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:metrics — ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${workers} workers, ${connections} connections, ${durationSeconds} s × ${rounds} rounds per variant`);
+  console.log(
+    `bench:metrics — ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${workers} workers, ${connections} connections, ${durationSeconds} s × ${rounds} rounds per variant`,
+  );
   const on: LoadResult[] = [];
   const off: LoadResult[] = [];
   const scrapes: number[] = [];
@@ -73,21 +90,50 @@ async function main(): Promise<void> {
   const summary = {
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
     settings: { workers, connections, durationSeconds, rounds },
-    instrumented: { requestsPerSecond: mean(on.map((r) => r.requestsPerSecond)), p99Ms: mean(on.map((r) => r.p99Ms)), runs: on },
-    baseline: { requestsPerSecond: mean(off.map((r) => r.requestsPerSecond)), p99Ms: mean(off.map((r) => r.p99Ms)), runs: off },
-    scrapeUnderLoad: { count: scrapes.length, p50Ms: percentile(scrapes, 50), p99Ms: percentile(scrapes, 99), maxMs: Math.max(...scrapes) },
+    instrumented: {
+      requestsPerSecond: mean(on.map((r) => r.requestsPerSecond)),
+      p99Ms: mean(on.map((r) => r.p99Ms)),
+      runs: on,
+    },
+    baseline: {
+      requestsPerSecond: mean(off.map((r) => r.requestsPerSecond)),
+      p99Ms: mean(off.map((r) => r.p99Ms)),
+      runs: off,
+    },
+    scrapeUnderLoad: {
+      count: scrapes.length,
+      p50Ms: percentile(scrapes, 50),
+      p99Ms: percentile(scrapes, 99),
+      maxMs: Math.max(...scrapes),
+    },
   };
   const throughputRatio = summary.instrumented.requestsPerSecond / summary.baseline.requestsPerSecond;
   printTable([
-    { variant: 'instrumentation off (baseline)', 'req/s': summary.baseline.requestsPerSecond, 'p99 ms': summary.baseline.p99Ms, ratio: 1 },
-    { variant: 'instrumentation on', 'req/s': summary.instrumented.requestsPerSecond, 'p99 ms': summary.instrumented.p99Ms, ratio: throughputRatio },
+    {
+      variant: 'instrumentation off (baseline)',
+      'req/s': summary.baseline.requestsPerSecond,
+      'p99 ms': summary.baseline.p99Ms,
+      ratio: 1,
+    },
+    {
+      variant: 'instrumentation on',
+      'req/s': summary.instrumented.requestsPerSecond,
+      'p99 ms': summary.instrumented.p99Ms,
+      ratio: throughputRatio,
+    },
   ]);
-  console.log(`/metrics under load: ${summary.scrapeUnderLoad.count} scrapes, p50 ${summary.scrapeUnderLoad.p50Ms.toFixed(1)} ms, p99 ${summary.scrapeUnderLoad.p99Ms.toFixed(1)} ms`);
-  console.log(`throughput ratio ${throughputRatio.toFixed(3)} (target ≥ 0.95); scrape p99 ${summary.scrapeUnderLoad.p99Ms.toFixed(1)} ms (target ≤ 100 ms)`);
+  console.log(
+    `/metrics under load: ${summary.scrapeUnderLoad.count} scrapes, p50 ${summary.scrapeUnderLoad.p50Ms.toFixed(1)} ms, p99 ${summary.scrapeUnderLoad.p99Ms.toFixed(1)} ms`,
+  );
+  console.log(
+    `throughput ratio ${throughputRatio.toFixed(3)} (target ≥ 0.95); scrape p99 ${summary.scrapeUnderLoad.p99Ms.toFixed(1)} ms (target ≤ 100 ms)`,
+  );
   const sent = [...on, ...off].reduce((n, r) => n + r.sent, 0);
   const failed = [...on, ...off].reduce((n, r) => n + r.failed, 0);
   const cut = [...on, ...off].reduce((n, r) => n + r.inFlightAtEnd, 0);
-  console.log(`${sent} requests sent, ${cut} still in flight when runs ended, ${failed} of the rest not 2xx (${((100 * (sent - cut - failed)) / Math.max(1, sent - cut)).toFixed(2)} % ok)`);
+  console.log(
+    `${sent} requests sent, ${cut} still in flight when runs ended, ${failed} of the rest not 2xx (${((100 * (sent - cut - failed)) / Math.max(1, sent - cut)).toFixed(2)} % ok)`,
+  );
   console.log(`written ${writeResult('bench-metrics', { ...summary, throughputRatio })}`);
 }
 

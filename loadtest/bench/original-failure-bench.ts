@@ -34,14 +34,23 @@ async function status(admin: Connection, name: string): Promise<number> {
  * server (what the product replaces) vs the product. Target for the product: 0 refused connections,
  * ≥ 99.9 % success, Max_used_connections ≤ budget.
  */
-export async function originalFailureBench(options: { workers: number; connections: number; durationSeconds: number }): Promise<FailureResult> {
+export async function originalFailureBench(options: {
+  workers: number;
+  connections: number;
+  durationSeconds: number;
+}): Promise<FailureResult> {
   const mariadb = await startThrowawayMariadb();
   const { database: _database, ...server } = parseDatabaseUrl(mariadb.url);
   const admin = await mysql.createConnection(server);
   const measure = async (url: string, token: string): Promise<FailureRun> => {
     await admin.query('FLUSH STATUS');
     const refusedBefore = await status(admin, 'Connection_errors_max_connections');
-    const load = await runAutocannon({ url: `${url}/api/me`, connections: options.connections, durationSeconds: options.durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    const load = await runAutocannon({
+      url: `${url}/api/me`,
+      connections: options.connections,
+      durationSeconds: options.durationSeconds,
+      headers: { authorization: `Bearer ${token}` },
+    });
     return {
       requests: load.sent,
       successRate: successRate(load),
@@ -65,7 +74,11 @@ export async function originalFailureBench(options: { workers: number; connectio
     } finally {
       await cluster.stop();
     }
-    const baseline = await startBaseline({ WORKERS: String(options.workers), DATABASE_URL: mariadb.url, MODE: 'per-request' });
+    const baseline = await startBaseline({
+      WORKERS: String(options.workers),
+      DATABASE_URL: mariadb.url,
+      MODE: 'per-request',
+    });
     try {
       const connectionPerRequest = await measure(baseline.url, token);
       return { maxConnections: Number(limits?.['max']), budgetUsable, product, connectionPerRequest };

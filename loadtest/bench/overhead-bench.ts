@@ -27,15 +27,33 @@ export interface OverheadResult {
  * loadtest/baseline/ (no logging, validation, metrics or error handling), same workers, same pool size,
  * same SQL, in interleaved rounds. Targets: throughput ≥ 0.85×, p99 ≤ 1.2×.
  */
-export async function overheadBench(options: { workers: number; connections: number; durationSeconds: number; rounds: number }): Promise<OverheadResult> {
+export async function overheadBench(options: {
+  workers: number;
+  connections: number;
+  durationSeconds: number;
+  rounds: number;
+}): Promise<OverheadResult> {
   const databaseUrl = process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench');
-  const runs: Record<'product' | 'productQuiet' | 'baseline', LoadResult[]> = { product: [], productQuiet: [], baseline: [] };
+  const runs: Record<'product' | 'productQuiet' | 'baseline', LoadResult[]> = {
+    product: [],
+    productQuiet: [],
+    baseline: [],
+  };
   let poolSize = 0;
   let token = '';
   const load = (url: string, durationSeconds = options.durationSeconds) =>
-    runAutocannon({ url: `${url}/api/me`, connections: options.connections, durationSeconds, headers: { authorization: `Bearer ${token}` } });
+    runAutocannon({
+      url: `${url}/api/me`,
+      connections: options.connections,
+      durationSeconds,
+      headers: { authorization: `Bearer ${token}` },
+    });
   const measureProduct = async (logLevel: string, into: LoadResult[]) => {
-    const cluster = await startProduct({ WORKERS: String(options.workers), DATABASE_URL: databaseUrl, LOG_LEVEL: logLevel });
+    const cluster = await startProduct({
+      WORKERS: String(options.workers),
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: logLevel,
+    });
     try {
       token = await benchToken(cluster.url);
       poolSize = await metricValue(cluster, 'db_pool_budget_per_worker_connections');
@@ -47,7 +65,12 @@ export async function overheadBench(options: { workers: number; connections: num
   };
   for (let round = 0; round < options.rounds; round++) {
     await measureProduct('info', runs.product);
-    const server = await startBaseline({ WORKERS: String(options.workers), DATABASE_URL: databaseUrl, MODE: 'pool', POOL_SIZE: String(poolSize) });
+    const server = await startBaseline({
+      WORKERS: String(options.workers),
+      DATABASE_URL: databaseUrl,
+      MODE: 'pool',
+      POOL_SIZE: String(poolSize),
+    });
     try {
       await load(server.url, 2);
       runs.baseline.push(await load(server.url));

@@ -26,7 +26,11 @@ async function main(): Promise<void> {
     // Enough accounts that the throttle's per-account, per-client limit on logins in flight never applies.
     for (let i = 0; i < 64; i++) {
       const email = `overload-${i}-${randomUUID()}@example.test`;
-      const created = await send(cluster.url, { method: 'POST', path: '/api/users', json: { email, password, name: 'Overload' } }, { timeoutMs: 10_000 });
+      const created = await send(
+        cluster.url,
+        { method: 'POST', path: '/api/users', json: { email, password, name: 'Overload' } },
+        { timeoutMs: 10_000 },
+      );
       if (created.status !== 201) throw new Error(`sign-up failed: ${created.status} ${created.body}`);
       emails.push(email);
     }
@@ -34,11 +38,23 @@ async function main(): Promise<void> {
       const [rows] = await admin.query<mysql.RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Questions'");
       return Number(rows[0]?.['Value']);
     };
-    const flood = await runLoginFlood({ url: cluster.url, metricsUrl: `http://127.0.0.1:${cluster.metricsPort}`, emails, password, questions, queriesPerLogin }, [
-      { multiple: 2, durationMs: 4000 },
-      { multiple: 10, durationMs: 5000 },
-    ]);
-    console.log(`bench:overload — capacity ${flood.capacityPerS.toFixed(1)} logins/s (p95 ${flood.capacityP95Ms.toFixed(0)} ms), ${workers} workers`);
+    const flood = await runLoginFlood(
+      {
+        url: cluster.url,
+        metricsUrl: `http://127.0.0.1:${cluster.metricsPort}`,
+        emails,
+        password,
+        questions,
+        queriesPerLogin,
+      },
+      [
+        { multiple: 2, durationMs: 4000 },
+        { multiple: 10, durationMs: 5000 },
+      ],
+    );
+    console.log(
+      `bench:overload — capacity ${flood.capacityPerS.toFixed(1)} logins/s (p95 ${flood.capacityP95Ms.toFixed(0)} ms), ${workers} workers`,
+    );
     printTable(
       flood.phases.map((p) => {
         const sent = p.samples.length;

@@ -49,22 +49,34 @@ function perWorker(s: Scrape, atS: number): Map<string, Sample> {
 async function main(): Promise<void> {
   const durationSeconds = Math.round(minutes * 60);
   const warmUpS = Math.min(120, Math.round(durationSeconds * 0.4));
-  const cluster = await startProduct({ WORKERS: String(workers), DATABASE_URL: process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench_soak') });
+  const cluster = await startProduct({
+    WORKERS: String(workers),
+    DATABASE_URL: process.env['BENCH_DATABASE_URL'] ?? testDatabaseUrl('app_bench_soak'),
+  });
   try {
     const token = await benchToken(cluster.url);
-    console.log(`bench:soak — ${minutes} min at ${rate} req/s on /api/me, ${workers} workers; warm-up ${warmUpS} s, sampling every ${sampleEveryMs / 1000} s`);
+    console.log(
+      `bench:soak — ${minutes} min at ${rate} req/s on /api/me, ${workers} workers; warm-up ${warmUpS} s, sampling every ${sampleEveryMs / 1000} s`,
+    );
     const metricsUrl = `http://127.0.0.1:${cluster.metricsPort}/metrics`;
     const samples = new Map<string, Sample[]>();
     const started = performance.now();
     let loadDone = false;
-    const load = runAutocannon({ url: `${cluster.url}/api/me`, connections: 50, durationSeconds, overallRate: rate, headers: { authorization: `Bearer ${token}` } }).finally(() => {
+    const load = runAutocannon({
+      url: `${cluster.url}/api/me`,
+      connections: 50,
+      durationSeconds,
+      overallRate: rate,
+      headers: { authorization: `Bearer ${token}` },
+    }).finally(() => {
       loadDone = true;
     });
     while (!loadDone) {
       await Promise.race([sleep(sampleEveryMs), load]);
       if (loadDone) break;
       const atS = (performance.now() - started) / 1000;
-      for (const [worker, sample] of perWorker(await scrape(metricsUrl), atS)) samples.set(worker, [...(samples.get(worker) ?? []), sample]);
+      for (const [worker, sample] of perWorker(await scrape(metricsUrl), atS))
+        samples.set(worker, [...(samples.get(worker) ?? []), sample]);
     }
     const result = await load;
     const rows = [...samples].map(([worker, series]) => {
@@ -80,14 +92,19 @@ async function main(): Promise<void> {
         'fds warm → end': `${warm.openFds} → ${end.openFds}`,
         'pool conns warm → end': `${warm.poolConnections} → ${end.poolConnections}`,
         'lag p99 max ms': Math.max(...series.map((s) => s.lagP99Ms)),
-        verdict: growth < 0.1 && end.openFds <= warm.openFds + 2 && end.poolConnections <= warm.poolConnections ? 'ok' : 'GROWS',
+        verdict:
+          growth < 0.1 && end.openFds <= warm.openFds + 2 && end.poolConnections <= warm.poolConnections
+            ? 'ok'
+            : 'GROWS',
       };
     });
     printTable(rows);
     console.log(
       `${result.sent} requests sent, ${result.inFlightAtEnd} not ended when the run stopped, ${result.ok} 2xx (${(100 * successRate(result)).toFixed(3)} % of those that ended), p99 ${result.p99Ms} ms`,
     );
-    console.log(`written ${writeResult('bench-soak', { minutes, rate, workers, warmUpS, load: result, samples: Object.fromEntries(samples) })}`);
+    console.log(
+      `written ${writeResult('bench-soak', { minutes, rate, workers, warmUpS, load: result, samples: Object.fromEntries(samples) })}`,
+    );
   } finally {
     await cluster.stop();
   }

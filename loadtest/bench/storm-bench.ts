@@ -38,7 +38,9 @@ const queueMs = numberFlag('acquire-ms', 5000);
 
 /** TcpExt counters of the whole machine (/proc/net/netstat): what the kernel dropped before anyone accepted. */
 function tcpExt(): Record<string, number> {
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const lines = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('TcpExt:'));
   const names = lines[0]!.split(/\s+/).slice(1);
   const values = lines[1]!.split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
@@ -76,24 +78,47 @@ interface StormRow {
 async function main(): Promise<void> {
   const mariadb = await startThrowawayMariadb();
   const admin = await mysql.createConnection(mariadb.url);
-  const status = async (name: string) => Number((await admin.query<RowDataPacket[]>('SHOW GLOBAL STATUS LIKE ?', [name]))[0][0]?.['Value'] ?? 0);
+  const status = async (name: string) =>
+    Number((await admin.query<RowDataPacket[]>('SHOW GLOBAL STATUS LIKE ?', [name]))[0][0]?.['Value'] ?? 0);
   const results: Record<string, unknown> = { connections, durationSeconds, workers };
   try {
     if (only === undefined || only === 'storm') {
       const variants: { variant: string; env: Record<string, string> }[] = [
-        { variant: 'primary accepts (node default), backlog 511', env: { HTTP_ACCEPT: 'primary', HTTP_LISTEN_BACKLOG: '511' } },
+        {
+          variant: 'primary accepts (node default), backlog 511',
+          env: { HTTP_ACCEPT: 'primary', HTTP_LISTEN_BACKLOG: '511' },
+        },
         { variant: 'primary accepts, backlog 4096', env: { HTTP_ACCEPT: 'primary', HTTP_LISTEN_BACKLOG: '4096' } },
-        { variant: 'workers share the socket, backlog 4096', env: { HTTP_ACCEPT: 'shared', HTTP_LISTEN_BACKLOG: '4096' } },
-        { variant: 'reuseport, 1 socket per worker, backlog 4096 each', env: { HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '4096', HTTP_LISTENERS_PER_WORKER: '1' } },
-        { variant: `reuseport, ${listeners} sockets per worker`, env: { HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '4096', HTTP_LISTENERS_PER_WORKER: String(listeners) } },
+        {
+          variant: 'workers share the socket, backlog 4096',
+          env: { HTTP_ACCEPT: 'shared', HTTP_LISTEN_BACKLOG: '4096' },
+        },
+        {
+          variant: 'reuseport, 1 socket per worker, backlog 4096 each',
+          env: { HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '4096', HTTP_LISTENERS_PER_WORKER: '1' },
+        },
+        {
+          variant: `reuseport, ${listeners} sockets per worker`,
+          env: { HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '4096', HTTP_LISTENERS_PER_WORKER: String(listeners) },
+        },
         {
           variant: `reuseport, ${listeners} sockets per worker, DB_ACQUIRE_TIMEOUT_MS=${queueMs}`,
-          env: { HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '4096', HTTP_LISTENERS_PER_WORKER: String(listeners), DB_ACQUIRE_TIMEOUT_MS: String(queueMs) },
+          env: {
+            HTTP_ACCEPT: 'reuseport',
+            HTTP_LISTEN_BACKLOG: '4096',
+            HTTP_LISTENERS_PER_WORKER: String(listeners),
+            DB_ACQUIRE_TIMEOUT_MS: String(queueMs),
+          },
         },
       ];
       const rows: StormRow[] = [];
       for (const { variant, env } of variants) {
-        const cluster = await startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn', ...env });
+        const cluster = await startProduct({
+          WORKERS: String(workers),
+          DATABASE_URL: mariadb.url,
+          LOG_LEVEL: 'warn',
+          ...env,
+        });
         try {
           const token = await benchToken(cluster.url);
           const metricsUrl = `http://127.0.0.1:${cluster.metricsPort}/metrics`;
@@ -101,7 +126,14 @@ async function main(): Promise<void> {
           const refusedBefore = await status('Connection_errors_max_connections');
           const kernelBefore = tcpExt();
           const bucketsBefore = await serverBuckets(metricsUrl);
-          const load = await runWrk({ url: `${cluster.url}/api/me`, connections, threads: 2, durationSeconds, timeoutSeconds: 10, headers: { authorization: `Bearer ${token}` } });
+          const load = await runWrk({
+            url: `${cluster.url}/api/me`,
+            connections,
+            threads: 2,
+            durationSeconds,
+            timeoutSeconds: 10,
+            headers: { authorization: `Bearer ${token}` },
+          });
           const kernelAfter = tcpExt();
           rows.push({
             variant,
@@ -117,7 +149,9 @@ async function main(): Promise<void> {
           await cluster.stop();
         }
       }
-      console.log(`storm: wrk -t2 -c${connections} -d${durationSeconds}s --timeout 10s on /api/me, ${workers} workers, MariaDB max_connections 151`);
+      console.log(
+        `storm: wrk -t2 -c${connections} -d${durationSeconds}s --timeout 10s on /api/me, ${workers} workers, MariaDB max_connections 151`,
+      );
       printTable(
         rows.map((r) => ({
           variant: r.variant,
@@ -136,28 +170,59 @@ async function main(): Promise<void> {
       results['storm'] = rows;
     }
     if (only === undefined || only === 'tail') {
-      const tail = async (name: string, start: () => Promise<{ url: string; metricsPort?: number; stop: () => Promise<void> }>, token?: string) => {
+      const tail = async (
+        name: string,
+        start: () => Promise<{ url: string; metricsPort?: number; stop: () => Promise<void> }>,
+        token?: string,
+      ) => {
         const server = await start();
         try {
           const auth = token ?? (await benchToken(server.url));
           // The server's own view, where it has one: its request-duration histogram over the same run.
-          const metricsUrl = server.metricsPort === undefined ? undefined : `http://127.0.0.1:${server.metricsPort}/metrics`;
+          const metricsUrl =
+            server.metricsPort === undefined ? undefined : `http://127.0.0.1:${server.metricsPort}/metrics`;
           const before = metricsUrl === undefined ? undefined : await serverBuckets(metricsUrl);
-          const load = await runWrk({ url: `${server.url}/api/me`, connections: 1000, threads: 2, durationSeconds, timeoutSeconds: 10, headers: { authorization: `Bearer ${auth}` } });
-          const serverP99Ms = metricsUrl === undefined || before === undefined ? Number.NaN : serverQuantileMs(before, await serverBuckets(metricsUrl), 0.99);
+          const load = await runWrk({
+            url: `${server.url}/api/me`,
+            connections: 1000,
+            threads: 2,
+            durationSeconds,
+            timeoutSeconds: 10,
+            headers: { authorization: `Bearer ${auth}` },
+          });
+          const serverP99Ms =
+            metricsUrl === undefined || before === undefined
+              ? Number.NaN
+              : serverQuantileMs(before, await serverBuckets(metricsUrl), 0.99);
           return { name, token: auth, load, serverP99Ms };
         } finally {
           await server.stop();
         }
       };
-      const product = await tail('product', () => startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn' }));
+      const product = await tail('product', () =>
+        startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn' }),
+      );
       const reuseport = await tail('product, HTTP_ACCEPT=reuseport, 1 socket per worker', () =>
-        startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn', HTTP_ACCEPT: 'reuseport', HTTP_LISTENERS_PER_WORKER: '1' }),
+        startProduct({
+          WORKERS: String(workers),
+          DATABASE_URL: mariadb.url,
+          LOG_LEVEL: 'warn',
+          HTTP_ACCEPT: 'reuseport',
+          HTTP_LISTENERS_PER_WORKER: '1',
+        }),
       );
       const many = await tail(`product, HTTP_ACCEPT=reuseport, ${listeners} sockets per worker`, () =>
-        startProduct({ WORKERS: String(workers), DATABASE_URL: mariadb.url, LOG_LEVEL: 'warn', HTTP_ACCEPT: 'reuseport', HTTP_LISTENERS_PER_WORKER: String(listeners) }),
+        startProduct({
+          WORKERS: String(workers),
+          DATABASE_URL: mariadb.url,
+          LOG_LEVEL: 'warn',
+          HTTP_ACCEPT: 'reuseport',
+          HTTP_LISTENERS_PER_WORKER: String(listeners),
+        }),
       );
-      const baseline = await tail('hand-written koa + mysql2 (node default backlog 511)', () => startBaseline({ WORKERS: String(workers), DATABASE_URL: mariadb.url, MODE: 'pool' }),
+      const baseline = await tail(
+        'hand-written koa + mysql2 (node default backlog 511)',
+        () => startBaseline({ WORKERS: String(workers), DATABASE_URL: mariadb.url, MODE: 'pool' }),
         // The product's session, in the same database: the baseline reads it with the same query.
         product.token,
       );
@@ -172,10 +237,19 @@ async function main(): Promise<void> {
           'p90 ms': load.p90Ms,
           'p99 ms': load.p99Ms,
           'server p99 ms': Number.isNaN(serverP99Ms) ? '(none)' : serverP99Ms,
-          'p99 vs baseline': name === baseline.name ? '1' : `${(load.p99Ms / baseline.load.p99Ms).toFixed(2)}${name === 'product' ? ' (target ≤ 0.5)' : ''}`,
+          'p99 vs baseline':
+            name === baseline.name
+              ? '1'
+              : `${(load.p99Ms / baseline.load.p99Ms).toFixed(2)}${name === 'product' ? ' (target ≤ 0.5)' : ''}`,
         })),
       );
-      results['tail'] = { product: product.load, reuseport: reuseport.load, reuseportMany: many.load, listeners, baseline: baseline.load };
+      results['tail'] = {
+        product: product.load,
+        reuseport: reuseport.load,
+        reuseportMany: many.load,
+        listeners,
+        baseline: baseline.load,
+      };
     }
     console.log(`written ${writeResult('bench-storm', results)}`);
   } finally {

@@ -7,7 +7,12 @@ export interface WrkResult {
   readonly answered: number;
   readonly non2xx: number;
   readonly ok: number;
-  readonly errors: { readonly connect: number; readonly read: number; readonly write: number; readonly timeout: number };
+  readonly errors: {
+    readonly connect: number;
+    readonly read: number;
+    readonly write: number;
+    readonly timeout: number;
+  };
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p90Ms: number;
@@ -26,7 +31,12 @@ export function parseWrk(output: string): WrkResult {
   const answered = number(/(\d+) requests in /);
   const non2xx = number(/Non-2xx or 3xx responses: (\d+)/);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
-  const errors = { connect: Number(socket?.[1] ?? 0), read: Number(socket?.[2] ?? 0), write: Number(socket?.[3] ?? 0), timeout: Number(socket?.[4] ?? 0) };
+  const errors = {
+    connect: Number(socket?.[1] ?? 0),
+    read: Number(socket?.[2] ?? 0),
+    write: Number(socket?.[3] ?? 0),
+    timeout: Number(socket?.[4] ?? 0),
+  };
   const percentile = (p: number) => durationMs(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(output)?.[1]);
   return {
     sent: answered + errors.connect + errors.read + errors.write + errors.timeout,
@@ -41,8 +51,25 @@ export function parseWrk(output: string): WrkResult {
   };
 }
 
-export function runWrk(options: { url: string; connections: number; threads: number; durationSeconds: number; timeoutSeconds: number; headers?: Record<string, string> }): Promise<WrkResult> {
-  const args = ['-t', String(options.threads), '-c', String(options.connections), '-d', `${options.durationSeconds}s`, '--timeout', `${options.timeoutSeconds}s`, '--latency'];
+export function runWrk(options: {
+  url: string;
+  connections: number;
+  threads: number;
+  durationSeconds: number;
+  timeoutSeconds: number;
+  headers?: Record<string, string>;
+}): Promise<WrkResult> {
+  const args = [
+    '-t',
+    String(options.threads),
+    '-c',
+    String(options.connections),
+    '-d',
+    `${options.durationSeconds}s`,
+    '--timeout',
+    `${options.timeoutSeconds}s`,
+    '--latency',
+  ];
   for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`);
   args.push(options.url);
   return new Promise((resolve, reject) => {
@@ -51,6 +78,8 @@ export function runWrk(options: { url: string; connections: number; threads: num
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.once('error', (error) => reject(new Error(`wrk: ${error.message} (apt-get install wrk)`)));
-    child.once('exit', (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}: ${out}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}: ${out}`)),
+    );
   });
 }

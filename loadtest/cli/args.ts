@@ -60,17 +60,28 @@ export const usage = `usage: npm run loadtest -- --scenario <login|me|mixed> --c
 
 exit status: 0 thresholds passed, 1 a threshold failed, 2 usage error or no credentials, 3 the run could not start`;
 
-function number(name: string, raw: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+function number(
+  name: string,
+  raw: string | undefined,
+  check: (n: number) => boolean,
+  what: string,
+): number | undefined {
   if (raw === undefined) return undefined;
   const value = raw.trim() === '' ? Number.NaN : Number(raw);
   if (!Number.isFinite(value) || !check(value)) throw new UsageError(`--${name} must be ${what} (got "${raw}")`);
   return value;
 }
 
-function duration(name: string, raw: string | undefined, check: (seconds: number) => boolean, what: string): number | undefined {
+function duration(
+  name: string,
+  raw: string | undefined,
+  check: (seconds: number) => boolean,
+  what: string,
+): number | undefined {
   if (raw === undefined) return undefined;
   const seconds = parseDuration(raw);
-  if (seconds === undefined || !check(seconds)) throw new UsageError(`--${name} must be ${what}, like 30s, 2m or 1m30s (got "${raw}")`);
+  if (seconds === undefined || !check(seconds))
+    throw new UsageError(`--${name} must be ${what}, like 30s, 2m or 1m30s (got "${raw}")`);
   return seconds;
 }
 
@@ -87,7 +98,8 @@ function httpUrl(name: string, raw: string): string {
   } catch {
     throw new UsageError(`--${name} must be an http:// URL (got "${raw}")`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--${name} must be an http:// URL (got "${raw}")`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--${name} must be an http:// URL (got "${raw}")`);
   return raw;
 }
 
@@ -126,10 +138,21 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | 'help' | 'versi
   const text = (name: string) => values[name] as string | undefined;
   const scenario = text('scenario');
   if (scenario === undefined) throw new UsageError('--scenario is required');
-  if (!(scenarioNames as readonly string[]).includes(scenario)) throw new UsageError(`--scenario must be one of ${scenarioNames.join(', ')} (got "${scenario}")`);
-  const connections = number('connections', text('connections'), (n) => Number.isInteger(n) && n >= 1 && n <= 100_000, 'an integer from 1 to 100000');
+  if (!(scenarioNames as readonly string[]).includes(scenario))
+    throw new UsageError(`--scenario must be one of ${scenarioNames.join(', ')} (got "${scenario}")`);
+  const connections = number(
+    'connections',
+    text('connections'),
+    (n) => Number.isInteger(n) && n >= 1 && n <= 100_000,
+    'an integer from 1 to 100000',
+  );
   if (connections === undefined) throw new UsageError('--connections is required');
-  const durationSeconds = duration('duration', text('duration'), (n) => n > 0 && n <= 86_400, 'a duration above 0 and at most 24h');
+  const durationSeconds = duration(
+    'duration',
+    text('duration'),
+    (n) => n > 0 && n <= 86_400,
+    'a duration above 0 and at most 24h',
+  );
   if (durationSeconds === undefined) throw new UsageError('--duration is required');
   return {
     scenario: scenario as ScenarioName,
@@ -140,18 +163,31 @@ export function parseCliArgs(argv: readonly string[]): CliArgs | 'help' | 'versi
     metricsUrl: httpUrl('metrics-url', text('metrics-url') ?? 'http://127.0.0.1:9464/metrics'),
     out: text('out') === undefined || text('out') === '-' ? text('out') : resolve(text('out')!),
     report: text('report') === undefined ? undefined : resolve(text('report')!),
-    thresholdP95Ms: number('threshold-p95-ms', text('threshold-p95-ms'), (n) => n > 0, 'a number of milliseconds above 0'),
+    thresholdP95Ms: number(
+      'threshold-p95-ms',
+      text('threshold-p95-ms'),
+      (n) => n > 0,
+      'a number of milliseconds above 0',
+    ),
     minSuccess: number('min-success', text('min-success'), (n) => n >= 0 && n <= 1, 'a share from 0 to 1'),
     credentials: resolve(text('credentials') ?? defaultCredentialsPath),
-    metricsPort: number('metrics-port', text('metrics-port'), (n) => Number.isInteger(n) && n >= 0 && n <= 65_535, 'a port from 0 to 65535') ?? 9465,
+    metricsPort:
+      number(
+        'metrics-port',
+        text('metrics-port'),
+        (n) => Number.isInteger(n) && n >= 0 && n <= 65_535,
+        'a port from 0 to 65535',
+      ) ?? 9465,
     runId: runIdOf(text('run-id')),
-    scrapeIntervalSeconds: duration('scrape-interval', text('scrape-interval'), (n) => n >= 0 && n <= 3600, 'a duration from 0 to 1h') ?? 15,
+    scrapeIntervalSeconds:
+      duration('scrape-interval', text('scrape-interval'), (n) => n >= 0 && n <= 3600, 'a duration from 0 to 1h') ?? 15,
   };
 }
 
 function runIdOf(raw: string | undefined): string {
   if (raw === undefined) return generateRunId();
   // A label value may hold anything, but this one is also typed into PromQL and file names.
-  if (!/^[\w.-]{1,64}$/.test(raw)) throw new UsageError(`--run-id must be 1-64 letters, digits, '.', '_' or '-' (got "${raw}")`);
+  if (!/^[\w.-]{1,64}$/.test(raw))
+    throw new UsageError(`--run-id must be 1-64 letters, digits, '.', '_' or '-' (got "${raw}")`);
   return raw;
 }

@@ -15,7 +15,10 @@ export function checkLimits(connections: number): string[] {
     const hard = limits.hard === Infinity ? 'unlimited' : String(Math.max(limits.hard, needed));
     spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${needed}:${hard}`], { stdio: 'ignore' });
     const after = readFileLimit();
-    if (after && after.soft > limits.soft) warnings.push(`note: raised the open-file limit from ${limits.soft} to ${after.soft} for ${connections} connections`);
+    if (after && after.soft > limits.soft)
+      warnings.push(
+        `note: raised the open-file limit from ${limits.soft} to ${after.soft} for ${connections} connections`,
+      );
     if (after && after.soft < needed) {
       warnings.push(
         `warning: open-file limit (ulimit -n) is ${after.soft} (hard ${after.hard}) but ${connections} connections need about ${needed}: ` +
@@ -25,7 +28,9 @@ export function checkLimits(connections: number): string[] {
   }
   const ports = readPortRange();
   if (ports !== undefined && connections > ports) {
-    warnings.push(`warning: only ${ports} local ports (net.ipv4.ip_local_port_range) for ${connections} connections to one address: expect EADDRNOTAVAIL.`);
+    warnings.push(
+      `warning: only ${ports} local ports (net.ipv4.ip_local_port_range) for ${connections} connections to one address: expect EADDRNOTAVAIL.`,
+    );
   }
   return warnings;
 }
@@ -35,8 +40,13 @@ function readFileLimit(): { soft: number; hard: number } | undefined {
     const line = readFileSync('/proc/self/limits', 'utf8')
       .split('\n')
       .find((l) => l.startsWith('Max open files'));
-    const [soft, hard] = (line ?? '').split(/\s{2,}/).slice(1, 3).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
-    return soft !== undefined && hard !== undefined && !Number.isNaN(soft) && !Number.isNaN(hard) ? { soft, hard } : undefined;
+    const [soft, hard] = (line ?? '')
+      .split(/\s{2,}/)
+      .slice(1, 3)
+      .map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+    return soft !== undefined && hard !== undefined && !Number.isNaN(soft) && !Number.isNaN(hard)
+      ? { soft, hard }
+      : undefined;
   } catch {
     return undefined; // not Linux
   }

@@ -51,7 +51,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args === 'version') {
-    console.log(`mysql-budget-loadtest ${(JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version}`);
+    console.log(
+      `mysql-budget-loadtest ${(JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version}`,
+    );
     return 0;
   }
   let credentials: Credential[];
@@ -79,7 +81,9 @@ async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   const model = args.rate === undefined ? 'closed model' : `open model at ${args.rate}/s`;
   console.error(`loadtest: run id ${args.runId} (label run_id on the loadtest_* metrics)`);
-  console.error(`loadtest: ${args.scenario}, ${args.connections} connections, ${args.durationSeconds} s, ${model}, against ${args.url}`);
+  console.error(
+    `loadtest: ${args.scenario}, ${args.connections} connections, ${args.durationSeconds} s, ${model}, against ${args.url}`,
+  );
   let result: Result;
   try {
     result = await runLoad(args, file, credentials, {

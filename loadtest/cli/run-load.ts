@@ -33,7 +33,12 @@ export interface RunHooks {
  * One load test: sessions, the timed run with a live line and per-second samples, the result (handed to
  * hooks.finished), then one more scrape interval of the exporter. Throws SetupError when it cannot start.
  */
-export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: readonly Credential[], hooks: RunHooks): Promise<Result> {
+export async function runLoad(
+  args: CliArgs,
+  file: ScenarioFile,
+  credentials: readonly Credential[],
+  hooks: RunHooks,
+): Promise<Result> {
   const target = new URL(args.url);
   const basePath = target.pathname.replace(/\/+$/, '');
   const control = new RunControl();
@@ -53,7 +58,11 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
     await server.poll();
     const startedAt = new Date().toISOString();
     const started = performance.now();
-    const live = new LiveLine(started, recorder, server, () => ({ open: connections.connected, size: connections.size, ...requester.inFlight() }));
+    const live = new LiveLine(started, recorder, server, () => ({
+      open: connections.connected,
+      size: connections.size,
+      ...requester.inFlight(),
+    }));
     recorder.interval.reset(); // the sessions' logins are not part of the run
     const sampler = new TimeSeriesSampler(recorder, server, started);
     let peakOpen = 0;
@@ -65,12 +74,18 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
     }, 1000);
     const deadline = setTimeout(() => control.stop('duration'), args.durationSeconds * 1000);
     hooks.started(control);
-    const run = args.rate === undefined ? runClosed(control, connections, iterate, recorder) : runOpen(control, connections, iterate, recorder, args.rate);
+    const run =
+      args.rate === undefined
+        ? runClosed(control, connections, iterate, recorder)
+        : runOpen(control, connections, iterate, recorder, args.rate);
     await Promise.race([control.whenStopped, run]);
     control.stop(control.reason ?? 'duration');
     clearTimeout(deadline);
     const grace = new AbortController();
-    const finishedInTime = await Promise.race([run.then(() => true), sleep(graceMs, false, { signal: grace.signal }).catch(() => false)]);
+    const finishedInTime = await Promise.race([
+      run.then(() => true),
+      sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+    ]);
     grace.abort();
     const elapsedSeconds = (performance.now() - started) / 1000;
     control.frozen = true;
@@ -107,7 +122,9 @@ export async function runLoad(args: CliArgs, file: ScenarioFile, credentials: re
     if (metrics.serving && args.scrapeIntervalSeconds > 0) {
       // Prometheus scrapes every interval: without one more scrape after the end, the last seconds of the run
       // (and its final counts) would never reach it.
-      hooks.log(`loadtest: serving loadtest_* metrics for ${args.scrapeIntervalSeconds} s more (--scrape-interval), so Prometheus scrapes the final values`);
+      hooks.log(
+        `loadtest: serving loadtest_* metrics for ${args.scrapeIntervalSeconds} s more (--scrape-interval), so Prometheus scrapes the final values`,
+      );
       await sleep(args.scrapeIntervalSeconds * 1000, undefined, { signal: hooks.lingerSignal }).catch(() => undefined);
     }
     return result;

@@ -64,7 +64,11 @@ export interface Reply {
  * One request on `client`; never rejects. The body is kept when `keepBody` (login needs its token) and for
  * error statuses (their `error` code tells a pool deadline from a hashing overload); otherwise discarded.
  */
-export function dispatchRequest(client: Dispatcher, options: Dispatcher.DispatchOptions, keepBody: boolean): Promise<Reply> {
+export function dispatchRequest(
+  client: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  keepBody: boolean,
+): Promise<Reply> {
   return new Promise((resolve) => {
     let status = 0;
     let keep = keepBody;

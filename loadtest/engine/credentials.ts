@@ -20,7 +20,11 @@ export function readCredentials(path: string): Credential[] {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CredentialsError(code === 'ENOENT' ? `credentials file ${path} not found: ${seedHint}` : `cannot read credentials file ${path}: ${String(error)}`);
+    throw new CredentialsError(
+      code === 'ENOENT'
+        ? `credentials file ${path} not found: ${seedHint}`
+        : `cannot read credentials file ${path}: ${String(error)}`,
+    );
   }
   let data: unknown;
   try {
@@ -30,8 +34,16 @@ export function readCredentials(path: string): Credential[] {
   }
   const valid =
     Array.isArray(data) &&
-    data.every((c: unknown) => typeof c === 'object' && c !== null && typeof (c as Credential).email === 'string' && typeof (c as Credential).password === 'string');
-  if (!valid) throw new CredentialsError(`credentials file ${path} must be a JSON array of {"email", "password"}: ${seedHint}`);
-  if ((data as unknown[]).length === 0) throw new CredentialsError(`credentials file ${path} has no users: ${seedHint}`);
+    data.every(
+      (c: unknown) =>
+        typeof c === 'object' &&
+        c !== null &&
+        typeof (c as Credential).email === 'string' &&
+        typeof (c as Credential).password === 'string',
+    );
+  if (!valid)
+    throw new CredentialsError(`credentials file ${path} must be a JSON array of {"email", "password"}: ${seedHint}`);
+  if ((data as unknown[]).length === 0)
+    throw new CredentialsError(`credentials file ${path} has no users: ${seedHint}`);
   return (data as Credential[]).map(({ email, password }) => ({ email, password }));
 }

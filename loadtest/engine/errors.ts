@@ -5,7 +5,12 @@ import { problemCode } from './api.js';
 export const causes = ['timeout', 'reset', 'refused', '503', '401', '429', 'http_other', 'other'] as const;
 export type Cause = (typeof causes)[number];
 
-const timeoutCodes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+const timeoutCodes = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
 // UND_ERR_SOCKET is undici's "other side closed": the server closed a socket a request was using.
 const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 

@@ -49,7 +49,10 @@ function flowIteration(flow: FlowSpec, inputs: FlowInputs): Iteration {
 export function buildIteration(scenario: ScenarioName, inputs: FlowInputs): Iteration {
   const { scenarios } = inputs.file;
   if (scenario !== 'mixed') return flowIteration(scenarios[scenario], inputs);
-  const parts = scenarios.mixed.mix.map((m) => ({ weight: m.weight, run: flowIteration(scenarios[m.scenario], inputs) }));
+  const parts = scenarios.mixed.mix.map((m) => ({
+    weight: m.weight,
+    run: flowIteration(scenarios[m.scenario], inputs),
+  }));
   const total = parts.reduce((sum, p) => sum + p.weight, 0);
   return (vu) => {
     let pick = Math.random() * total;

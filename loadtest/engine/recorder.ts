@@ -6,7 +6,13 @@ import { causes, type Cause } from './errors.js';
 export type Histogram = hdr.Histogram;
 
 export function newHistogram(): Histogram {
-  return hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, autoResize: true });
+  return hdr.build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+    autoResize: true,
+  });
 }
 
 export interface NameStats {
@@ -47,7 +53,8 @@ export class Recorder {
   /** A request that got a response: `cause` is undefined when its status was the expected one, else `detail` says more. */
   response(name: string, statusKey: string, micros: number, cause: Cause | undefined, detail?: string): void {
     const stats = this.stats(name);
-    if (cause !== undefined && detail !== undefined) this.errorDetails.set(detail, (this.errorDetails.get(detail) ?? 0) + 1);
+    if (cause !== undefined && detail !== undefined)
+      this.errorDetails.set(detail, (this.errorDetails.get(detail) ?? 0) + 1);
     const value = Math.max(1, Math.round(micros));
     this.overall.recordValue(value);
     this.interval.recordValue(value);

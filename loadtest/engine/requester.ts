@@ -32,7 +32,11 @@ export class Requester {
     private readonly observer: RequestObserver,
     private readonly state: RunState,
   ) {
-    const route = (name: RequestName) => ({ method: file.requests[name].method, path: basePath + file.requests[name].path, expect: file.requests[name].expectStatus });
+    const route = (name: RequestName) => ({
+      method: file.requests[name].method,
+      path: basePath + file.requests[name].path,
+      expect: file.requests[name].expectStatus,
+    });
     this.routes = { login: route('login'), me: route('me'), logout: route('logout') };
     this.startedAt = new Float64Array(connections);
   }
@@ -50,7 +54,13 @@ export class Requester {
   }
 
   /** The reply, or undefined when the run ended before it arrived. */
-  async exec(vu: Vu, name: RequestName, headers: string[], body: Buffer | undefined, keepBody: boolean): Promise<Reply | undefined> {
+  async exec(
+    vu: Vu,
+    name: RequestName,
+    headers: string[],
+    body: Buffer | undefined,
+    keepBody: boolean,
+  ): Promise<Reply | undefined> {
     const route = this.routes[name];
     const started = performance.now();
     this.startedAt[vu.slot] = started;
@@ -69,7 +79,13 @@ export class Requester {
     const micros = (performance.now() - started) * 1000;
     const statusKey = statusKeys[reply.status] ?? String(reply.status);
     const cause = causeOfStatus(reply.status, route.expect);
-    this.recorder.response(name, statusKey, micros, cause, cause === undefined ? undefined : statusDetail(reply.status, reply.body));
+    this.recorder.response(
+      name,
+      statusKey,
+      micros,
+      cause,
+      cause === undefined ? undefined : statusDetail(reply.status, reply.body),
+    );
     this.observer.observe(name, statusKey, micros / 1e6);
     return reply;
   }

@@ -21,7 +21,12 @@ export class RunControl implements RunState {
 }
 
 /** Closed model: one virtual user per connection, each running iterations back to back (plus think time). */
-export async function runClosed(control: RunControl, connections: ConnectionSet, iterate: Iteration, recorder: Recorder): Promise<void> {
+export async function runClosed(
+  control: RunControl,
+  connections: ConnectionSet,
+  iterate: Iteration,
+  recorder: Recorder,
+): Promise<void> {
   const virtualUser = async (index: number) => {
     const vu = { index, slot: index, client: connections.get(index) };
     while (!control.stopped) {
@@ -44,7 +49,13 @@ export async function runClosed(control: RunControl, connections: ConnectionSet,
  * Open model: `rate` iterations start per second whatever the latency, each on a free connection; an
  * arrival that finds all connections busy is dropped and counted (k6's dropped_iterations).
  */
-export async function runOpen(control: RunControl, connections: ConnectionSet, iterate: Iteration, recorder: Recorder, rate: number): Promise<void> {
+export async function runOpen(
+  control: RunControl,
+  connections: ConnectionSet,
+  iterate: Iteration,
+  recorder: Recorder,
+  rate: number,
+): Promise<void> {
   const started = performance.now();
   let arrivals = 0;
   let active = 0;

@@ -43,7 +43,8 @@ export type ScenarioFile = z.infer<typeof fileSpec>;
 
 export function loadScenarioFile(path = scenarioFilePath): ScenarioFile {
   const parsed = fileSpec.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  if (!parsed.success) throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`${path}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return parsed.data;
 }
 
@@ -54,7 +55,8 @@ export function expandSteps(flow: FlowSpec): RequestName[] {
 
 /** Whether a scenario needs sessions logged in before the run (its own or a mixed-in `me`). */
 export function sessionsNeeded(file: ScenarioFile, scenario: ScenarioName): number {
-  if (scenario === 'mixed') return file.scenarios.mixed.mix.some((m) => m.scenario === 'me') ? (file.scenarios.me.sessions ?? 1) : 0;
+  if (scenario === 'mixed')
+    return file.scenarios.mixed.mix.some((m) => m.scenario === 'me') ? (file.scenarios.me.sessions ?? 1) : 0;
   const flow = file.scenarios[scenario];
   return flow.steps[0]?.request === 'login' ? 0 : (flow.sessions ?? 1);
 }

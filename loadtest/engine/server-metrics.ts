@@ -31,10 +31,12 @@ export function parseServerMetrics(text: string): ServerSnapshot {
   for (const { name, labels, value } of parseExposition(text).samples) {
     if (!wanted.has(name) || !Number.isFinite(value)) continue;
     // The state label is `state` or, in OpenTelemetry's current naming, `db_client_connection_state`: both read.
-    if (name === 'db_client_connection_count') used += (labels['db_client_connection_state'] ?? labels['state']) === 'used' ? value : 0;
+    if (name === 'db_client_connection_count')
+      used += (labels['db_client_connection_state'] ?? labels['state']) === 'used' ? value : 0;
     else if (name === 'db_client_connection_max') max += value;
     else if (name === 'db_client_connection_pending_requests') pending += value;
-    else if (name === 'mysql_global_status_threads_connected') threadsConnected = Math.max(threadsConnected ?? 0, value);
+    else if (name === 'mysql_global_status_threads_connected')
+      threadsConnected = Math.max(threadsConnected ?? 0, value);
     else budget = Math.max(budget ?? 0, value);
   }
   return { used, max, pending, threadsConnected, budget };
@@ -78,7 +80,8 @@ export class ServerMetricsWatcher {
       this.peakUsed = Math.max(this.peakUsed, snapshot.used);
       this.peakPending = Math.max(this.peakPending, snapshot.pending);
       this.poolMax = Math.max(this.poolMax ?? 0, snapshot.max);
-      if (snapshot.threadsConnected !== undefined) this.peakThreadsConnected = Math.max(this.peakThreadsConnected ?? 0, snapshot.threadsConnected);
+      if (snapshot.threadsConnected !== undefined)
+        this.peakThreadsConnected = Math.max(this.peakThreadsConnected ?? 0, snapshot.threadsConnected);
       if (snapshot.budget !== undefined) this.budget = Math.max(this.budget ?? 0, snapshot.budget);
     } catch (error) {
       this.failures++;

@@ -63,7 +63,8 @@ export class TimeSeriesSampler {
     this.lastErrors = r.errorTotal();
     const interval = r.interval;
     // A percentile is its bucket's upper bound: never above the interval's exact max.
-    const at = (p: number) => (interval.totalCount === 0 ? null : Math.min(interval.maxValue, interval.getValueAtPercentile(p)) / 1000);
+    const at = (p: number) =>
+      interval.totalCount === 0 ? null : Math.min(interval.maxValue, interval.getValueAtPercentile(p)) / 1000;
     s.p50Ms.push(at(50));
     s.p95Ms.push(at(95));
     s.p99Ms.push(at(99));

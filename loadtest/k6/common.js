@@ -20,7 +20,8 @@ export function seededUsers() {
     } catch (error) {
       throw new Error(`cannot read ${path} (${error}): run \`npm run seed -- --users N\` first`);
     }
-    if (!Array.isArray(list) || list.length === 0) throw new Error(`${path} has no users: run \`npm run seed -- --users N\` first`);
+    if (!Array.isArray(list) || list.length === 0)
+      throw new Error(`${path} has no users: run \`npm run seed -- --users N\` first`);
     return list;
   });
 }
@@ -42,8 +43,12 @@ export function brief(data, testId, baseUrl) {
       lines.push(`  ${thresholds[threshold].ok ? 'PASS' : 'FAIL'}  ${name} ${threshold} (${value})`);
     });
   });
-  if (data.metrics.dropped_iterations) lines.push(`  dropped iterations: ${data.metrics.dropped_iterations.values.count}`);
-  if (data.metrics.http_reqs) lines.push(`  requests: ${data.metrics.http_reqs.values.count} (${data.metrics.http_reqs.values.rate.toFixed(1)}/s)`);
+  if (data.metrics.dropped_iterations)
+    lines.push(`  dropped iterations: ${data.metrics.dropped_iterations.values.count}`);
+  if (data.metrics.http_reqs)
+    lines.push(
+      `  requests: ${data.metrics.http_reqs.values.count} (${data.metrics.http_reqs.values.rate.toFixed(1)}/s)`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

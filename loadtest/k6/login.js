@@ -73,7 +73,8 @@ export const options = {
 /** @type {number[]} */
 const expectedStatuses = [];
 Object.keys(spec.requests).forEach((name) => {
-  if (expectedStatuses.indexOf(spec.requests[name].expectStatus) < 0) expectedStatuses.push(spec.requests[name].expectStatus);
+  if (expectedStatuses.indexOf(spec.requests[name].expectStatus) < 0)
+    expectedStatuses.push(spec.requests[name].expectStatus);
 });
 http.setResponseCallback(http.expectedStatuses(...expectedStatuses));
 

@@ -64,7 +64,8 @@ export function setup() {
     const token = response.status === login.expectStatus ? response.json('token') : null;
     if (typeof token === 'string') tokens.push(token);
   }
-  if (tokens.length === 0) fail(`no seeded user could log in at ${BASE_URL}${login.path}: seeded into this server's database?`);
+  if (tokens.length === 0)
+    fail(`no seeded user could log in at ${BASE_URL}${login.path}: seeded into this server's database?`);
   return { tokens: tokens };
 }
 

@@ -4,7 +4,8 @@ import type { Result } from './summary.js';
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const line = (row: readonly string[]) => `| ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (row: readonly string[]) =>
+    `| ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' | ')} |`;
   return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -22,7 +23,11 @@ export function formatReport(result: Result): string {
     `${(success * 100).toFixed(2)}%`,
     ...[l.p50, l.p90, l.p95, l.p99, l.max].map((v) => v.toFixed(2)),
   ];
-  const rows = [header, ...Object.entries(result.byName).map(([name, s]) => row(name, s.requests, s.successRate, s.latencyMs)), row('all', result.totalRequests, result.successRate, result.latencyMs)];
+  const rows = [
+    header,
+    ...Object.entries(result.byName).map(([name, s]) => row(name, s.requests, s.successRate, s.latencyMs)),
+    row('all', result.totalRequests, result.successRate, result.latencyMs),
+  ];
   const s = result.server;
   const model = result.model === 'open' ? `open model, ${result.rate} iterations/s` : 'closed model';
   return [
@@ -37,7 +42,10 @@ export function formatReport(result: Result): string {
       ? `server: pool used peak ${s.peakPoolUsed}/${s.poolMax ?? '?'}, pending peak ${s.peakPoolPending}, MySQL threads_connected peak ${s.peakThreadsConnected ?? '?'}, budget ${s.budgetConnections ?? '?'} (${s.scrapes} scrapes, ${s.scrapeFailures} failed)`
       : `server: no metrics from ${s.metricsUrl} (${s.lastScrapeError ?? 'not scraped'})`,
     'thresholds:',
-    ...result.thresholds.map((t) => `  ${t.ok ? 'PASS' : 'FAIL'}  ${t.name}: ${t.actual ?? 'n/a'} (${t.name.startsWith('success') ? 'min' : 'max'} ${t.limit})`),
+    ...result.thresholds.map(
+      (t) =>
+        `  ${t.ok ? 'PASS' : 'FAIL'}  ${t.name}: ${t.actual ?? 'n/a'} (${t.name.startsWith('success') ? 'min' : 'max'} ${t.limit})`,
+    ),
     result.passed ? 'PASSED' : 'FAILED',
   ].join('\n');
 }

@@ -19,12 +19,22 @@ function card(value: string, label: string): string {
 }
 
 function rowsOf(cells: readonly (readonly string[])[]): string {
-  return cells.map((row, i) => `<tr>${row.map((cell) => (i === 0 ? `<th>${escapeHtml(cell)}</th>` : `<td>${escapeHtml(cell)}</td>`)).join('')}</tr>`).join('');
+  return cells
+    .map(
+      (row, i) =>
+        `<tr>${row.map((cell) => (i === 0 ? `<th>${escapeHtml(cell)}</th>` : `<td>${escapeHtml(cell)}</td>`)).join('')}</tr>`,
+    )
+    .join('');
 }
 
 function latencyTable(result: Result): string {
   const fixed = (v: number) => v.toFixed(2);
-  const row = (name: string, count: number, success: number, l: Result['latencyMs']) => [name, String(count), `${(success * 100).toFixed(2)} %`, ...[l.p50, l.p95, l.p99, l.max].map(fixed)];
+  const row = (name: string, count: number, success: number, l: Result['latencyMs']) => [
+    name,
+    String(count),
+    `${(success * 100).toFixed(2)} %`,
+    ...[l.p50, l.p95, l.p99, l.max].map(fixed),
+  ];
   return rowsOf([
     ['request', 'count', 'success', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'],
     ...Object.entries(result.byName).map(([name, s]) => row(name, s.requests, s.successRate, s.latencyMs)),
@@ -34,7 +44,10 @@ function latencyTable(result: Result): string {
 
 function thresholdRows(result: Result): string {
   return result.thresholds
-    .map((t) => `<tr><td>${escapeHtml(t.name)}</td><td>${t.actual ?? 'n/a'}</td><td>${t.limit}</td><td class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'}</td></tr>`)
+    .map(
+      (t) =>
+        `<tr><td>${escapeHtml(t.name)}</td><td>${t.actual ?? 'n/a'}</td><td>${t.limit}</td><td class="${t.ok ? 'pass' : 'fail'}">${t.ok ? 'PASS' : 'FAIL'}</td></tr>`,
+    )
     .join('');
 }
 
@@ -48,9 +61,18 @@ export function renderHtmlReport(result: Result): string {
   const s = result.server;
   const model = result.model === 'open' ? `open model, ${result.rate} iterations/s` : 'closed model';
   const title = `Load test ${result.runId}: ${result.scenario}`;
-  const statusRows = rowsOf([['status', 'count'], ...Object.entries(result.statusCounts).map(([key, n]) => [key, String(n)])]);
-  const errors = [...Object.entries(result.errors).filter(([, n]) => n > 0), ...Object.entries(result.errorDetails).map(([key, n]) => [`detail: ${key}`, n] as const)];
-  const errorRows = rowsOf([['error', 'count'], ...(errors.length === 0 ? [['none', '0']] : errors.map(([key, n]) => [key, String(n)]))]);
+  const statusRows = rowsOf([
+    ['status', 'count'],
+    ...Object.entries(result.statusCounts).map(([key, n]) => [key, String(n)]),
+  ]);
+  const errors = [
+    ...Object.entries(result.errors).filter(([, n]) => n > 0),
+    ...Object.entries(result.errorDetails).map(([key, n]) => [`detail: ${key}`, n] as const),
+  ];
+  const errorRows = rowsOf([
+    ['error', 'count'],
+    ...(errors.length === 0 ? [['none', '0']] : errors.map(([key, n]) => [key, String(n)])),
+  ]);
   return `<!doctype html>
 <html lang="en">
 <head>

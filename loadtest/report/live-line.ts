@@ -26,7 +26,9 @@ export class LiveLine {
       .map(([cause, n]) => `${cause}=${n}`)
       .join(' ');
     const pool = this.server.latest;
-    const poolText = pool ? `pool ${pool.used}/${pool.max} pending ${pool.pending}` : `pool n/a (${this.server.lastError ?? 'no scrape yet'})`;
+    const poolText = pool
+      ? `pool ${pool.used}/${pool.max} pending ${pool.pending}`
+      : `pool n/a (${this.server.lastError ?? 'no scrape yet'})`;
     const { open, size, count, oldestMs } = this.connections();
     const waiting = count === 0 ? 'in flight 0' : `in flight ${count} (oldest ${(oldestMs / 1000).toFixed(1)} s)`;
     const elapsed = `${((now - this.startedAt) / 1000).toFixed(0)}s`.padStart(5);

@@ -50,16 +50,29 @@ export function latencyOf(histogram: Histogram): Latency {
   const max = histogram.totalCount === 0 ? 0 : ms(histogram.maxValue);
   // A percentile is its bucket's upper bound (3 significant digits): never report it above the exact max.
   const at = (p: number) => (histogram.totalCount === 0 ? 0 : Math.min(max, ms(histogram.getValueAtPercentile(p))));
-  return { p50: at(50), p90: at(90), p95: at(95), p99: at(99), max, mean: histogram.totalCount === 0 ? 0 : round(histogram.mean / 1000, 3) };
+  return {
+    p50: at(50),
+    p90: at(90),
+    p95: at(95),
+    p99: at(99),
+    max,
+    mean: histogram.totalCount === 0 ? 0 : round(histogram.mean / 1000, 3),
+  };
 }
 
-const sortedCounts = (counts: Map<string, number>) => Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b)));
+const sortedCounts = (counts: Map<string, number>) =>
+  Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b)));
 
 export function thresholdsOf(file: ScenarioFile, recorder: Recorder, limits: Limits, successRate: number): Threshold[] {
   const thresholds: Threshold[] = [];
   if (limits.thresholdP95Ms !== undefined) {
     const p95 = recorder.overall.totalCount === 0 ? null : latencyOf(recorder.overall).p95;
-    thresholds.push({ name: 'p95 of all requests (ms)', limit: limits.thresholdP95Ms, actual: p95, ok: p95 !== null && p95 <= limits.thresholdP95Ms });
+    thresholds.push({
+      name: 'p95 of all requests (ms)',
+      limit: limits.thresholdP95Ms,
+      actual: p95,
+      ok: p95 !== null && p95 <= limits.thresholdP95Ms,
+    });
   } else {
     for (const [name, stats] of recorder.byName) {
       const limit = file.thresholds.p95Ms[name as RequestName];
@@ -69,17 +82,34 @@ export function thresholdsOf(file: ScenarioFile, recorder: Recorder, limits: Lim
     }
   }
   const requests = recorder.requests;
-  thresholds.push({ name: 'success rate', limit: limits.minSuccess, actual: requests === 0 ? null : successRate, ok: requests > 0 && successRate >= limits.minSuccess });
+  thresholds.push({
+    name: 'success rate',
+    limit: limits.minSuccess,
+    actual: requests === 0 ? null : successRate,
+    ok: requests > 0 && successRate >= limits.minSuccess,
+  });
   return thresholds;
 }
 
-export function buildResult(run: RunInfo, file: ScenarioFile, recorder: Recorder, server: ServerMetricsWatcher, limits: Limits, timeSeries: TimeSeries) {
+export function buildResult(
+  run: RunInfo,
+  file: ScenarioFile,
+  recorder: Recorder,
+  server: ServerMetricsWatcher,
+  limits: Limits,
+  timeSeries: TimeSeries,
+) {
   const successRate = recorder.requests === 0 ? 0 : round(recorder.ok / recorder.requests, 6);
   const thresholds = thresholdsOf(file, recorder, limits, successRate);
   const byName = Object.fromEntries(
     [...recorder.byName].map(([name, stats]) => [
       name,
-      { requests: stats.requests, successRate: stats.requests === 0 ? 0 : round(stats.ok / stats.requests, 6), latencyMs: latencyOf(stats.histogram), statusCounts: sortedCounts(stats.statusCounts) },
+      {
+        requests: stats.requests,
+        successRate: stats.requests === 0 ? 0 : round(stats.ok / stats.requests, 6),
+        latencyMs: latencyOf(stats.histogram),
+        statusCounts: sortedCounts(stats.statusCounts),
+      },
     ]),
   );
   return {

@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   const hasher = await createPasswordHasher({ cost: config.auth.passwordHashCost });
   const passwords = Array.from({ length: options.passwords }, () => `lt-${randomBytes(9).toString('base64url')}`);
   const hashes = await Promise.all(passwords.map((password) => hasher.hash(password)));
-  console.log(`hashed ${passwords.length} distinct passwords (scrypt ln=${config.auth.passwordHashCost}) in ${Math.round(performance.now() - started)} ms`);
+  console.log(
+    `hashed ${passwords.length} distinct passwords (scrypt ln=${config.auth.passwordHashCost}) in ${Math.round(performance.now() - started)} ms`,
+  );
 
   const connection = await openAdminConnection(config.db.connection, 5000);
   try {
@@ -77,10 +79,15 @@ async function main(): Promise<void> {
     await connection.end();
   }
 
-  const credentials = Array.from({ length: options.users }, (_, index) => ({ email: seedEmail(index), password: passwords[index % passwords.length]! }));
+  const credentials = Array.from({ length: options.users }, (_, index) => ({
+    email: seedEmail(index),
+    password: passwords[index % passwords.length]!,
+  }));
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(options.out, `${JSON.stringify(credentials)}\n`, { mode: 0o600 });
-  console.log(`wrote ${options.out} (${options.users} users) in ${((performance.now() - started) / 1000).toFixed(1)} s total`);
+  console.log(
+    `wrote ${options.out} (${options.users} users) in ${((performance.now() - started) / 1000).toFixed(1)} s total`,
+  );
 }
 
 main().catch((error: unknown) => {

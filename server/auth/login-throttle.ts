@@ -63,7 +63,10 @@ const blockedSql = `SELECT CEIL(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), blo
 const waitOf = (rows: RowDataPacket[]) => Math.max(0, ...rows.map((row) => Number(row['wait'])));
 
 export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = defaultThrottlePolicy): LoginThrottle {
-  const keys = (email: string, client: string) => ({ pair: digest('account+client', email, client), account: digest('account', email) });
+  const keys = (email: string, client: string) => ({
+    pair: digest('account+client', email, client),
+    account: digest('account', email),
+  });
 
   // Assignments run left to right and see the values already updated (MySQL and MariaDB both). The exponent is
   // capped where 2^n already exceeds the block's cap: uncapped, POW(2, n) leaves the range of a DOUBLE at n = 1024

@@ -43,7 +43,9 @@ function derive(password: string, salt: Buffer, params: ScryptParams): Promise<B
     maxmem: 256 * 2 ** params.ln * params.r,
   };
   return new Promise((resolve, reject) => {
-    scryptCallback(password.normalize('NFKC'), salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)));
+    scryptCallback(password.normalize('NFKC'), salt, keyLength, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
   });
 }
 
@@ -90,7 +92,9 @@ export async function createPasswordHasher(options: PasswordHasherOptions): Prom
     saturated: () => options.limiter?.full() ?? false,
     needsRehash(stored) {
       const decoded = decode(stored);
-      return !decoded || decoded.params.ln !== current.ln || decoded.params.r !== current.r || decoded.params.p !== current.p;
+      return (
+        !decoded || decoded.params.ln !== current.ln || decoded.params.r !== current.r || decoded.params.p !== current.p
+      );
     },
   };
 }

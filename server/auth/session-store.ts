@@ -30,7 +30,9 @@ export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: n
         'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)',
         [tokenHash, userId, options.ttlSeconds],
       );
-      const rows = await db.execute<RowDataPacket[]>('SELECT expires_at FROM sessions WHERE token_hash = ?', [tokenHash]);
+      const rows = await db.execute<RowDataPacket[]>('SELECT expires_at FROM sessions WHERE token_hash = ?', [
+        tokenHash,
+      ]);
       const expiresAt = rows[0]?.['expires_at'];
       if (!(expiresAt instanceof Date)) throw new Error('the session just stored was not found');
       return { token, expiresAt };
@@ -45,7 +47,9 @@ export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: n
       return rows[0] ? userFromRow(rows[0]) : undefined;
     },
     async revoke(token) {
-      const result = await db.execute<ResultSetHeader>('DELETE FROM sessions WHERE token_hash = ?', [hashSessionToken(token)]);
+      const result = await db.execute<ResultSetHeader>('DELETE FROM sessions WHERE token_hash = ?', [
+        hashSessionToken(token),
+      ]);
       return result.affectedRows > 0;
     },
   };

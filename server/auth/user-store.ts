@@ -26,7 +26,12 @@ export interface UserStore {
 
 /** A `users` row (id, email, name, created_at) as a User; the session lookup reads the same columns. */
 export function userFromRow(row: RowDataPacket): User {
-  return { id: Number(row['id']), email: String(row['email']), name: String(row['name']), createdAt: row['created_at'] as Date };
+  return {
+    id: Number(row['id']),
+    email: String(row['email']),
+    name: String(row['name']),
+    createdAt: row['created_at'] as Date,
+  };
 }
 
 function toUser(row: RowDataPacket): UserWithPassword {

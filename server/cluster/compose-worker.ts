@@ -65,7 +65,11 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
       idleTimeoutMs: config.db.idleTimeoutMs,
     },
     // The counters are registered (at zero) either way; only the instrumented pool feeds them.
-    { logger, ...(instrumented ? { observer: poolObserver } : {}), ...(deps.onConnect ? { onConnect: deps.onConnect } : {}) },
+    {
+      logger,
+      ...(instrumented ? { observer: poolObserver } : {}),
+      ...(deps.onConnect ? { onConnect: deps.onConnect } : {}),
+    },
   );
   createPoolStateMetrics(registry, db);
   const hasher =

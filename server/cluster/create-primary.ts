@@ -2,7 +2,14 @@ import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
-import { encodeWorkerSpec, isReadyMessage, workerSpecVariable, type PrimaryMessage, type ShutdownKind, type WorkerSpec } from './messages.js';
+import {
+  encodeWorkerSpec,
+  isReadyMessage,
+  workerSpecVariable,
+  type PrimaryMessage,
+  type ShutdownKind,
+  type WorkerSpec,
+} from './messages.js';
 import { createRollingReload, type ReloadOutcome } from './rolling-reload.js';
 import type { WorkerEntry, WorkerState } from './worker-entry.js';
 import { createWorkerWatchdog } from './worker-watchdog.js';
@@ -108,7 +115,8 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       entry.state = 'ready';
       entry.deadlineAt = now() + options.heartbeatTimeoutMs;
       markReady();
-      if (serving.size === options.workers && [...serving.values()].every((e) => e.state === 'ready')) announceStarted(true);
+      if (serving.size === options.workers && [...serving.values()].every((e) => e.state === 'ready'))
+        announceStarted(true);
     });
     // IPC errors (e.g. the channel closing mid-send) must not crash the primary.
     worker.on('error', (error) => logger.warn({ err: error, workerId: worker.id, slot }, 'worker IPC error'));
@@ -151,11 +159,17 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
   function onCrash(slot: number, workerPid: number | undefined, code: number | null, signal: string | null): void {
     const decision = crashPolicy.onCrash(now());
     if (decision.action === 'give_up') {
-      logger.fatal({ slot, workerPid, code, signal, recentCrashes: decision.recentCrashes }, 'workers are crash-looping; the primary is giving up instead of restarting them again');
+      logger.fatal(
+        { slot, workerPid, code, signal, recentCrashes: decision.recentCrashes },
+        'workers are crash-looping; the primary is giving up instead of restarting them again',
+      );
       declareFatal(1);
       return;
     }
-    logger.error({ slot, workerPid, code, signal, restartInMs: decision.delayMs, recentCrashes: decision.recentCrashes }, 'worker died; restarting');
+    logger.error(
+      { slot, workerPid, code, signal, restartInMs: decision.delayMs, recentCrashes: decision.recentCrashes },
+      'worker died; restarting',
+    );
     cancelRestart(slot);
     const timer = setTimeout(() => {
       restartTimers.delete(slot);
@@ -165,7 +179,8 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
   }
 
   function send(entry: WorkerEntry, message: PrimaryMessage): void {
-    if (entry.worker.isConnected()) entry.worker.send(message, (error: Error | null) => error && entry.worker.kill('SIGTERM'));
+    if (entry.worker.isConnected())
+      entry.worker.send(message, (error: Error | null) => error && entry.worker.kill('SIGTERM'));
     else entry.worker.kill('SIGTERM');
   }
 
@@ -185,13 +200,14 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       isShuttingDown: () => shuttingDown,
       prepare: () => deps.prepareReload?.() ?? Promise.resolve(true),
       hasRoom,
-      nextExit: () => new Promise<void>((resolve) => {
-        const listener = () => {
+      nextExit: () =>
+        new Promise<void>((resolve) => {
+          const listener = () => {
             exitListeners.delete(listener);
             resolve();
           };
-        exitListeners.add(listener);
-      }),
+          exitListeners.add(listener);
+        }),
       forkSurge: fork,
       promote(fresh) {
         if (shuttingDown || fresh.state !== 'ready' || !entries.has(fresh.worker.id)) return undefined;
@@ -220,7 +236,10 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     ]).finally(() => deadline.abort());
     if (drained === 'timeout') {
       const stragglers = [...entries.values()];
-      logger.error({ stragglerPids: stragglers.map((e) => e.worker.process.pid) }, 'shutdown deadline reached; killing stragglers');
+      logger.error(
+        { stragglerPids: stragglers.map((e) => e.worker.process.pid) },
+        'shutdown deadline reached; killing stragglers',
+      );
       for (const entry of stragglers) entry.worker.kill('SIGKILL');
       await Promise.all(stragglers.map((entry) => entry.exited));
       return 1;

@@ -24,20 +24,38 @@ export async function listenApi(server: Server, http: Config['http']): Promise<A
     await listen(server, { port: http.port, host: http.host, backlog: http.listenBacklog });
     return { close: () => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())) };
   }
-  const sockets = Array.from({ length: http.listenersPerWorker }, () => new NetServer((socket) => server.emit('connection', socket)));
+  const sockets = Array.from(
+    { length: http.listenersPerWorker },
+    () => new NetServer((socket) => server.emit('connection', socket)),
+  );
   try {
     // exclusive: a socket of this worker's own, not the primary's; each with the full backlog.
-    for (const socket of sockets) await listen(socket, { port: http.port, host: http.host, backlog: http.listenBacklog, exclusive: true, reusePort: true });
+    for (const socket of sockets)
+      await listen(socket, {
+        port: http.port,
+        host: http.host,
+        backlog: http.listenBacklog,
+        exclusive: true,
+        reusePort: true,
+      });
   } catch (error) {
     for (const socket of sockets) if (socket.listening) socket.close();
     throw error;
   }
   // node:http starts tracking connections (headersTimeout, requestTimeout, closeIdleConnections) on 'listening'.
   server.emit('listening');
-  return { close: () => Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve())))).then(() => {}) };
+  return {
+    close: () =>
+      Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve())))).then(
+        () => {},
+      ),
+  };
 }
 
-function listen(server: NetServer, options: { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean }): Promise<void> {
+function listen(
+  server: NetServer,
+  options: { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean },
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options, () => {

@@ -19,7 +19,8 @@ export function encodeWorkerSpec(spec: WorkerSpec): string {
 }
 
 export function decodeWorkerSpec(raw: string | undefined): WorkerSpec {
-  if (raw === undefined) throw new Error(`${workerSpecVariable} is missing: workers are started by the primary, not directly`);
+  if (raw === undefined)
+    throw new Error(`${workerSpecVariable} is missing: workers are started by the primary, not directly`);
   return deepFreeze(JSON.parse(raw) as WorkerSpec);
 }
 

@@ -43,7 +43,8 @@ export function createPoolCeilings(initial: { ceiling: number; replicaId: string
   };
   const onMessage = (worker: Worker, message: unknown) => {
     // Confirmed at or below `message.ceiling`; a raise sent after it may let the pool grow again up to `ceiling`.
-    if (isSettledMessage(message) && bounds.has(worker.id)) bounds.set(worker.id, Math.min(bounds.get(worker.id)!, Math.max(message.ceiling, ceiling)));
+    if (isSettledMessage(message) && bounds.has(worker.id))
+      bounds.set(worker.id, Math.min(bounds.get(worker.id)!, Math.max(message.ceiling, ceiling)));
   };
   cluster.on('fork', onFork);
   cluster.on('exit', onExit);

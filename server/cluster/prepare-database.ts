@@ -51,7 +51,10 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
       }
     } catch (error) {
       if (!isUnavailableError(error) || Date.now() >= giveUpAt) throw error;
-      logger.warn({ code: errorCode(error), host, port, database, user, attempt }, 'database not reachable yet; retrying');
+      logger.warn(
+        { code: errorCode(error), host, port, database, user, attempt },
+        'database not reachable yet; retrying',
+      );
       await sleep(1000);
     }
   }
@@ -82,7 +85,10 @@ export async function recomputeBudget(config: Config, logger: Logger): Promise<C
   } catch (error) {
     connection?.destroy();
     // A connection that opens after the deadline is closed as soon as it exists.
-    work.then(() => connection?.destroy(), () => undefined);
+    work.then(
+      () => connection?.destroy(),
+      () => undefined,
+    );
     throw error;
   } finally {
     clearTimeout(timer);

@@ -51,7 +51,10 @@ export interface ReplicaCoordinator {
 const retireWaitMs = 1500;
 const forgetEveryBeats = 30;
 
-export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, deps: { logger: Logger; ceilings: PoolCeilings; observer: CoordinatorObserver; now?: () => number }): ReplicaCoordinator {
+export function createReplicaCoordinator(
+  options: ReplicaCoordinatorOptions,
+  deps: { logger: Logger; ceilings: PoolCeilings; observer: CoordinatorObserver; now?: () => number },
+): ReplicaCoordinator {
   const { shape, heartbeatMs, leaseMs } = options;
   const { ceilings, observer } = deps;
   const now = deps.now ?? (() => performance.now());
@@ -100,7 +103,8 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
 
   async function step(): Promise<void> {
     const sentAt = now();
-    const conn = (connection ??= await connect());
+    connection ??= await connect();
+    const conn = connection;
     if (replicaId === undefined) await join(conn);
     const id = replicaId!;
     limits = await readServerLimits(conn);
@@ -111,7 +115,12 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
       const plan = planStep({ id, shape, bound: Math.max(ceilings.bound(), ceilings.current()) }, rows, usable);
       if (plan.granted !== before) await claims.publishGrant(conn, id, plan.granted);
       const others = rows.filter((row) => row.id !== id);
-      return { before, ...plan, live: 1 + others.filter((row) => !row.expired).length, expired: others.filter((row) => row.expired).map((row) => row.id) };
+      return {
+        before,
+        ...plan,
+        live: 1 + others.filter((row) => !row.expired).length,
+        expired: others.filter((row) => row.expired).map((row) => row.id),
+      };
     });
     if (!outcome) return fence('lease expired before it was renewed');
     // Fenced by the local deadline while this step ran: the fence stands, the next beat joins again.
@@ -121,10 +130,15 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
     live = outcome.live;
     if (granted !== outcome.before) observer.shareChanged(granted > outcome.before ? 'grow' : 'shrink');
     // Raised only after the grant that covers it is committed; lowered now, published once the pools confirm.
-    if (outcome.ceiling !== ceilings.current()) logger.info({ replicaId: id, ceiling: outcome.ceiling, granted, target: outcome.target, live }, 'pool ceiling changed');
+    if (outcome.ceiling !== ceilings.current())
+      logger.info(
+        { replicaId: id, ceiling: outcome.ceiling, granted, target: outcome.target, live },
+        'pool ceiling changed',
+      );
     ceilings.set(outcome.ceiling, id);
     for (const expired of outcome.expired) {
-      if (await claims.retireClaim(conn, expired, retireWaitMs)) logger.warn({ replicaId: expired }, 'retired a replica whose lease ran out (its threads killed)');
+      if (await claims.retireClaim(conn, expired, retireWaitMs))
+        logger.warn({ replicaId: expired }, 'retired a replica whose lease ran out (its threads killed)');
     }
     if (++beats % forgetEveryBeats === 0) await claims.forgetEndedThreads(conn, id);
   }
@@ -132,12 +146,21 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
   function armFence(renewalSentAt: number): void {
     clearTimeout(fenceTimer);
     const fenceAt = renewalSentAt + leaseMs - heartbeatMs;
-    fenceTimer = setTimeout(() => fence(`no lease renewal for ${leaseMs - heartbeatMs} ms`), Math.max(0, fenceAt - now()));
+    fenceTimer = setTimeout(
+      () => fence(`no lease renewal for ${leaseMs - heartbeatMs} ms`),
+      Math.max(0, fenceAt - now()),
+    );
   }
 
   async function beat(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('coordination step timed out'), { code: 'STEP_TIMEOUT' })), stepTimeoutMs)));
+    const deadline = new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(
+          () => reject(Object.assign(new Error('coordination step timed out'), { code: 'STEP_TIMEOUT' })),
+          stepTimeoutMs,
+        )),
+    );
     const work = step();
     try {
       await Promise.race([work, deadline]);
@@ -161,7 +184,9 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
   }
 
   function budget(): ConnectionBudget {
-    const { limit, limitSource } = limits ? effectiveLimit(limits) : { limit: 0, limitSource: 'max_connections' as const };
+    const { limit, limitSource } = limits
+      ? effectiveLimit(limits)
+      : { limit: 0, limitSource: 'max_connections' as const };
     const ceiling = ceilings.current();
     return {
       limit,
@@ -182,11 +207,13 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
     budget,
     async start(waitMs) {
       const giveUpAt = now() + waitMs;
-      await (running = beat());
+      running = beat();
+      await running;
       // Joining takes a beat to announce and more for the others to shrink: wait for a first share, not forever.
       while (ceilings.current() < 1 && now() < giveUpAt) {
         await new Promise((resolve) => setTimeout(resolve, heartbeatMs));
-        await (running = beat());
+        running = beat();
+        await running;
       }
       schedule();
     },
@@ -204,10 +231,16 @@ export function createReplicaCoordinator(options: ReplicaCoordinatorOptions, dep
         replicaId = undefined;
         ceilings.set(0, undefined);
         try {
-          if (id !== undefined) await claims.deleteClaim((connection ??= await connect()), id);
+          if (id !== undefined) {
+            connection ??= await connect();
+            await claims.deleteClaim(connection, id);
+          }
           logger.info({ replicaId: id }, 'replica left: its grant is free');
         } catch (error) {
-          logger.warn({ code: errorCode(error), replicaId: id }, `could not delete the claim; it expires within ${leaseMs} ms`);
+          logger.warn(
+            { code: errorCode(error), replicaId: id },
+            `could not delete the claim; it expires within ${leaseMs} ms`,
+          );
         } finally {
           await connection?.end().catch(() => connection?.destroy());
           connection = undefined;

@@ -51,7 +51,10 @@ export function createRollingReload(control: ReloadControl, deps: { readonly log
       if (control.isShuttingDown()) return false;
     }
     const fresh = control.forkSurge(slot);
-    const outcome = await Promise.race([fresh.ready.then(() => 'ready' as const), fresh.exited.then(() => 'exited' as const)]);
+    const outcome = await Promise.race([
+      fresh.ready.then(() => 'ready' as const),
+      fresh.exited.then(() => 'exited' as const),
+    ]);
     if (control.isShuttingDown()) return false;
     const oldExited = outcome === 'ready' ? control.promote(fresh) : undefined;
     if (!oldExited) {

@@ -21,12 +21,21 @@ export interface ReplicaShare {
  * APP_REPLICAS=auto: joins the replicas sharing MySQL and waits (up to two leases: long enough for the others to
  * shrink) for a first share. Metrics are started after this, so the observer reaches them through `metrics()`.
  */
-export async function startReplicaShare(config: Config, budget: ConnectionBudget, logger: Logger, metrics: () => ClusterMetrics | undefined): Promise<ReplicaShare> {
+export async function startReplicaShare(
+  config: Config,
+  budget: ConnectionBudget,
+  logger: Logger,
+  metrics: () => ClusterMetrics | undefined,
+): Promise<ReplicaShare> {
   const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined });
   const coordinator = createReplicaCoordinator(
     {
       connection: config.db.connection,
-      shape: { primaryConnections: autoPrimaryConnections, pools: config.cluster.workers + reloadSurgeWorkers, poolMax: config.db.poolMax },
+      shape: {
+        primaryConnections: autoPrimaryConnections,
+        pools: config.cluster.workers + reloadSurgeWorkers,
+        poolMax: config.db.poolMax,
+      },
       workers: config.cluster.workers,
       reservedConnections: config.db.reservedConnections,
       heartbeatMs: replicaHeartbeatMs,

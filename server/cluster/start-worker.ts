@@ -39,7 +39,10 @@ export interface WorkerLoggers {
 }
 
 /** A worker: its parts (composeWorker) served on the cluster's port, with a purge job and a drain. */
-export async function startWorker(spec: WorkerSpec, { logger, requestLog, share }: WorkerLoggers): Promise<RunningWorker> {
+export async function startWorker(
+  spec: WorkerSpec,
+  { logger, requestLog, share }: WorkerLoggers,
+): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
   const { app, db, registry } = await composeWorker(
@@ -52,11 +55,17 @@ export async function startWorker(spec: WorkerSpec, { logger, requestLog, share 
     },
   );
   share?.attach(db);
-  const server = createServer({ keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 }, app.callback());
+  const server = createServer(
+    { keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 },
+    app.callback(),
+  );
   const listener = await listenApi(server, config.http);
 
   // One worker keeps the session and throttle tables small; the others need not repeat it.
-  const stopPurge = spec.slot === 0 ? schedulePurge(db, logger, { intervalMs: 10 * 60_000, throttleWindowMs: defaultThrottlePolicy.windowMs }) : () => {};
+  const stopPurge =
+    spec.slot === 0
+      ? schedulePurge(db, logger, { intervalMs: 10 * 60_000, throttleWindowMs: defaultThrottlePolicy.windowMs })
+      : () => {};
 
   async function drain(reason: string, kind: ShutdownKind): Promise<void> {
     // Only when the whole service stops: during a rolling reload the other workers keep the host ready.

@@ -41,11 +41,15 @@ export function createWorkerWatchdog(options: WorkerWatchdogOptions, deps: Worke
     const at = now();
     const lateMs = Math.max(0, at - lastCheckAt - options.intervalMs);
     lastCheckAt = at;
-    if (lateMs > options.intervalMs) logger.warn({ lateMs }, 'the primary was not running (paused?); worker deadlines moved by as long');
+    if (lateMs > options.intervalMs)
+      logger.warn({ lateMs }, 'the primary was not running (paused?); worker deadlines moved by as long');
     for (const entry of deps.entries()) {
       entry.deadlineAt += lateMs;
       if (at < entry.deadlineAt) continue;
-      logger.error({ slot: entry.slot, workerPid: entry.worker.process.pid, state: entry.state, overdueMs: at - entry.deadlineAt }, overdueMessage[entry.state]);
+      logger.error(
+        { slot: entry.slot, workerPid: entry.worker.process.pid, state: entry.state, overdueMs: at - entry.deadlineAt },
+        overdueMessage[entry.state],
+      );
       entry.deadlineAt = Infinity; // one kill per worker: its exit follows
       entry.worker.process.kill('SIGKILL');
     }

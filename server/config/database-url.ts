@@ -8,14 +8,18 @@ export function parseDatabaseUrl(raw: string): DbConnectionOptions {
     url = new URL(raw);
   } catch {
     // The value may hold a password: never echo it.
-    throw new ConfigError('Invalid configuration: DATABASE_URL is not a valid URL (expected mysql://user:password@host:port/database)');
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_URL is not a valid URL (expected mysql://user:password@host:port/database)',
+    );
   }
   if (url.protocol !== 'mysql:' && url.protocol !== 'mariadb:') {
     throw new ConfigError(`Invalid configuration: DATABASE_URL must use mysql:// (got ${url.protocol}//)`);
   }
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) {
-    throw new ConfigError('Invalid configuration: DATABASE_URL must name a database of letters, digits, _ or $ (e.g. mysql://root@127.0.0.1:3306/app)');
+    throw new ConfigError(
+      'Invalid configuration: DATABASE_URL must name a database of letters, digits, _ or $ (e.g. mysql://root@127.0.0.1:3306/app)',
+    );
   }
   return {
     host: url.hostname.replace(/^\[|\]$/g, ''),

@@ -65,27 +65,45 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   }
   const e = parsed.data;
   if (e.METRICS_PORT === e.PORT) {
-    throw new ConfigError('Invalid configuration: METRICS_PORT must differ from PORT so /metrics is never on the public API port');
+    throw new ConfigError(
+      'Invalid configuration: METRICS_PORT must differ from PORT so /metrics is never on the public API port',
+    );
   }
   if (e.SHUTDOWN_READINESS_DELAY_MS >= e.SHUTDOWN_TIMEOUT_MS) {
-    throw new ConfigError('Invalid configuration: SHUTDOWN_READINESS_DELAY_MS must be shorter than SHUTDOWN_TIMEOUT_MS, which also has to cover the drain');
+    throw new ConfigError(
+      'Invalid configuration: SHUTDOWN_READINESS_DELAY_MS must be shorter than SHUTDOWN_TIMEOUT_MS, which also has to cover the drain',
+    );
   }
   if (e.TRUST_PROXY_HOPS !== undefined && !e.TRUST_PROXY) {
-    throw new ConfigError('Invalid configuration: TRUST_PROXY_HOPS is set but TRUST_PROXY is not; set TRUST_PROXY=true behind a proxy, or unset TRUST_PROXY_HOPS');
+    throw new ConfigError(
+      'Invalid configuration: TRUST_PROXY_HOPS is set but TRUST_PROXY is not; set TRUST_PROXY=true behind a proxy, or unset TRUST_PROXY_HOPS',
+    );
   }
   if (e.ENABLE_TEST_ROUTES && e.NODE_ENV === 'production') {
     throw new ConfigError('Invalid configuration: ENABLE_TEST_ROUTES must not be set when NODE_ENV=production');
   }
   if (e.HTTP_LISTENERS_PER_WORKER !== undefined && e.HTTP_ACCEPT !== 'reuseport') {
-    throw new ConfigError('Invalid configuration: HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport (with `primary` and `shared` there is one socket, the primary\'s)');
+    throw new ConfigError(
+      "Invalid configuration: HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport (with `primary` and `shared` there is one socket, the primary's)",
+    );
   }
   const connection = parseDatabaseUrl(e.DATABASE_URL);
   // Two hashes per core a worker can count on: when one finishes, the other keeps the core hashing until the event loop
   // (busy shedding a flood) gets round to starting the next. One per core left cores idle during a login flood.
-  const hashConcurrency = e.PASSWORD_HASH_CONCURRENCY ?? Math.max(1, Math.floor((2 * availableParallelism()) / (e.WORKERS ?? availableParallelism())));
+  const hashConcurrency =
+    e.PASSWORD_HASH_CONCURRENCY ??
+    Math.max(1, Math.floor((2 * availableParallelism()) / (e.WORKERS ?? availableParallelism())));
   return deepFreeze({
     nodeEnv: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: 16 * 1024, trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0, listenBacklog: e.HTTP_LISTEN_BACKLOG, accept: e.HTTP_ACCEPT, listenersPerWorker: e.HTTP_LISTENERS_PER_WORKER ?? 1 },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      bodyLimitBytes: 16 * 1024,
+      trustedProxyHops: e.TRUST_PROXY ? (e.TRUST_PROXY_HOPS ?? 1) : 0,
+      listenBacklog: e.HTTP_LISTEN_BACKLOG,
+      accept: e.HTTP_ACCEPT,
+      listenersPerWorker: e.HTTP_LISTENERS_PER_WORKER ?? 1,
+    },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: {
       workers: e.WORKERS ?? availableParallelism(),

@@ -10,7 +10,9 @@ export async function openAdminConnection(options: DbConnectionOptions, connectT
   const { database, ...server } = options;
   const connection = await mysql.createConnection({ ...server, connectTimeout: connectTimeoutMs, timezone: 'Z' });
   try {
-    await connection.query(`CREATE DATABASE IF NOT EXISTS ${connection.escapeId(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await connection.query(
+      `CREATE DATABASE IF NOT EXISTS ${connection.escapeId(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    );
     await connection.query(`USE ${connection.escapeId(database)}`);
     return connection;
   } catch (error) {

@@ -24,7 +24,11 @@ export interface ServerLimits {
  */
 export const preparedStatementsPerConnection = 20;
 
-export type LimitSource = 'max_connections' | 'max_user_connections_global' | 'max_user_connections_account' | 'max_prepared_stmt_count';
+export type LimitSource =
+  | 'max_connections'
+  | 'max_user_connections_global'
+  | 'max_user_connections_account'
+  | 'max_prepared_stmt_count';
 
 /** What to tell an operator to raise, per bound. */
 const raiseAdvice: Record<LimitSource, string> = {
@@ -41,7 +45,10 @@ export function effectiveLimit(limits: ServerLimits): { limit: number; limitSour
     ['max_user_connections_global', limits.maxUserConnections],
     ['max_user_connections_account', limits.accountMaxUserConnections],
   ];
-  let best: { limit: number; limitSource: LimitSource } = { limit: limits.maxConnections, limitSource: 'max_connections' };
+  let best: { limit: number; limitSource: LimitSource } = {
+    limit: limits.maxConnections,
+    limitSource: 'max_connections',
+  };
   for (const [limitSource, limit] of candidates) if (limit > 0 && limit < best.limit) best = { limit, limitSource };
   // Unlike max_user_connections, 0 here is no "no limit": the server then prepares no statement at all.
   const byStatements = Math.floor(limits.maxPreparedStatements / preparedStatementsPerConnection);

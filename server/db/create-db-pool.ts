@@ -114,7 +114,12 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const maxLifetimeMs = options.maxLifetimeMs ?? defaultMaxLifetimeMs;
   const pingAfterIdleMs = options.pingAfterIdleMs ?? defaultPingAfterIdleMs;
   const random = deps.random ?? Math.random;
-  const killer = deps.killer ?? createThreadKiller({ connection: options.connection, timeoutMs: Math.max(1000, options.acquireTimeoutMs) }, { logger });
+  const killer =
+    deps.killer ??
+    createThreadKiller(
+      { connection: options.connection, timeoutMs: Math.max(1000, options.acquireTimeoutMs) },
+      { logger },
+    );
   const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
   const { run } = createStatementDeadline({ killer, observer, logger, now });
   const all = new Set<PooledConnection>();
@@ -248,15 +253,18 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     const borrowed: DbConnection = {
       query: ((...args: unknown[]) => run(pooled, () => query(...args))) as DbConnection['query'],
       execute: ((...args: unknown[]) => run(pooled, () => execute(...args))) as DbConnection['execute'],
-      beginTransaction: () => run(pooled, () => connection.beginTransaction()).then(() => {
-        open = true;
-      }),
-      commit: () => run(pooled, () => connection.commit()).then(() => {
-        open = false;
-      }),
-      rollback: () => run(pooled, () => connection.rollback()).then(() => {
-        open = false;
-      }),
+      beginTransaction: () =>
+        run(pooled, () => connection.beginTransaction()).then(() => {
+          open = true;
+        }),
+      commit: () =>
+        run(pooled, () => connection.commit()).then(() => {
+          open = false;
+        }),
+      rollback: () =>
+        run(pooled, () => connection.rollback()).then(() => {
+          open = false;
+        }),
     };
     let failure: unknown;
     try {

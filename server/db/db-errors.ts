@@ -51,7 +51,8 @@ const unavailableServerCodes = new Set(unavailableErrnos.values());
 export function errorCode(error: unknown): string {
   if (error === null || typeof error !== 'object') return 'UNKNOWN';
   if ('code' in error && typeof error.code === 'string') return error.code;
-  if ('errno' in error && typeof error.errno === 'number') return unavailableErrnos.get(error.errno) ?? `ERRNO_${error.errno}`;
+  if ('errno' in error && typeof error.errno === 'number')
+    return unavailableErrnos.get(error.errno) ?? `ERRNO_${error.errno}`;
   return 'UNKNOWN';
 }
 

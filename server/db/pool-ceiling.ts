@@ -19,7 +19,11 @@ export interface PoolCeiling {
 
 export function createPoolCeiling(
   initial: number,
-  deps: { readonly tarn: { numPendingCreates(): number }; readonly all: ReadonlySet<PooledConnection>; readonly idleMax: number },
+  deps: {
+    readonly tarn: { numPendingCreates(): number };
+    readonly all: ReadonlySet<PooledConnection>;
+    readonly idleMax: number;
+  },
 ): PoolCeiling {
   const { tarn, all, idleMax } = deps;
   let ceiling = initial;

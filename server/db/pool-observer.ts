@@ -2,7 +2,14 @@
  * What the pool reports as it works. The metrics layer implements this; the pool knows nothing of
  * Prometheus. Durations are in seconds.
  */
-export type CloseReason = 'idle_timeout' | 'error' | 'shutdown' | 'query_timeout' | 'max_lifetime' | 'failed_ping' | 'ceiling';
+export type CloseReason =
+  | 'idle_timeout'
+  | 'error'
+  | 'shutdown'
+  | 'query_timeout'
+  | 'max_lifetime'
+  | 'failed_ping'
+  | 'ceiling';
 
 export interface PoolObserver {
   /** A waiter got a connection after `waitSeconds`. */

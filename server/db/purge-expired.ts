@@ -8,7 +8,10 @@ import type { DbPool } from './create-db-pool.js';
  * "Expired" is by MySQL's clock (UTC, as the columns hold), as at lookup: a worker whose clock runs ahead must not
  * delete live sessions or lift blocks early.
  */
-export async function purgeExpired(db: DbPool, options: { throttleWindowMs: number; batch?: number }): Promise<{ sessions: number; throttle: number }> {
+export async function purgeExpired(
+  db: DbPool,
+  options: { throttleWindowMs: number; batch?: number },
+): Promise<{ sessions: number; throttle: number }> {
   const batch = options.batch ?? 1000;
   const drain = async (sql: string, params: unknown[]) => {
     let total = 0;
@@ -29,10 +32,15 @@ export async function purgeExpired(db: DbPool, options: { throttleWindowMs: numb
 }
 
 /** Runs purgeExpired every `intervalMs` (one worker does this; see start-worker.ts). Returns a stop function. */
-export function schedulePurge(db: DbPool, logger: Logger, options: { intervalMs: number; throttleWindowMs: number }): () => void {
+export function schedulePurge(
+  db: DbPool,
+  logger: Logger,
+  options: { intervalMs: number; throttleWindowMs: number },
+): () => void {
   const timer = setInterval(() => {
     purgeExpired(db, { throttleWindowMs: options.throttleWindowMs }).then(
-      (deleted) => (deleted.sessions + deleted.throttle > 0 ? logger.info({ deleted }, 'purged expired rows') : undefined),
+      (deleted) =>
+        deleted.sessions + deleted.throttle > 0 ? logger.info({ deleted }, 'purged expired rows') : undefined,
       (error: unknown) => logger.warn({ err: error }, 'purge of expired rows failed; will retry'),
     );
   }, options.intervalMs);

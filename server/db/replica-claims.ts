@@ -19,7 +19,11 @@ import type { ClaimView } from './replica-shares.js';
  * the claim is gone, expired or has no grant: the caller must close the connection. `database` qualifies the tables
  * for a connection opened without one (the status reader's).
  */
-export async function registerConnection(connection: Pick<Connection, 'query'>, replicaId: string, database?: string): Promise<boolean> {
+export async function registerConnection(
+  connection: Pick<Connection, 'query'>,
+  replicaId: string,
+  database?: string,
+): Promise<boolean> {
   const prefix = database === undefined ? '' : `${quoteId(database)}.`;
   const [result] = await connection.query<ResultSetHeader>(
     `INSERT INTO ${prefix}replica_connections (connection_id, replica_id, registered_at)` +
@@ -43,7 +47,12 @@ export async function withClaimsLock<T>(connection: Connection, fn: (claims: Cla
     const [rows] = await connection.query<RowDataPacket[]>(
       'SELECT replica_id, granted, wanted, expires_at <= UTC_TIMESTAMP(6) AS expired FROM replica_claims FOR UPDATE',
     );
-    const claims = rows.map((row) => ({ id: String(row['replica_id']), granted: Number(row['granted']), wanted: Number(row['wanted']), expired: Number(row['expired']) === 1 }));
+    const claims = rows.map((row) => ({
+      id: String(row['replica_id']),
+      granted: Number(row['granted']),
+      wanted: Number(row['wanted']),
+      expired: Number(row['expired']) === 1,
+    }));
     const result = await fn(claims);
     await connection.query('COMMIT');
     return result;
@@ -57,7 +66,12 @@ export async function withClaimsLock<T>(connection: Connection, fn: (claims: Cla
  * Announces a replica with no grant yet (the others count it from now on and shrink to make room) and registers the
  * coordinator's own thread under it. Call inside withClaimsLock.
  */
-export async function insertClaim(connection: Connection, replicaId: string, wanted: number, leaseMs: number): Promise<void> {
+export async function insertClaim(
+  connection: Connection,
+  replicaId: string,
+  wanted: number,
+  leaseMs: number,
+): Promise<void> {
   await connection.query(
     'INSERT INTO replica_claims (replica_id, granted, wanted, joined_at, expires_at) VALUES (?, 0, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)',
     [replicaId, wanted, micros(leaseMs)],
@@ -89,7 +103,10 @@ export async function publishGrant(connection: Connection, replicaId: string, gr
  */
 export async function retireClaim(connection: Connection, replicaId: string, waitMs: number): Promise<boolean> {
   const threads = await withClaimsLock(connection, async () => {
-    await connection.query('UPDATE replica_claims SET expires_at = LEAST(expires_at, UTC_TIMESTAMP(6)) WHERE replica_id = ?', [replicaId]);
+    await connection.query(
+      'UPDATE replica_claims SET expires_at = LEAST(expires_at, UTC_TIMESTAMP(6)) WHERE replica_id = ?',
+      [replicaId],
+    );
     const [rows] = await connection.query<RowDataPacket[]>(
       'SELECT r.connection_id AS id FROM replica_connections r JOIN information_schema.PROCESSLIST p ON p.ID = r.connection_id' +
         ' WHERE r.replica_id = ? AND r.connection_id <> CONNECTION_ID() FOR UPDATE',
@@ -140,7 +157,10 @@ export async function forgetEndedThreads(connection: Connection, replicaId: stri
 async function threadsGone(connection: Connection, threads: readonly number[], waitMs: number): Promise<boolean> {
   if (threads.length === 0) return true;
   for (const giveUpAt = Date.now() + waitMs; ; await sleep(50)) {
-    const [rows] = await connection.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (?)', [threads]);
+    const [rows] = await connection.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (?)',
+      [threads],
+    );
     if (Number(rows[0]?.['n']) === 0) return true;
     if (Date.now() >= giveUpAt) return false;
   }

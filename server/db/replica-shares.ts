@@ -73,9 +73,17 @@ export interface GrantDecision {
  * it may grow now without Σ granted (expired claims included) passing `usable`. Shrinking is not decided here:
  * a replica above target lowers its pools first and publishes the lower grant only once they are there.
  */
-export function decideGrant(me: { id: string; granted: number; shape: ReplicaShape }, claims: readonly ClaimView[], usable: number): GrantDecision {
+export function decideGrant(
+  me: { id: string; granted: number; shape: ReplicaShape },
+  claims: readonly ClaimView[],
+  usable: number,
+): GrantDecision {
   const live = claims.filter((claim) => !claim.expired || claim.id === me.id);
-  const share = fairShares(usable, live.map(({ id, wanted }) => ({ id, wanted }))).get(me.id) ?? 0;
+  const share =
+    fairShares(
+      usable,
+      live.map(({ id, wanted }) => ({ id, wanted })),
+    ).get(me.id) ?? 0;
   const target = quantize(me.shape, share);
   if (me.granted >= target) return { target, grow: undefined };
   const others = claims.reduce((sum, claim) => (claim.id === me.id ? sum : sum + claim.granted), 0);
@@ -96,7 +104,11 @@ export interface StepPlan {
  * ceiling counts only once the pools confirm it), so the published grant never drops below what they may hold; it
  * rises only into room nobody else's grant covers.
  */
-export function planStep(me: { id: string; shape: ReplicaShape; bound: number }, claims: readonly ClaimView[], usable: number): StepPlan {
+export function planStep(
+  me: { id: string; shape: ReplicaShape; bound: number },
+  claims: readonly ClaimView[],
+  usable: number,
+): StepPlan {
   const published = claims.find((claim) => claim.id === me.id)?.granted ?? 0;
   const covered = Math.min(published, grantFor(me.shape, me.bound));
   const view = claims.map((claim) => (claim.id === me.id ? { ...claim, granted: covered, expired: false } : claim));

@@ -16,8 +16,12 @@ export async function runMigrations(
 ): Promise<number[]> {
   const [[database]] = await connection.query<RowDataPacket[]>('SELECT DATABASE() AS name');
   const lockName = `${String(database?.['name'])}.schema_migrations`;
-  const [[lock]] = await connection.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS acquired', [lockName, lockTimeoutSeconds]);
-  if (lock?.['acquired'] !== 1) throw new Error(`could not take the migration lock ${lockName} within ${lockTimeoutSeconds}s`);
+  const [[lock]] = await connection.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS acquired', [
+    lockName,
+    lockTimeoutSeconds,
+  ]);
+  if (lock?.['acquired'] !== 1)
+    throw new Error(`could not take the migration lock ${lockName} within ${lockTimeoutSeconds}s`);
   try {
     await connection.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -30,7 +34,10 @@ export async function runMigrations(
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(migration.version)) continue;
       for (const statement of migration.statements) await connection.query(statement);
-      await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [migration.version, migration.name]);
+      await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
+        migration.version,
+        migration.name,
+      ]);
       logger.info({ version: migration.version, migration: migration.name }, 'migration applied');
       done.push(migration.version);
     }

@@ -28,7 +28,10 @@ export function createStatementDeadline(deps: {
     pooled.dead = true;
     pooled.closeReason = 'query_timeout';
     observer.statementTimedOut();
-    logger.warn({ threadId: pooled.threadId, heldMs: Math.round(now() - pooled.acquiredAt) }, 'statement deadline reached; destroying the connection and killing its server thread');
+    logger.warn(
+      { threadId: pooled.threadId, heldMs: Math.round(now() - pooled.acquiredAt) },
+      'statement deadline reached; destroying the connection and killing its server thread',
+    );
     pooled.connection.destroy();
     pooled.killed = killer.kill(pooled.threadId).then(() => undefined);
   }

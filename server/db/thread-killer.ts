@@ -50,13 +50,19 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
       await connection.end();
     })();
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error('kill deadline'), { code: 'KILL_TIMEOUT' })), options.timeoutMs);
+      timer = setTimeout(
+        () => reject(Object.assign(new Error('kill deadline'), { code: 'KILL_TIMEOUT' })),
+        options.timeoutMs,
+      );
     });
     try {
       await Promise.race([work, deadline]);
     } catch (error) {
       work.catch(() => {}); // it may still settle after the deadline
-      deps.logger.warn({ code: errorCode(error), threadIds }, 'could not kill the server threads of abandoned connections');
+      deps.logger.warn(
+        { code: errorCode(error), threadIds },
+        'could not kill the server threads of abandoned connections',
+      );
     } finally {
       clearTimeout(timer);
       // A late connect would otherwise stay open: destroy whatever exists now, and whatever arrives later.

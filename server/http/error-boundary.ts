@@ -44,7 +44,8 @@ export function errorBoundary(options: { readonly bodyLimitBytes: number }): Mid
       await next();
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 404) throw httpErrors.notFound();
-        if (ctx.status === 405 || ctx.status === 501) throw httpErrors.methodNotAllowed(String(ctx.response.get('Allow')));
+        if (ctx.status === 405 || ctx.status === 501)
+          throw httpErrors.methodNotAllowed(String(ctx.response.get('Allow')));
       }
     } catch (error) {
       const known = toHttpError(error, options.bodyLimitBytes);
@@ -52,7 +53,8 @@ export function errorBoundary(options: { readonly bodyLimitBytes: number }): Mid
       const httpError = known ?? new HttpError(500, 'internal_error', 'Something went wrong on our side.');
       // The request line carries the code (and for a 5xx its cause) rather than a line of its own: under a flood of
       // shed logins or a database outage, a second line per request would add to the load that caused it.
-      ctx.state.error = httpError.status >= 500 ? { code: httpError.code, cause: describe(error) } : { code: httpError.code };
+      ctx.state.error =
+        httpError.status >= 500 ? { code: httpError.code, cause: describe(error) } : { code: httpError.code };
       // Drop headers a handler may have set before failing (e.g. caching), keep the framing ones koa needs.
       const allow = ctx.response.get('Allow');
       ctx.res.getHeaderNames().forEach((name) => {

@@ -34,9 +34,13 @@ export const httpErrors = {
     new HttpError(405, 'method_not_allowed', 'This route does not accept that method.', { headers: { Allow: allow } }),
   emailTaken: () => new HttpError(409, 'email_taken', 'An account with this email already exists.'),
   tooManyAttempts: (retryAfter: number) =>
-    new HttpError(429, 'too_many_attempts', 'Too many failed logins; wait before trying again.', { headers: { 'Retry-After': String(retryAfter) } }),
-  payloadTooLarge: (limit: number) => new HttpError(413, 'payload_too_large', `The request body is larger than ${limit} bytes.`),
-  unsupportedMediaType: () => new HttpError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),
+    new HttpError(429, 'too_many_attempts', 'Too many failed logins; wait before trying again.', {
+      headers: { 'Retry-After': String(retryAfter) },
+    }),
+  payloadTooLarge: (limit: number) =>
+    new HttpError(413, 'payload_too_large', `The request body is larger than ${limit} bytes.`),
+  unsupportedMediaType: () =>
+    new HttpError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),
   validationFailed: (fields: Record<string, string>) =>
     new HttpError(422, 'validation_failed', 'Some fields are invalid.', { fields }),
   serviceUnavailable: (code: string, message: string) =>

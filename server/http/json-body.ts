@@ -13,7 +13,8 @@ const supportedEncodings = new Set(['identity', 'gzip', 'deflate', 'br']);
 export async function readJsonBody(ctx: Context, limitBytes: number): Promise<unknown> {
   if (!ctx.is('application/json')) throw httpErrors.unsupportedMediaType();
   const charset = ctx.request.charset;
-  if (charset !== '' && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8') throw httpErrors.unsupportedMediaType();
+  if (charset !== '' && charset.toLowerCase() !== 'utf-8' && charset.toLowerCase() !== 'utf8')
+    throw httpErrors.unsupportedMediaType();
   const encoding = ctx.get('Content-Encoding') || 'identity';
   if (!supportedEncodings.has(encoding)) throw httpErrors.unsupportedMediaType();
   let body: { parsed: unknown; raw: string };
@@ -22,7 +23,8 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
     body = await coBody.json(ctx.req, { limit: limitBytes, strict: true, encoding: 'utf8', returnRawBody: true });
   } catch (error) {
     // zlib / brotli refusing a body that is not what its Content-Encoding says: the client's fault, not a 500.
-    if (encoding !== 'identity' && isDecompressionError(error)) throw httpErrors.badRequest('The request body could not be decompressed.');
+    if (encoding !== 'identity' && isDecompressionError(error))
+      throw httpErrors.badRequest('The request body could not be decompressed.');
     throw error;
   }
   // co-body reads an empty body as {}; a JSON route given nothing was sent a malformed request.

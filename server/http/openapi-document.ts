@@ -38,7 +38,11 @@ function problemResponse(spec: ProblemSpec): Json {
       [problemJson]: {
         schema: {
           allOf: [ref('Problem')],
-          properties: { status: { const: spec.status }, error: { enum: [...spec.codes] }, type: { enum: spec.codes.map(problemType) } },
+          properties: {
+            status: { const: spec.status },
+            error: { enum: [...spec.codes] },
+            type: { enum: spec.codes.map(problemType) },
+          },
         },
       },
     },
@@ -56,20 +60,35 @@ function okResponse(description: string, schema: Json, example?: unknown): Json 
 const unavailable = (codes: readonly string[] = ['service_unavailable']): ProblemSpec => ({
   status: 503,
   codes,
-  description: 'The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds',
+  description:
+    'The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds',
   headers: ['Retry-After'],
 });
 const jsonBodyProblems: readonly ProblemSpec[] = [
-  { status: 400, codes: ['malformed_json', 'bad_request'], description: 'The body is not valid JSON, or could not be read or decompressed' },
+  {
+    status: 400,
+    codes: ['malformed_json', 'bad_request'],
+    description: 'The body is not valid JSON, or could not be read or decompressed',
+  },
   { status: 413, codes: ['payload_too_large'], description: 'The body is larger than 16 KiB' },
-  { status: 415, codes: ['unsupported_media_type'], description: 'The body is not application/json in UTF-8, or its Content-Encoding is not identity, gzip, deflate or br' },
-  { status: 422, codes: ['validation_failed'], description: 'Some fields are invalid; `fields` has one message per field' },
+  {
+    status: 415,
+    codes: ['unsupported_media_type'],
+    description:
+      'The body is not application/json in UTF-8, or its Content-Encoding is not identity, gzip, deflate or br',
+  },
+  {
+    status: 422,
+    codes: ['validation_failed'],
+    description: 'Some fields are invalid; `fields` has one message per field',
+  },
 ];
 const bearerProblems: readonly ProblemSpec[] = [
   {
     status: 401,
     codes: ['unauthorized'],
-    description: 'No bearer token, or one that is malformed, unknown, revoked or expired (then WWW-Authenticate says `error="invalid_token"`)',
+    description:
+      'No bearer token, or one that is malformed, unknown, revoked or expired (then WWW-Authenticate says `error="invalid_token"`)',
     headers: ['WWW-Authenticate'],
   },
 ];
@@ -92,10 +111,20 @@ export function createOpenApiDocument(): Json {
   // A registry of its own (not zod's global one): each named schema becomes components/schemas/<name>, and a schema
   // used inside another (the session's user) becomes a $ref to it.
   const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of [['User', userSchema], ['Session', sessionSchema], ['Health', healthSchema], ['Ready', readySchema], ['Problem', problemSchema]] as const) {
+  for (const [id, schema] of [
+    ['User', userSchema],
+    ['Session', sessionSchema],
+    ['Health', healthSchema],
+    ['Ready', readySchema],
+    ['Problem', problemSchema],
+  ] as const) {
     registry.add(schema, { id });
   }
-  const generated = z.toJSONSchema(registry, { io: 'output', target: 'draft-2020-12', uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, Json> };
+  const generated = z.toJSONSchema(registry, {
+    io: 'output',
+    target: 'draft-2020-12',
+    uri: (id) => `#/components/schemas/${id}`,
+  }) as { schemas: Record<string, Json> };
   const schemas: Json = {};
   for (const [name, schema] of Object.entries(generated.schemas)) {
     const { $schema: _dialect, $id: _id, id: _name, ...rest } = schema;
@@ -133,8 +162,13 @@ export function createOpenApiDocument(): Json {
           operationId: 'register',
           tags: ['users'],
           summary: 'Register a user',
-          description: 'Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash.',
-          requestBody: jsonBody(registerSchema, { email: 'ada@example.com', password: 'analytical-engine', name: 'Ada Lovelace' }),
+          description:
+            'Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash.',
+          requestBody: jsonBody(registerSchema, {
+            email: 'ada@example.com',
+            password: 'analytical-engine',
+            name: 'Ada Lovelace',
+          }),
           responses: responses({ '201': okResponse('The user', ref('User'), userExample) }, [
             ...jsonBodyProblems,
             { status: 409, codes: ['email_taken'], description: 'An account with this email already exists' },
@@ -149,11 +183,26 @@ export function createOpenApiDocument(): Json {
           summary: 'Log in: exchange email and password for a bearer token',
           requestBody: jsonBody(loginSchema, { email: 'ada@example.com', password: 'analytical-engine' }),
           responses: responses(
-            { '200': okResponse('A new session', ref('Session'), { token: 'q2o8n6Qx0m3X2b5lW2JtF6y1rN8pZ4cV7aK9sD0fG1h', expiresAt: '2026-12-01T14:00:00.000Z', user: userExample }) },
+            {
+              '200': okResponse('A new session', ref('Session'), {
+                token: 'q2o8n6Qx0m3X2b5lW2JtF6y1rN8pZ4cV7aK9sD0fG1h',
+                expiresAt: '2026-12-01T14:00:00.000Z',
+                user: userExample,
+              }),
+            },
             [
               ...jsonBodyProblems,
-              { status: 401, codes: ['invalid_credentials'], description: 'Wrong email or password (only ever for wrong credentials)' },
-              { status: 429, codes: ['too_many_attempts'], description: 'Too many failed logins for this account (from this client); wait Retry-After seconds', headers: ['Retry-After'] },
+              {
+                status: 401,
+                codes: ['invalid_credentials'],
+                description: 'Wrong email or password (only ever for wrong credentials)',
+              },
+              {
+                status: 429,
+                codes: ['too_many_attempts'],
+                description: 'Too many failed logins for this account (from this client); wait Retry-After seconds',
+                headers: ['Retry-After'],
+              },
               unavailable(['service_unavailable', 'overloaded']),
             ],
           ),
@@ -165,7 +214,10 @@ export function createOpenApiDocument(): Json {
           tags: ['sessions'],
           summary: 'The logged-in user',
           security: [{ bearerAuth: [] }],
-          responses: responses({ '200': okResponse('The user of the session', ref('User'), userExample) }, [...bearerProblems, unavailable()]),
+          responses: responses({ '200': okResponse('The user of the session', ref('User'), userExample) }, [
+            ...bearerProblems,
+            unavailable(),
+          ]),
         },
       },
       '/api/logout': {
@@ -174,7 +226,10 @@ export function createOpenApiDocument(): Json {
           tags: ['sessions'],
           summary: 'Revoke the session',
           security: [{ bearerAuth: [] }],
-          responses: responses({ '204': { description: 'Revoked', headers: { 'X-Request-Id': headerRef('RequestId') } } }, [...bearerProblems, unavailable()]),
+          responses: responses(
+            { '204': { description: 'Revoked', headers: { 'X-Request-Id': headerRef('RequestId') } } },
+            [...bearerProblems, unavailable()],
+          ),
         },
       },
       '/healthz': {
@@ -190,7 +245,9 @@ export function createOpenApiDocument(): Json {
           operationId: 'readiness',
           tags: ['health'],
           summary: 'Readiness: the database answers and this worker is not draining',
-          responses: responses({ '200': okResponse('Ready for traffic', ref('Ready'), { status: 'ready' }) }, [unavailable(['service_unavailable', 'shutting_down'])]),
+          responses: responses({ '200': okResponse('Ready for traffic', ref('Ready'), { status: 'ready' }) }, [
+            unavailable(['service_unavailable', 'shutting_down']),
+          ]),
         },
       },
       '/openapi.json': {
@@ -204,7 +261,10 @@ export function createOpenApiDocument(): Json {
               headers: { 'X-Request-Id': headerRef('RequestId'), ETag: headerRef('ETag') },
               content: { 'application/json': { schema: { type: 'object' } } },
             },
-            '304': { description: 'Unchanged since the ETag sent in If-None-Match', headers: { 'X-Request-Id': headerRef('RequestId'), ETag: headerRef('ETag') } },
+            '304': {
+              description: 'Unchanged since the ETag sent in If-None-Match',
+              headers: { 'X-Request-Id': headerRef('RequestId'), ETag: headerRef('ETag') },
+            },
           },
         },
       },
@@ -215,15 +275,32 @@ export function createOpenApiDocument(): Json {
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'The `token` of POST /api/login' },
       },
       headers: {
-        RequestId: { description: "This request's id (the load balancer's X-Request-Id when it is short and safe, else a new UUID)", schema: { type: 'string' } },
-        RetryAfter: { description: `Seconds to wait before retrying (${retryAfterSeconds} for a 503)`, required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
-        WWWAuthenticate: { description: 'RFC 6750 challenge: `Bearer`, or `Bearer error="invalid_token"`', required: true, schema: { type: 'string' } },
+        RequestId: {
+          description:
+            "This request's id (the load balancer's X-Request-Id when it is short and safe, else a new UUID)",
+          schema: { type: 'string' },
+        },
+        RetryAfter: {
+          description: `Seconds to wait before retrying (${retryAfterSeconds} for a 503)`,
+          required: true,
+          schema: { type: 'string', pattern: '^[0-9]+$' },
+        },
+        WWWAuthenticate: {
+          description: 'RFC 6750 challenge: `Bearer`, or `Bearer error="invalid_token"`',
+          required: true,
+          schema: { type: 'string' },
+        },
         Allow: { description: 'The methods this path accepts', required: true, schema: { type: 'string' } },
         ETag: { description: "The document's version", schema: { type: 'string' } },
       },
       responses: {
         NotFound: problemResponse({ status: 404, codes: ['not_found'], description: 'No such route' }),
-        MethodNotAllowed: problemResponse({ status: 405, codes: ['method_not_allowed'], description: 'The path does not accept this method', headers: ['Allow'] }),
+        MethodNotAllowed: problemResponse({
+          status: 405,
+          codes: ['method_not_allowed'],
+          description: 'The path does not accept this method',
+          headers: ['Allow'],
+        }),
       },
     },
   };

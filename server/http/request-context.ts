@@ -61,7 +61,15 @@ export function requestContext(options: RequestContextOptions): Middleware<AppSt
       const status = ctx.status;
       observer?.requestFinished(ctx.method, route, status, seconds);
       const { error } = ctx.state;
-      const line = { requestId, method: ctx.method, route, status, durationMs: Math.round(seconds * 1e6) / 1000, error: error?.code, cause: error?.cause };
+      const line = {
+        requestId,
+        method: ctx.method,
+        route,
+        status,
+        durationMs: Math.round(seconds * 1e6) / 1000,
+        error: error?.code,
+        cause: error?.cause,
+      };
       // 5xx lines at warn, so LOG_LEVEL=warn still shows every failure the service answered.
       if (status >= 500) requestLog.warn(line, 'request');
       else requestLog.info(line, 'request');

@@ -71,8 +71,13 @@ export interface RequestLoggerOptions {
 export function createRequestLogger(options: RequestLoggerOptions): RequestLogger {
   const fd = options.fd ?? 1;
   const buffered = options.flushIntervalMs > 0;
-  const destination = pino.destination(buffered ? { fd, sync: true, minLength: writeAtBytes, maxWrite: pipeAtomicBytes } : { fd, sync: true });
-  const logger = pino({ level: options.level, base: { pid: process.pid, ...options.base }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  const destination = pino.destination(
+    buffered ? { fd, sync: true, minLength: writeAtBytes, maxWrite: pipeAtomicBytes } : { fd, sync: true },
+  );
+  const logger = pino(
+    { level: options.level, base: { pid: process.pid, ...options.base }, timestamp: pino.stdTimeFunctions.isoTime },
+    destination,
+  );
   const flush = () => {
     if (buffered) destination.flushSync();
   };

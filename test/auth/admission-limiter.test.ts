@@ -29,7 +29,10 @@ describe('admission limiter', () => {
     const first = limiter.run(() => sleep(50));
     const second = limiter.run(() => sleep(1));
     const started = performance.now();
-    await assert.rejects(limiter.run(() => sleep(1)), (error: unknown) => error instanceof OverloadedError && error.reason === 'queue_full');
+    await assert.rejects(
+      limiter.run(() => sleep(1)),
+      (error: unknown) => error instanceof OverloadedError && error.reason === 'queue_full',
+    );
     assert.ok(performance.now() - started < 20);
     await Promise.all([first, second]);
   });
@@ -38,7 +41,10 @@ describe('admission limiter', () => {
     const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 5, maxWaitMs: 30 });
     const slow = limiter.run(() => sleep(80));
     const started = performance.now();
-    await assert.rejects(limiter.run(async () => 'never'), (error: unknown) => error instanceof OverloadedError && error.reason === 'wait_timeout');
+    await assert.rejects(
+      limiter.run(async () => 'never'),
+      (error: unknown) => error instanceof OverloadedError && error.reason === 'wait_timeout',
+    );
     const waited = performance.now() - started;
     assert.ok(waited >= 25 && waited < 1000, `waited ${waited} ms`);
     await slow;
@@ -48,7 +54,10 @@ describe('admission limiter', () => {
 
   it('frees the slot when the work throws', async () => {
     const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 0, maxWaitMs: 10 });
-    await assert.rejects(limiter.run(async () => Promise.reject(new Error('boom'))), /boom/);
+    await assert.rejects(
+      limiter.run(async () => Promise.reject(new Error('boom'))),
+      /boom/,
+    );
     assert.equal(await limiter.run(async () => 1), 1);
   });
 });

@@ -14,7 +14,10 @@ describe('login throttle under concurrency (real MariaDB)', function () {
   let db: DbPool;
   before(async () => {
     admin = await freshDatabase(connection);
-    db = createDbPool({ connection, max: 8, maxIdle: 8, acquireTimeoutMs: 5000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+    db = createDbPool(
+      { connection, max: 8, maxIdle: 8, acquireTimeoutMs: 5000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
   });
   after(async () => {
     await db.end();
@@ -28,7 +31,8 @@ describe('login throttle under concurrency (real MariaDB)', function () {
     const emails = ['account-first', 'pair-first'].map((wanted) => {
       for (let i = 0; ; i++) {
         const email = `locks-${i}@example.com`;
-        const accountFirst = Buffer.compare(throttleKey('account', email), throttleKey('account+client', email, client)) < 0;
+        const accountFirst =
+          Buffer.compare(throttleKey('account', email), throttleKey('account+client', email, client)) < 0;
         if (accountFirst === (wanted === 'account-first')) return email;
       }
     });
@@ -42,7 +46,8 @@ describe('login throttle under concurrency (real MariaDB)', function () {
           throttle.blockedFor(email, client),
           throttle.succeeded(email, client),
         ]);
-        for (const outcome of outcomes) if (outcome.status === 'rejected') failures.push(String((outcome.reason as Error).message));
+        for (const outcome of outcomes)
+          if (outcome.status === 'rejected') failures.push(String((outcome.reason as Error).message));
       }
     }
     assert.deepEqual(failures, []);

@@ -73,7 +73,16 @@ describe('session tokens', () => {
   it('accept only the Bearer scheme with a well-formed token', () => {
     const token = newSessionToken();
     assert.equal(parseBearerToken(`Bearer ${token}`), token);
-    for (const header of [undefined, '', token, `bearer ${token}`, `Basic ${token}`, `Bearer  ${token}`, `Bearer ${token} x`, `Bearer ${token}=`]) {
+    for (const header of [
+      undefined,
+      '',
+      token,
+      `bearer ${token}`,
+      `Basic ${token}`,
+      `Bearer  ${token}`,
+      `Bearer ${token} x`,
+      `Bearer ${token}=`,
+    ]) {
       assert.equal(parseBearerToken(header), undefined, String(header));
     }
   });

@@ -14,13 +14,18 @@ export const timeOf = (line: LogLine): number => Date.parse(String(line['time'])
  * requestId → pid of the worker that logged the request, once every answered sample's request line is in: workers
  * buffer request lines for up to LOG_REQUEST_FLUSH_MS (1 s by default), so the last ones arrive after the load.
  */
-export async function answeredBy(cluster: ClusterProcess, samples: readonly Sample[], timeoutMs = 5000): Promise<Map<string, number>> {
+export async function answeredBy(
+  cluster: ClusterProcess,
+  samples: readonly Sample[],
+  timeoutMs = 5000,
+): Promise<Map<string, number>> {
   const byId = new Map<string, number>();
   const wanted = samples.filter((s) => s.status !== undefined).map((s) => s.requestId);
   const deadline = Date.now() + timeoutMs;
   let read = 0;
   for (;;) {
-    for (const line of cluster.logs.slice(read)) if (line.msg === 'request') byId.set(String(line['requestId']), Number(line.pid));
+    for (const line of cluster.logs.slice(read))
+      if (line.msg === 'request') byId.set(String(line['requestId']), Number(line.pid));
     read = cluster.logs.length;
     if (wanted.every((id) => byId.has(id)) || Date.now() > deadline) return byId;
     await sleep(100);
@@ -40,7 +45,10 @@ export function describeFailures(samples: readonly Sample[], limit = 10): string
 /** The one-line summary each chaos test prints, for the report. */
 export function figures(name: string, values: Record<string, unknown>): void {
   const text = Object.entries(values)
-    .map(([key, value]) => `${key}=${typeof value === 'number' ? Math.round(value * 10) / 10 : typeof value === 'object' ? JSON.stringify(value) : String(value)}`)
+    .map(
+      ([key, value]) =>
+        `${key}=${typeof value === 'number' ? Math.round(value * 10) / 10 : typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+    )
     .join(' ');
   console.log(`      [chaos] ${name}: ${text}`);
 }

@@ -12,7 +12,6 @@ import { figures, isAlive, lines, timeOf } from './chaos-fixtures.js';
  * (test/cluster/cluster-lifecycle.test.ts checks the give-up; this one measures the delays and the time to give up.)
  */
 
-
 describe('chaos: crash loop (every worker dies at start)', function () {
   this.timeout(60_000);
   let mariadb: ThrowawayMariadb | undefined;
@@ -34,7 +33,10 @@ describe('chaos: crash loop (every worker dies at start)', function () {
     await new Promise<void>((resolve) => squatter!.listen(0, '127.0.0.1', resolve));
     const { port } = squatter.address() as AddressInfo;
     const startedAt = Date.now();
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb!.url, PORT: String(port) }, { waitForReady: false });
+    cluster = await startCluster(
+      { WORKERS: '2', DATABASE_URL: mariadb!.url, PORT: String(port) },
+      { waitForReady: false },
+    );
     const c = cluster;
     const exit = await c.exitWithin(20_000);
     const exitedAt = Date.now();
@@ -65,13 +67,19 @@ describe('chaos: crash loop (every worker dies at start)', function () {
     });
 
     // Every worker died of the real fault, and the primary said why it stopped.
-    assert.ok(failed.every((l) => /EADDRINUSE/.test(String((l['err'] as { message?: unknown } | undefined)?.message))), 'all EADDRINUSE');
+    assert.ok(
+      failed.every((l) => /EADDRINUSE/.test(String((l['err'] as { message?: unknown } | undefined)?.message))),
+      'all EADDRINUSE',
+    );
     assert.equal(fatal?.msg, 'workers are crash-looping; the primary is giving up instead of restarting them again');
     assert.equal(fatal?.['recentCrashes'], 5);
     assert.deepEqual(exit, { code: 1, signal: null });
     assert.equal(lines(c, 'cluster ready').length, 0);
     // Backoff: 100 ms doubling per crash in the window, and no restart happened before its delay.
-    assert.deepEqual(died.map((l) => l['restartInMs']), [100, 200, 400, 800]);
+    assert.deepEqual(
+      died.map((l) => l['restartInMs']),
+      [100, 200, 400, 800],
+    );
     observed.slice(0, 3).forEach((ms, i) => {
       assert.ok(ms >= Number(died[i]!['restartInMs']), `restart ${i} after ${ms} ms`);
     });
@@ -80,7 +88,10 @@ describe('chaos: crash loop (every worker dies at start)', function () {
     // It did not spin: exactly the crashes the policy allows, no fork after giving up, no worker left alive.
     assert.equal(failed.length, 5);
     assert.ok(failed.every((l) => timeOf(l) <= timeOf(fatal!)));
-    assert.ok(failed.every((l) => !isAlive(Number(l.pid))), 'no worker left behind');
+    assert.ok(
+      failed.every((l) => !isAlive(Number(l.pid))),
+      'no worker left behind',
+    );
     assert.ok(timeOf(fatal!) - (starts[0] ?? 0) < 5000, 'gave up within a few seconds');
     // Its /metrics port closed with it.
     assert.equal(metricsAfterExit.error, 'ECONNREFUSED');

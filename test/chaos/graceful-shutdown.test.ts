@@ -23,7 +23,11 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
 
   before(async () => {
     mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
+    });
   });
 
   after(async () => {
@@ -36,11 +40,23 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     const { auth } = await signUp(c.url, 'chaos-term');
     const stopper = new Stopper();
     // A refused client stops, as a real one would go to another replica; every client also stops at the exit.
-    const common = { baseUrl: c.url, durationMs: 15_000, maxRequestsPerClient: 10_000, timeoutMs: 5000, stopper, stopClientAfter: (s: Sample) => s.error !== undefined };
+    const common = {
+      baseUrl: c.url,
+      durationMs: 15_000,
+      maxRequestsPerClient: 10_000,
+      timeoutMs: 5000,
+      stopper,
+      stopClientAfter: (s: Sample) => s.error !== undefined,
+    };
     const loads = [
       closedLoop({ ...common, clients: 24, next: () => ({ path: '/api/me', headers: auth }) }),
       closedLoop({ ...common, clients: 4, next: () => ({ path: '/test/db-sleep?seconds=1' }) }),
-      closedLoop({ ...common, clients: 8, keepAlive: false, next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }) }),
+      closedLoop({
+        ...common,
+        clients: 8,
+        keepAlive: false,
+        next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }),
+      }),
     ];
     await sleep(1500);
     const mark = c.logs.length;
@@ -80,21 +96,36 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
       slowestInFlightMs: Math.max(...inFlight.map((s) => s.endedAt - signalAt)),
       exitCode: exit?.code,
       exitMs: exitedAt - signalAt,
-      meP99Ms: percentile(samples.filter((s) => ok(s) && s.path === '/api/me').map((s) => s.ms), 99),
+      meP99Ms: percentile(
+        samples.filter((s) => ok(s) && s.path === '/api/me').map((s) => s.ms),
+        99,
+      ),
     });
 
     // Everything a worker had accepted completed successfully, slow requests included.
     assert.ok(inFlight.length >= 20, `${inFlight.length} requests in flight at the signal`);
     assert.ok(slowInFlight.length >= 3, `${slowInFlight.length} slow requests in flight at the signal`);
-    assert.deepEqual(accepted.filter((s) => !ok(s)).map((s) => `${s.path} → ${s.error ?? s.status} ${s.body}`), []);
+    assert.deepEqual(
+      accepted.filter((s) => !ok(s)).map((s) => `${s.path} → ${s.error ?? s.status} ${s.body}`),
+      [],
+    );
     // Every request on a connection a worker owned succeeded, after the signal too (answered with `Connection: close`).
-    assert.deepEqual(samples.filter((s) => s.reusedSocket && !ok(s)).map((s) => `${s.path} → ${s.error ?? s.status}`), []);
+    assert.deepEqual(
+      samples.filter((s) => s.reusedSocket && !ok(s)).map((s) => `${s.path} → ${s.error ?? s.status}`),
+      [],
+    );
     // New connections racing the drain: a 200, a refusal, or a reset of a connection node:cluster still held in the
     // primary when the last worker stopped listening (reset at once, or parked until the primary exits: it never
     // closes a connection a closing worker handed back, nodejs/node#21940). Never a 5xx, never a hang past the exit.
     const other = samples.filter((s) => !ok(s) && s.error !== 'ECONNREFUSED' && s.error !== 'ECONNRESET');
-    assert.deepEqual(other.map((s) => `${s.path} → ${s.error ?? s.status} after ${s.ms} ms`), []);
-    assert.ok(resets.every((s) => !s.reusedSocket && s.endedAt <= exitedAt + 50), describeFailures(resets));
+    assert.deepEqual(
+      other.map((s) => `${s.path} → ${s.error ?? s.status} after ${s.ms} ms`),
+      [],
+    );
+    assert.ok(
+      resets.every((s) => !s.reusedSocket && s.endedAt <= exitedAt + 50),
+      describeFailures(resets),
+    );
     // Once nothing listens, every new connection is refused (ECONNREFUSED: answered by the kernel, never queued).
     assert.ok(refused.length > 0, 'no client was refused');
     assert.equal(afterExit.error, 'ECONNREFUSED');
@@ -106,6 +137,9 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     assert.deepEqual(lines(c, 'drain deadline reached; closing remaining connections', mark), []);
     assert.equal(lines(c, 'all workers drained', mark).length, 1);
     // New connections were refused while slow requests accepted before the signal were still running.
-    assert.ok(firstRefusal < Math.max(...slowInFlight.map((s) => s.endedAt)), 'a refusal came before the last slow answer');
+    assert.ok(
+      firstRefusal < Math.max(...slowInFlight.map((s) => s.endedAt)),
+      'a refusal came before the last slow answer',
+    );
   });
 });

@@ -28,7 +28,11 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
 
   before(async () => {
     mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, WORKER_HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutMs) });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      WORKER_HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutMs),
+    });
   });
 
   after(async () => {
@@ -41,14 +45,28 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
     const c = cluster!;
     const { auth } = await signUp(c.url, 'chaos-hung');
     const slot = 1;
-    stopped = Number(lines(c, 'worker ready').filter((l) => l.worker === slot).at(-1)!.pid);
+    stopped = Number(
+      lines(c, 'worker ready')
+        .filter((l) => l.worker === slot)
+        .at(-1)!.pid,
+    );
     const stopper = new Stopper();
-    const common = { baseUrl: c.url, durationMs: 20_000, maxRequestsPerClient: 20_000, timeoutMs: clientTimeoutMs, stopper };
+    const common = {
+      baseUrl: c.url,
+      durationMs: 20_000,
+      maxRequestsPerClient: 20_000,
+      timeoutMs: clientTimeoutMs,
+      stopper,
+    };
     const loads = [
       closedLoop({ ...common, clients: 16, next: () => ({ path: '/api/me', headers: auth }) }),
       closedLoop({ ...common, clients: 8, keepAlive: false, next: () => ({ path: '/healthz' }) }),
     ];
-    const scrapes = probe(`http://127.0.0.1:${c.metricsPort}`, { path: '/metrics' }, { intervalMs: 250, maxMs: 20_000, stopper, timeoutMs: 5000 });
+    const scrapes = probe(
+      `http://127.0.0.1:${c.metricsPort}`,
+      { path: '/metrics' },
+      { intervalMs: 250, maxMs: 20_000, stopper, timeoutMs: 5000 },
+    );
     const mark = c.logs.length;
     let stoppedAt = 0;
     let reborn: LogLine | undefined;
@@ -78,20 +96,32 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
       requests: samples.length,
       failed: failures.length,
       outcomes: tally(failures),
-      resetAtKillMs: percentile(resetAtKill.map((s) => s.endedAt - stoppedAt), 50),
+      resetAtKillMs: percentile(
+        resetAtKill.map((s) => s.endedAt - stoppedAt),
+        50,
+      ),
       hungTimedOut: hung.length,
       detectedMs: killedAt - stoppedAt,
       replacedMs: readyAt - stoppedAt,
       metricsDuringStop: duringStop.length,
       metricsMaxMs: Math.max(...scraped.map((s) => s.ms)),
-      metricsP50DuringStopMs: percentile(duringStop.map((s) => s.ms), 50),
-      meP99Ms: percentile(samples.filter((s) => ok(s) && s.path === '/api/me').map((s) => s.ms), 99),
+      metricsP50DuringStopMs: percentile(
+        duringStop.map((s) => s.ms),
+        50,
+      ),
+      meP99Ms: percentile(
+        samples.filter((s) => ok(s) && s.path === '/api/me').map((s) => s.ms),
+        99,
+      ),
       okAfterReady: afterReady.filter(ok).length,
     });
 
     // The primary noticed the silence and replaced the worker in its slot. Silence counts from the last heartbeat
     // (sent every timeout/4, so up to 500 ms before the SIGSTOP) and is checked every timeout/4: 1.5–2.5 s.
-    assert.deepEqual(missed.map((l) => [l['workerPid'], l['slot']]), [[stopped, slot]]);
+    assert.deepEqual(
+      missed.map((l) => [l['workerPid'], l['slot']]),
+      [[stopped, slot]],
+    );
     const detectedMs = killedAt - stoppedAt;
     // Not before the heartbeat timeout; how soon after it is a figure (detectedMs), not a property.
     assert.ok(detectedMs >= heartbeatTimeoutMs * 0.75 - 50, `killed ${detectedMs} ms after SIGSTOP`);
@@ -103,15 +133,28 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
     assert.equal(c.child.exitCode, null, 'the primary is still running');
     // /metrics answered every scrape, several of them while the worker was stopped: the stopped worker's share is
     // given up at the per-worker timeout instead of blocking the scrape (its miss is counted in cluster-metrics).
-    assert.deepEqual(scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status), []);
+    assert.deepEqual(
+      scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status),
+      [],
+    );
     assert.ok(duringStop.length >= 2, `${duringStop.length} scrapes while the worker was stopped`);
     // Only requests routed to the stopped worker failed: at most one per client, dropped at the kill or hung until the
     // client's timeout; never an HTTP error.
-    assert.ok(failures.every((s) => s.status === undefined && s.startedAt < killedAt + 100), describeFailures(failures));
-    assert.ok(resetAtKill.every((s) => s.endedAt >= killedAt - 50 && s.error === 'ECONNRESET'), describeFailures(resetAtKill));
+    assert.ok(
+      failures.every((s) => s.status === undefined && s.startedAt < killedAt + 100),
+      describeFailures(failures),
+    );
+    assert.ok(
+      resetAtKill.every((s) => s.endedAt >= killedAt - 50 && s.error === 'ECONNRESET'),
+      describeFailures(resetAtKill),
+    );
     const perClient = new Map<string, number>();
-    for (const s of resetAtKill) perClient.set(`${s.path}#${s.client}`, (perClient.get(`${s.path}#${s.client}`) ?? 0) + 1);
-    assert.ok([...perClient.values()].every((n) => n === 1), `a client was reset twice: ${JSON.stringify([...perClient])}`);
+    for (const s of resetAtKill)
+      perClient.set(`${s.path}#${s.client}`, (perClient.get(`${s.path}#${s.client}`) ?? 0) + 1);
+    assert.ok(
+      [...perClient.values()].every((n) => n === 1),
+      `a client was reset twice: ${JSON.stringify([...perClient])}`,
+    );
     // The round-robin hands a worker one connection at a time and waits for its ack, so a stopped worker swallows
     // about one new connection (plus, rarely, one that races the kill).
     assert.ok(hung.length <= 3, `${hung.length} requests hung until the client timeout`);

@@ -75,7 +75,10 @@ function startMonitor(mariadb: ThrowawayMariadb) {
       throw error;
     }));
   const drop = () => {
-    void connecting?.then((c) => c.destroy(), () => {});
+    void connecting?.then(
+      (c) => c.destroy(),
+      () => {},
+    );
     connecting = undefined;
   };
   let stopped = false;
@@ -92,7 +95,13 @@ function startMonitor(mariadb: ThrowawayMariadb) {
             " LEFT JOIN app.replica_connections r ON r.connection_id = p.ID WHERE p.ID <> CONNECTION_ID() AND p.USER = 'root'",
         );
         const row: RowDataPacket = rows[0] ?? ({} as RowDataPacket);
-        readings.push({ at: Date.now(), total: Number(row['total']), registered: Number(row['registered']), granted: Number(row['granted']), over: Number(row['over_grant']) });
+        readings.push({
+          at: Date.now(),
+          total: Number(row['total']),
+          registered: Number(row['registered']),
+          granted: Number(row['granted']),
+          over: Number(row['over_grant']),
+        });
       } catch (error) {
         lastError = String(error);
         drop();
@@ -105,7 +114,9 @@ function startMonitor(mariadb: ThrowawayMariadb) {
     lastError: () => lastError,
     async grants(): Promise<number[] | undefined> {
       try {
-        const [rows] = await (await connection()).query<RowDataPacket[]>('SELECT granted FROM app.replica_claims ORDER BY granted DESC');
+        const [rows] = await (await connection()).query<RowDataPacket[]>(
+          'SELECT granted FROM app.replica_claims ORDER BY granted DESC',
+        );
         return rows.map((row) => Number(row['granted']));
       } catch (error) {
         lastError = String(error);
@@ -113,7 +124,9 @@ function startMonitor(mariadb: ThrowawayMariadb) {
       }
     },
     async refused(): Promise<number> {
-      const [rows] = await (await connection()).query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Connection_errors_max_connections'");
+      const [rows] = await (await connection()).query<RowDataPacket[]>(
+        "SHOW GLOBAL STATUS LIKE 'Connection_errors_max_connections'",
+      );
       return Number(rows[0]?.['Value']);
     },
     async stop() {
@@ -157,7 +170,9 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
         if (JSON.stringify(seen) === JSON.stringify(expected)) return Date.now() - started;
         await sleep(100);
       }
-      assert.fail(`${what}: grants ${JSON.stringify(seen)} (${monitor.lastError()}) never became ${JSON.stringify(expected)} within ${withinMs} ms; last readings ${JSON.stringify(monitor.readings.slice(-40).map((r) => [r.total, r.registered, r.granted, r.over]))}`);
+      assert.fail(
+        `${what}: grants ${JSON.stringify(seen)} (${monitor.lastError()}) never became ${JSON.stringify(expected)} within ${withinMs} ms; last readings ${JSON.stringify(monitor.readings.slice(-40).map((r) => [r.total, r.registered, r.granted, r.over]))}`,
+      );
     };
     const loads: Load[] = [];
     const times: Record<string, number> = {};
@@ -167,13 +182,23 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     loads.push(startLoad(replicas[0]!));
     await settledAt(grantsFor[1]!, joinWithinMs, 'one replica');
     let from = Date.now();
-    replicas.push(...(await Promise.all([mariadb.port, mariadb.port, proxy.port].map((port) => startCluster(env(port), { detached: true })))));
+    replicas.push(
+      ...(await Promise.all(
+        [mariadb.port, mariadb.port, proxy.port].map((port) => startCluster(env(port), { detached: true })),
+      )),
+    );
     times['startedMs'] = Date.now() - from;
     for (const replica of replicas.slice(1)) loads.push(startLoad(replica));
     times['joinMs'] = (await settledAt(grantsFor[4]!, joinWithinMs, 'scale 1 → 4')) + times['startedMs'];
     // From announcing a claim to its first share: the others shrank (pools confirmed) and it grew into the room.
     const joinedToShare = await Promise.all(
-      replicas.slice(1).map(async (replica) => timeOf(await replica.waitForLog((l) => l.msg === 'replica share agreed', 1000)) - timeOf(await replica.waitForLog((l) => l.msg === 'replica joined: announced with no grant yet', 1000))),
+      replicas
+        .slice(1)
+        .map(
+          async (replica) =>
+            timeOf(await replica.waitForLog((l) => l.msg === 'replica share agreed', 1000)) -
+            timeOf(await replica.waitForLog((l) => l.msg === 'replica joined: announced with no grant yet', 1000)),
+        ),
     );
     times['joinToShareMs'] = Math.max(...joinedToShare);
     // Four replicas under load for a while, at their ceilings.
@@ -201,8 +226,16 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     const restoredAt = Date.now();
     proxy.restore();
     times['rejoinMs'] = await settledAt(grantsFor[2]!, joinWithinMs, 'after the path came back');
-    const fenced = await cut.waitForLog((line) => line.msg === 'replica fenced: its share is withdrawn until it joins again', 1000, cutLogFrom);
-    const served = await cut.waitForLog((line) => line.msg === 'pool ceiling changed' && Number(line['ceiling']) > 0, 1000, cut.logs.indexOf(fenced));
+    const fenced = await cut.waitForLog(
+      (line) => line.msg === 'replica fenced: its share is withdrawn until it joins again',
+      1000,
+      cutLogFrom,
+    );
+    const served = await cut.waitForLog(
+      (line) => line.msg === 'pool ceiling changed' && Number(line['ceiling']) > 0,
+      1000,
+      cut.logs.indexOf(fenced),
+    );
     times['fencedAfterMs'] = timeOf(fenced) - cutAt;
     times['fencedForMs'] = timeOf(served) - timeOf(fenced);
     times['servingAfterRestoreMs'] = timeOf(served) - restoredAt;
@@ -214,13 +247,18 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     await mariadb.stop();
     await mariadb.start();
     times['mysqlDownMs'] = Date.now() - restartAt;
-    times['recoverMs'] = (await settledAt(grantsFor[2]!, lapseWithinMs, 'after the MySQL restart')) + times['mysqlDownMs'];
+    times['recoverMs'] =
+      (await settledAt(grantsFor[2]!, lapseWithinMs, 'after the MySQL restart')) + times['mysqlDownMs'];
     const recoveredAt = Date.now();
     // Serving again: every surviving replica answers 200 after the restart.
     for (const index of [0, 3]) {
       const load = loads[index]!;
       const until = Date.now() + joinWithinMs;
-      while (!load.samples.some((s) => s.status === 200 && s.startedAt > restartAt + times['mysqlDownMs']!) && Date.now() < until) await sleep(100);
+      while (
+        !load.samples.some((s) => s.status === 200 && s.startedAt > restartAt + times['mysqlDownMs']!) &&
+        Date.now() < until
+      )
+        await sleep(100);
       const first = load.samples.find((s) => s.status === 200 && s.startedAt > restartAt + times['mysqlDownMs']!);
       assert.ok(first, `replica ${index} did not serve again after the MySQL restart`);
       times[`servingAgain${index}Ms`] = first.endedAt - restartAt;
@@ -244,20 +282,42 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     const maxGranted = Math.max(...readings.map((r) => r.granted));
     const overGrant = readings.filter((r) => r.over > 0);
     const maxGapMs = Math.max(...readings.slice(1).map((r, i) => r.at - readings[i]!.at));
-    figures('live replica budget', { ...times, samples: readings.length, maxGapMs, maxGranted, maxRegistered, maxTotal, maxUnregistered, usable });
+    figures('live replica budget', {
+      ...times,
+      samples: readings.length,
+      maxGapMs,
+      maxGranted,
+      maxRegistered,
+      maxTotal,
+      maxUnregistered,
+      usable,
+    });
     assert.ok(readings.length > 100, `only ${readings.length} readings`);
     assert.ok(maxGranted <= usable, `Σ granted peaked at ${maxGranted} > limit − reserve = ${usable}`);
     assert.deepEqual(overGrant, [], 'a replica held more threads than its grant');
-    assert.ok(maxRegistered <= usable, `threads covered by grants peaked at ${maxRegistered} > limit − reserve = ${usable}`);
+    assert.ok(
+      maxRegistered <= usable,
+      `threads covered by grants peaked at ${maxRegistered} > limit − reserve = ${usable}`,
+    );
     // What no grant covers (a starting replica's migration and coordination connections, thread kills) fits the reserve
     // beside the monitor.
-    assert.ok(maxUnregistered <= reserve - 1, `${maxUnregistered} threads outside any grant > the reserve beside the monitor`);
+    assert.ok(
+      maxUnregistered <= reserve - 1,
+      `${maxUnregistered} threads outside any grant > the reserve beside the monitor`,
+    );
     assert.equal(refusedBeforeRestart + refusedAfterRestart, 0, 'MySQL refused connections (errno 1040)');
     for (const replica of replicas) {
-      const refusals = [...replica.logs.map((line) => JSON.stringify(line)), ...replica.stderr].filter((text) => tooMany.test(text));
+      const refusals = [...replica.logs.map((line) => JSON.stringify(line)), ...replica.stderr].filter((text) =>
+        tooMany.test(text),
+      );
       assert.deepEqual(refusals, [], 'a replica saw errno 1040');
     }
-    for (const load of loads) assert.deepEqual(load.samples.filter((s) => tooMany.test(s.body)), [], 'a response carried errno 1040');
+    for (const load of loads)
+      assert.deepEqual(
+        load.samples.filter((s) => tooMany.test(s.body)),
+        [],
+        'a response carried errno 1040',
+      );
     assert.deepEqual(poolMax, [6, 6], 'db_client_connection_max is the live ceiling of two replicas');
     assert.equal(budgetReplicas, 2);
 
@@ -269,11 +329,20 @@ describe('chaos: replicas share MySQL’s connections live (APP_REPLICAS=auto)',
     const cutWindow = during(cutAt, rejoinedAt + 3000);
     loads.forEach((load, index) => {
       const failed = load.samples.filter((s) => s.status !== 200);
-      const unexplained = failed.filter((s) => !(s.status === 503 && Number(s.retryAfter) >= 1 && (restartWindow(s) || (index === 3 && cutWindow(s)))));
+      const unexplained = failed.filter(
+        (s) => !(s.status === 503 && Number(s.retryAfter) >= 1 && (restartWindow(s) || (index === 3 && cutWindow(s)))),
+      );
       figures(`replica ${index} requests`, { ...tally(load.samples), unexplained: unexplained.length });
       assert.ok(load.samples.length > 20, `replica ${index} served only ${load.samples.length} requests`);
-      const when = unexplained.map((s) => `started ${s.startedAt - cutAt} ms after the cut-off, ${s.startedAt - rejoinedAt} ms after rejoining, ${s.startedAt - restartAt} ms after the restart`);
-      assert.deepEqual(unexplained, [], `replica ${index}: failures outside the faults that cost them:\n${describeFailures(unexplained)}\n${when.join('\n')}`);
+      const when = unexplained.map(
+        (s) =>
+          `started ${s.startedAt - cutAt} ms after the cut-off, ${s.startedAt - rejoinedAt} ms after rejoining, ${s.startedAt - restartAt} ms after the restart`,
+      );
+      assert.deepEqual(
+        unexplained,
+        [],
+        `replica ${index}: failures outside the faults that cost them:\n${describeFailures(unexplained)}\n${when.join('\n')}`,
+      );
     });
   });
 });

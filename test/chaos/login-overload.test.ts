@@ -37,7 +37,11 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
     cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, PASSWORD_HASH_COST: '14' });
     for (let i = 0; i < users; i++) {
       const email = `chaos-flood-${i}-${randomUUID()}@example.test`;
-      const created = await send(cluster.url, { method: 'POST', path: '/api/users', json: { email, password, name: 'Flood' } }, { timeoutMs: 10_000 });
+      const created = await send(
+        cluster.url,
+        { method: 'POST', path: '/api/users', json: { email, password, name: 'Flood' } },
+        { timeoutMs: 10_000 },
+      );
       assert.equal(created.status, 201, created.body);
       emails.push(email);
     }
@@ -52,20 +56,36 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
   it('answers every login with a 200 or a fast-path 503, sheds before MySQL, and keeps answering everything else', async () => {
     const c = cluster!;
     const flood = await runLoginFlood(
-      { url: c.url, metricsUrl: `http://127.0.0.1:${c.metricsPort}`, emails, password, questions: () => globalStatus(admin!, 'Questions'), queriesPerLogin },
+      {
+        url: c.url,
+        metricsUrl: `http://127.0.0.1:${c.metricsPort}`,
+        emails,
+        password,
+        questions: () => globalStatus(admin!, 'Questions'),
+        queriesPerLogin,
+      },
       [
         { multiple: 2, durationMs: 4000 },
         { multiple: 10, durationMs: 5000 },
       ],
     );
     for (const phase of flood.phases) {
-      figures(`login flood ${phase.multiple}x`, { capacityPerS: flood.capacityPerS, capacityP95Ms: flood.capacityP95Ms, ...phase.figures, skipped: phase.skipped });
+      figures(`login flood ${phase.multiple}x`, {
+        capacityPerS: flood.capacityPerS,
+        capacityP95Ms: flood.capacityP95Ms,
+        ...phase.figures,
+        skipped: phase.skipped,
+      });
       const at = `at ${phase.multiple}×`;
       // A 200, or a 503 with Retry-After: `overloaded` from admission control, or, on a machine so starved that a
       // login waits past DB_ACQUIRE_TIMEOUT_MS for a connection, the pool's own 503. Never a 401, 429, another
       // status or a dropped connection.
       const wrong = phase.samples.filter((s) => !ok(s) && !(s.status === 503 && Number(s.retryAfter) >= 1));
-      assert.deepEqual(wrong.map((s) => s.error ?? `${s.status} ${s.body}`), [], at);
+      assert.deepEqual(
+        wrong.map((s) => s.error ?? `${s.status} ${s.body}`),
+        [],
+        at,
+      );
       assert.ok(phase.good.length > 0, `no login succeeded ${at}`);
       assert.ok(phase.shed.length > 0, `nothing was shed ${at}`);
     }
@@ -73,11 +93,17 @@ describe('chaos: login flood at 2× and 10× capacity', function () {
     // ≥ 7 queries each. Those refused by the early check cost none; how many slip past it to be refused at the
     // hasher depends on how loaded the machine is (0.1–0.7 per shed login measured), so the bound is the design's.
     const heavy = flood.phases.at(-1)!;
-    assert.ok(heavy.figures.mysqlQueriesPerShed < 1, `${heavy.figures.mysqlQueriesPerShed.toFixed(2)} MySQL queries per shed login at 10×`);
+    assert.ok(
+      heavy.figures.mysqlQueriesPerShed < 1,
+      `${heavy.figures.mysqlQueriesPerShed.toFixed(2)} MySQL queries per shed login at 10×`,
+    );
     for (const phase of flood.phases) {
       const at = `at ${phase.multiple}×`;
       for (const [name, samples] of Object.entries(phase.probes)) {
-        assert.ok(samples.length > 0 && samples.every(ok), `${name} ${at}: ${describeFailures(samples.filter((s) => !ok(s)))}`);
+        assert.ok(
+          samples.length > 0 && samples.every(ok),
+          `${name} ${at}: ${describeFailures(samples.filter((s) => !ok(s)))}`,
+        );
       }
     }
   });

@@ -27,7 +27,11 @@ describe('chaos: MySQL dies and returns under load', function () {
 
   before(async () => {
     mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, DB_ACQUIRE_TIMEOUT_MS: String(acquireTimeoutMs) });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      DB_ACQUIRE_TIMEOUT_MS: String(acquireTimeoutMs),
+    });
     ({ auth } = await signUp(cluster.url, 'chaos-mysql'));
     workerPids = cluster.readyWorkerPids().sort();
   });
@@ -93,7 +97,10 @@ describe('chaos: MySQL dies and returns under load', function () {
         requests: samples.length,
         outcomes: tally(samples),
         downOutcomes: tally(down),
-        p95_503_ms: percentile(unavailable.map((s) => s.ms), 95),
+        p95_503_ms: percentile(
+          unavailable.map((s) => s.ms),
+          95,
+        ),
         max_503_ms: Math.max(...unavailable.map((s) => s.ms)),
         mysqldStartMs: upAt - restartAt,
         firstOkAfterRestartMs: firstOk ? firstOk.endedAt - restartAt : NaN,
@@ -109,13 +116,22 @@ describe('chaos: MySQL dies and returns under load', function () {
 
       // Only 200 or 503 with Retry-After, ever; never a 401 or a dropped connection.
       const wrong = samples.filter((s) => !ok(s) && !(s.status === 503 && Number(s.retryAfter) >= 1));
-      assert.deepEqual(wrong.map((s) => s.error ?? `${s.status} ${s.body}`), []);
+      assert.deepEqual(
+        wrong.map((s) => s.error ?? `${s.status} ${s.body}`),
+        [],
+      );
       assert.equal(samples.filter((s) => s.status === 401).length, 0, 'a database outage became a 401');
       // While it is down, every request is a 503 and it comes within the acquire deadline (plus scheduling slack).
       assert.ok(down.length > 5, `${down.length} requests while down`);
       assert.deepEqual(tally(down), { 503: down.length });
-      assert.ok(Math.max(...down.map((s) => s.ms)) < acquireTimeoutMs + 2000, `slowest 503 took ${Math.max(...down.map((s) => s.ms))} ms`);
-      assert.ok(down.every((s) => JSON.parse(s.body).error === 'service_unavailable'), describeFailures(down));
+      assert.ok(
+        Math.max(...down.map((s) => s.ms)) < acquireTimeoutMs + 2000,
+        `slowest 503 took ${Math.max(...down.map((s) => s.ms))} ms`,
+      );
+      assert.ok(
+        down.every((s) => JSON.parse(s.body).error === 'service_unavailable'),
+        describeFailures(down),
+      );
       // Readiness follows the database; liveness does not.
       const readyDown = ready.filter((s) => s.startedAt > downAt + 200 && s.endedAt <= restartAt);
       assert.ok(readyDown.length >= 3 && readyDown.every((s) => s.status === 503), JSON.stringify(tally(readyDown)));

@@ -11,7 +11,6 @@ import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from
  * before the old one drains: not one request fails, and afterwards no old pid serves.
  */
 
-
 describe('chaos: rolling reload (SIGHUP) under load', function () {
   this.timeout(60_000);
   let mariadb: ThrowawayMariadb | undefined;
@@ -36,9 +35,18 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
     const common = { baseUrl: c.url, durationMs: 30_000, maxRequestsPerClient: 20_000, timeoutMs: 5000, stopper };
     const loads = [
       closedLoop({ ...common, clients: 24, next: () => ({ path: '/api/me', headers: auth }) }),
-      closedLoop({ ...common, clients: 8, keepAlive: false, next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }) }),
+      closedLoop({
+        ...common,
+        clients: 8,
+        keepAlive: false,
+        next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }),
+      }),
     ];
-    const scrapes = probe(`http://127.0.0.1:${c.metricsPort}`, { path: '/metrics' }, { intervalMs: 250, maxMs: 30_000, stopper, timeoutMs: 3000 });
+    const scrapes = probe(
+      `http://127.0.0.1:${c.metricsPort}`,
+      { path: '/metrics' },
+      { intervalMs: 250, maxMs: 30_000, stopper, timeoutMs: 3000 },
+    );
     let hupAt = 0;
     let finished: LogLine | undefined;
     const mark = c.logs.length;
@@ -60,7 +68,9 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
     const duringMe = during.filter((s) => s.path === '/api/me' && ok(s)).map((s) => s.ms);
     const beforeMe = samples.filter((s) => s.endedAt < hupAt && s.path === '/api/me' && ok(s)).map((s) => s.ms);
     const pidOf = await answeredBy(c, samples);
-    const servedByNew = samples.filter((s) => s.startedAt > timeOf(finished) + 200 && after.includes(pidOf.get(s.requestId) ?? -1)).length;
+    const servedByNew = samples.filter(
+      (s) => s.startedAt > timeOf(finished) + 200 && after.includes(pidOf.get(s.requestId) ?? -1),
+    ).length;
     const readies = lines(c, 'worker ready', mark);
     const exits = lines(c, 'worker exited', mark);
     const failures = samples.filter((s) => !ok(s));
@@ -80,18 +90,43 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
       afterReloadServedByNew: servedByNew,
     });
 
-    assert.deepEqual(failures.map((s) => s.error ?? s.status), [], describeFailures(failures));
+    assert.deepEqual(
+      failures.map((s) => s.error ?? s.status),
+      [],
+      describeFailures(failures),
+    );
     assert.ok(during.length > 20, `only ${during.length} requests during the reload`);
     assert.equal(after.length, 2);
-    assert.deepEqual(after.filter((pid) => before.includes(pid)), [], `old ${before} new ${after}: every worker replaced`);
-    assert.deepEqual(exits.map((l) => [l['code'], before.includes(Number(l['workerPid']))]), [[0, true], [0, true]], 'old workers drained and exited 0');
+    assert.deepEqual(
+      after.filter((pid) => before.includes(pid)),
+      [],
+      `old ${before} new ${after}: every worker replaced`,
+    );
+    assert.deepEqual(
+      exits.map((l) => [l['code'], before.includes(Number(l['workerPid']))]),
+      [
+        [0, true],
+        [0, true],
+      ],
+      'old workers drained and exited 0',
+    );
     assert.deepEqual(lines(c, 'worker died; restarting', mark), []);
-    assert.deepEqual(lines(c, 'reload aborted: the new worker did not become ready; the old one keeps serving', mark), []);
+    assert.deepEqual(
+      lines(c, 'reload aborted: the new worker did not become ready; the old one keeps serving', mark),
+      [],
+    );
     // After the reload only new workers answer.
     assert.ok(servedByNew > 100, `${servedByNew} requests answered by new workers after the reload`);
-    assert.ok(samples.filter((s) => s.startedAt > timeOf(finished) + 200).every((s) => after.includes(pidOf.get(s.requestId) ?? -1)));
+    assert.ok(
+      samples
+        .filter((s) => s.startedAt > timeOf(finished) + 200)
+        .every((s) => after.includes(pidOf.get(s.requestId) ?? -1)),
+    );
     // /metrics answered throughout (starting and draining workers answer its requests; an old worker that exits in the
     // middle of a scrape is counted as missing from that one, which the figures report with the slowest scrape).
-    assert.deepEqual(scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status), []);
+    assert.deepEqual(
+      scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status),
+      [],
+    );
   });
 });

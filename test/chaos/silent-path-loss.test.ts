@@ -23,7 +23,9 @@ const clientTimeoutMs = acquireTimeoutMs + queryTimeoutMs + 3000;
 const answered = (s: Sample) => ok(s) || (s.status === 503 && Number(s.retryAfter) >= 1);
 
 async function usedConnections(cluster: ClusterProcess): Promise<number> {
-  return (await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).sum('db_client_connection_count', { db_client_connection_state: 'used' });
+  return (await scrape(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).sum('db_client_connection_count', {
+    db_client_connection_state: 'used',
+  });
 }
 
 /** Polls until the pools report no connection lent out (kills and refills take a moment), or `ms` passed. */
@@ -38,8 +40,14 @@ async function settleUsed(cluster: ClusterProcess, ms: number): Promise<number> 
 }
 
 async function appThreads(admin: Connection): Promise<{ id: number; command: string; info: string | null }[]> {
-  const [rows] = await admin.query<RowDataPacket[]>("SELECT ID, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE DB = 'app' AND ID <> CONNECTION_ID()");
-  return rows.map((r) => ({ id: Number(r['ID']), command: String(r['COMMAND']), info: (r['INFO'] as string | null) ?? null }));
+  const [rows] = await admin.query<RowDataPacket[]>(
+    "SELECT ID, COMMAND, INFO FROM information_schema.PROCESSLIST WHERE DB = 'app' AND ID <> CONNECTION_ID()",
+  );
+  return rows.map((r) => ({
+    id: Number(r['ID']),
+    command: String(r['COMMAND']),
+    info: (r['INFO'] as string | null) ?? null,
+  }));
 }
 
 describe('chaos: MySQL stops answering without closing anything', function () {
@@ -116,15 +124,27 @@ describe('chaos: MySQL stops answering without closing anything', function () {
       frozenThreadsStillRunning: running.length,
     });
 
-    assert.deepEqual(hangs.map((s) => s.error ?? `${s.status} ${s.body}`), [], 'every request got 200 or 503 + Retry-After in time');
-    assert.ok(firstOk, `no 200 after the freeze: ${JSON.stringify(tally(afterFreeze))}\n${describeFailures(afterFreeze.filter((s) => !ok(s)))}`);
-    assert.ok(firstOk.endedAt - frozenAt <= queryTimeoutMs + 5000, `first 200 came ${firstOk.endedAt - frozenAt} ms after the freeze`);
+    assert.deepEqual(
+      hangs.map((s) => s.error ?? `${s.status} ${s.body}`),
+      [],
+      'every request got 200 or 503 + Retry-After in time',
+    );
+    assert.ok(
+      firstOk,
+      `no 200 after the freeze: ${JSON.stringify(tally(afterFreeze))}\n${describeFailures(afterFreeze.filter((s) => !ok(s)))}`,
+    );
+    assert.ok(
+      firstOk.endedAt - frozenAt <= queryTimeoutMs + 5000,
+      `first 200 came ${firstOk.endedAt - frozenAt} ms after the freeze`,
+    );
     assert.equal(longSample.status, 503, `the statement on the lost path: ${longSample.error ?? longSample.body}`);
     assert.equal(used, 0, 'no connection stays counted as used after the load');
     assert.deepEqual(running, [], 'no statement from the frozen connections is still running on MySQL');
 
     await cluster.stop(); // flushes the request lines
-    const causes = new Set(cluster.logs.filter((l) => l.msg === 'request' && Number(l['status']) >= 500).map((l) => String(l['cause'])));
+    const causes = new Set(
+      cluster.logs.filter((l) => l.msg === 'request' && Number(l['status']) >= 500).map((l) => String(l['cause'])),
+    );
     assert.ok(causes.has('query_timeout'), `503 causes: ${[...causes].join(', ')}`);
   });
 
@@ -176,10 +196,20 @@ describe('chaos: MySQL stops answering without closing anything', function () {
       usedAfterLoad: used,
     });
 
-    assert.deepEqual(samples.filter((s) => !answered(s)).map((s) => s.error ?? `${s.status} ${s.body}`), [], 'only 200 or 503 + Retry-After, never a hang');
-    assert.ok(stalled.length > 0 && stalled.every((s) => s.status === 503), `while stalled: ${JSON.stringify(tally(stalled))}`);
+    assert.deepEqual(
+      samples.filter((s) => !answered(s)).map((s) => s.error ?? `${s.status} ${s.body}`),
+      [],
+      'only 200 or 503 + Retry-After, never a hang',
+    );
+    assert.ok(
+      stalled.length > 0 && stalled.every((s) => s.status === 503),
+      `while stalled: ${JSON.stringify(tally(stalled))}`,
+    );
     assert.ok(firstOk, 'a 200 after SIGCONT');
-    assert.ok(tail.length > 0 && tail.every(ok), `recovered fully: ${JSON.stringify(tally(tail))}\n${describeFailures(tail.filter((s) => !ok(s)))}`);
+    assert.ok(
+      tail.length > 0 && tail.every(ok),
+      `recovered fully: ${JSON.stringify(tally(tail))}\n${describeFailures(tail.filter((s) => !ok(s)))}`,
+    );
     assert.equal(used, 0, 'no connection stays counted as used after the load');
   });
 });

@@ -27,7 +27,12 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
     mariadb = await startThrowawayMariadb();
     // Request lines written at once: the test tells which worker answered each client from them, and a SIGKILL'd
     // worker takes its buffered lines with it.
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, DB_ACQUIRE_TIMEOUT_MS: '500', LOG_REQUEST_FLUSH_MS: '0' });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      DB_ACQUIRE_TIMEOUT_MS: '500',
+      LOG_REQUEST_FLUSH_MS: '0',
+    });
   });
 
   after(async () => {
@@ -40,9 +45,19 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
     const metricsUrl = `http://127.0.0.1:${c.metricsPort}`;
     const { auth, token } = await signUp(c.url, 'chaos-kill');
     const slot = 1;
-    const victim = Number(lines(c, 'worker ready').filter((l) => l.worker === slot).at(-1)!.pid);
-    const survivor = Number(lines(c, 'worker ready').filter((l) => l.worker === 1 - slot).at(-1)!.pid);
-    const restartsBefore = (await scrape(`${metricsUrl}/metrics`)).sum('cluster_worker_restarts_total', { worker: String(slot) });
+    const victim = Number(
+      lines(c, 'worker ready')
+        .filter((l) => l.worker === slot)
+        .at(-1)!.pid,
+    );
+    const survivor = Number(
+      lines(c, 'worker ready')
+        .filter((l) => l.worker === 1 - slot)
+        .at(-1)!.pid,
+    );
+    const restartsBefore = (await scrape(`${metricsUrl}/metrics`)).sum('cluster_worker_restarts_total', {
+      worker: String(slot),
+    });
 
     const stopper = new Stopper();
     const scrapes = probe(metricsUrl, { path: '/metrics' }, { intervalMs: 200, maxMs: 8000, stopper, timeoutMs: 3000 });
@@ -68,7 +83,10 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
 
     // Which worker each client was talking to when the kill came: the pid that answered its last request before it.
     // Each client has at most one request in flight, so this is also what the dead worker had in flight (or idle).
-    const pidOf = await answeredBy(c, samples.filter((s) => s.endedAt <= killedAt));
+    const pidOf = await answeredBy(
+      c,
+      samples.filter((s) => s.endedAt <= killedAt),
+    );
     const lastPidBefore = new Map<number, number | undefined>();
     for (const s of samples) if (ok(s) && s.endedAt <= killedAt) lastPidBefore.set(s.client, pidOf.get(s.requestId));
     const victimClients = new Set([...lastPidBefore].filter(([, pid]) => pid === victim).map(([client]) => client));
@@ -95,31 +113,61 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
       replacedMs,
       metricsScrapes: scraped.length,
       metricsMaxMs: Math.max(...scraped.map((s) => s.ms)),
-      meP99Ms: percentile(samples.filter(ok).map((s) => s.ms), 99),
+      meP99Ms: percentile(
+        samples.filter(ok).map((s) => s.ms),
+        99,
+      ),
       servedByNewWorkerAfterReady: afterReady.filter((s) => pidOf.get(s.requestId) === newPid).length,
       scrapeMisses: after.sum('cluster_scrape_failures_total'),
     });
 
     const died = lines(c, 'worker died; restarting', mark);
-    assert.deepEqual(died.map((l) => [l['workerPid'], l['signal']]), [[victim, 'SIGKILL']]);
+    assert.deepEqual(
+      died.map((l) => [l['workerPid'], l['signal']]),
+      [[victim, 'SIGKILL']],
+    );
     // Replaced in its slot (after the crash policy's first backoff and a worker start; replacedMs in the figures).
     assert.notEqual(newPid, victim);
-    assert.ok(victimClients.size > 0 && victimClients.size < clients, `${victimClients.size} of ${clients} clients were on the victim`);
+    assert.ok(
+      victimClients.size > 0 && victimClients.size < clients,
+      `${victimClients.size} of ${clients} clients were on the victim`,
+    );
     // Only clients that were on the dead worker fail, never a 5xx or a 401, and a dropped one fails only once.
     assert.ok(failures.length <= clients, `${failures.length} failures > ${clients} clients`);
-    assert.ok(failures.every((f) => victimClients.has(f.client)), `a survivor client failed:\n${describeFailures(failures)}`);
-    assert.ok(dropped.every((f) => f.status === undefined), describeFailures(dropped));
-    assert.ok(dropped.length <= victimClients.size, `${dropped.length} dropped > ${victimClients.size} clients on the dead worker`);
-    assert.ok([...perClient.values()].every((n) => n === 1), `a client was dropped twice: ${JSON.stringify([...perClient])}`);
-    assert.ok(hung.length <= 2 && hung.every((h) => h.startedAt >= killedAt && h.startedAt < timeOf(died[0]!) + 50), describeFailures(hung));
+    assert.ok(
+      failures.every((f) => victimClients.has(f.client)),
+      `a survivor client failed:\n${describeFailures(failures)}`,
+    );
+    assert.ok(
+      dropped.every((f) => f.status === undefined),
+      describeFailures(dropped),
+    );
+    assert.ok(
+      dropped.length <= victimClients.size,
+      `${dropped.length} dropped > ${victimClients.size} clients on the dead worker`,
+    );
+    assert.ok(
+      [...perClient.values()].every((n) => n === 1),
+      `a client was dropped twice: ${JSON.stringify([...perClient])}`,
+    );
+    assert.ok(
+      hung.length <= 2 && hung.every((h) => h.startedAt >= killedAt && h.startedAt < timeOf(died[0]!) + 50),
+      describeFailures(hung),
+    );
     // Everything started after the replacement was ready succeeded. (Keep-alive clients that moved to the survivor stay
     // there, so the new worker only gets new connections: servedByNewWorkerAfterReady in the figures.)
     assert.ok(afterReady.length > 20, `only ${afterReady.length} requests after the replacement was ready`);
-    assert.deepEqual(afterReady.filter((s) => !ok(s)), []);
+    assert.deepEqual(
+      afterReady.filter((s) => !ok(s)),
+      [],
+    );
     assert.ok(samples.length > 100, `only ${samples.length} requests`);
     // /metrics answered every scrape, during the kill as well.
     assert.ok(scraped.length >= 3, `${scraped.length} scrapes`);
-    assert.deepEqual(scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status), []);
+    assert.deepEqual(
+      scraped.filter((s) => !ok(s)).map((s) => s.error ?? s.status),
+      [],
+    );
     assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(slot) }), restartsBefore + 1);
     assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(1 - slot) }), 0);
     assert.equal(c.child.exitCode, null, 'the primary is still running');

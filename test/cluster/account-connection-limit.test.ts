@@ -21,7 +21,10 @@ async function createAccount(admin: Connection, port: number, name: string, limi
 }
 
 async function accountConnections(admin: Connection, name: string): Promise<number> {
-  const [[row]] = await admin.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?', [name]);
+  const [[row]] = await admin.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?',
+    [name],
+  );
   return Number(row?.['n']);
 }
 
@@ -82,17 +85,29 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
     const outcomes = tally(samples);
     console.log(`      [account limit] outcomes=${JSON.stringify(outcomes)} peakAccountConnections=${peak}`);
     assert.deepEqual(Object.keys(outcomes).sort(), ['200', '503'], JSON.stringify(outcomes));
-    assert.ok(samples.filter((s) => s.status === 503).every((s) => Number(s.retryAfter) > 0), '503s carry Retry-After');
+    assert.ok(
+      samples.filter((s) => s.status === 503).every((s) => Number(s.retryAfter) > 0),
+      '503s carry Retry-After',
+    );
     assert.ok(peak <= 20 - 2, `the account held ${peak} connections at its peak (its limit is 20, 2 reserved)`);
     assert.ok(peak >= 2 * 5, `the account held ${peak} connections at its peak: the pools were in use`);
 
     await cluster.stop(); // flushes the buffered request lines
-    const causes = new Set(cluster.logs.filter((l) => l.msg === 'request' && Number(l['status']) >= 500).map((l) => String(l['cause'])));
-    assert.deepEqual([...causes].filter((cause) => cause !== 'acquire_timeout'), [], 'no ER_USER_LIMIT_REACHED / ER_TOO_MANY_USER_CONNECTIONS');
+    const causes = new Set(
+      cluster.logs.filter((l) => l.msg === 'request' && Number(l['status']) >= 500).map((l) => String(l['cause'])),
+    );
+    assert.deepEqual(
+      [...causes].filter((cause) => cause !== 'acquire_timeout'),
+      [],
+      'no ER_USER_LIMIT_REACHED / ER_TOO_MANY_USER_CONNECTIONS',
+    );
     // Nor in any logged driver error (a lost connection, a failed connect): by code or errno.
     const refusal = (l: Record<string, unknown>) => {
       const err = (l['err'] ?? {}) as { code?: unknown; errno?: unknown };
-      return [l['code'], l['cause'], err.code].some((c) => /USER_LIMIT|TOO_MANY_USER/.test(String(c))) || [1226, 1203].includes(Number(err.errno));
+      return (
+        [l['code'], l['cause'], err.code].some((c) => /USER_LIMIT|TOO_MANY_USER/.test(String(c))) ||
+        [1226, 1203].includes(Number(err.errno))
+      );
     };
     assert.deepEqual(cluster.logs.filter(refusal), []);
   });
@@ -101,7 +116,10 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
     const url = await createAccount(admin!, mariadb!.port, 'busy', 20);
     const holders = await Promise.all(Array.from({ length: 20 }, () => createConnection(url)));
     try {
-      cluster = await startCluster({ WORKERS: '1', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url }, { waitForReady: false });
+      cluster = await startCluster(
+        { WORKERS: '1', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url },
+        { waitForReady: false },
+      );
       const retry = await cluster.waitForLog((l) => l.msg === 'database not reachable yet; retrying', 15_000);
       assert.equal(retry['code'], 'ER_USER_LIMIT_REACHED');
     } finally {
@@ -112,7 +130,10 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
 
   it('refuses to start when the account limit cannot fit, naming the account limit', async () => {
     const url = await createAccount(admin!, mariadb!.port, 'tiny', 3);
-    cluster = await startCluster({ WORKERS: '2', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url }, { waitForReady: false });
+    cluster = await startCluster(
+      { WORKERS: '2', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url },
+      { waitForReady: false },
+    );
     const exit = await cluster.exitWithin(20_000);
     assert.ok(exit, 'the primary did not exit');
     assert.notEqual(exit.code, 0);
@@ -122,6 +143,10 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
     assert.equal(err.type, 'BudgetError');
     assert.match(String(err.message), /max_user_connections_account=3/);
     assert.match(String(err.message), /MAX_USER_CONNECTIONS/);
-    assert.deepEqual(cluster.logs.filter((l) => l.role === 'worker'), [], 'no worker was forked');
+    assert.deepEqual(
+      cluster.logs.filter((l) => l.role === 'worker'),
+      [],
+      'no worker was forked',
+    );
   });
 });

@@ -27,11 +27,14 @@ describe('cluster lifecycle (real child process, 2 workers)', () => {
     cluster = undefined;
   });
 
-  it('starts workers with libuv\'s thread pool sized for their hashes plus two', async () => {
+  it("starts workers with libuv's thread pool sized for their hashes plus two", async () => {
     cluster = await startCluster({ ...env, WORKERS: '1', PASSWORD_HASH_CONCURRENCY: '6' });
     const [pid] = cluster.readyWorkerPids();
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    assert.ok(environ.includes('UV_THREADPOOL_SIZE=8'), environ.filter((v) => v.startsWith('UV_')).join() || 'UV_THREADPOOL_SIZE unset');
+    assert.ok(
+      environ.includes('UV_THREADPOOL_SIZE=8'),
+      environ.filter((v) => v.startsWith('UV_')).join() || 'UV_THREADPOOL_SIZE unset',
+    );
   });
 
   it('two workers with distinct pids serve health checks and the register/login/me flow', async () => {

@@ -31,10 +31,11 @@ function acceptBatches(server: Server): number[] {
   const batches: number[] = [];
   let current = 0;
   server.on('connection', () => {
-    if (current++ === 0) setImmediate(() => {
-      batches.push(current);
-      current = 0;
-    });
+    if (current++ === 0)
+      setImmediate(() => {
+        batches.push(current);
+        current = 0;
+      });
   });
   return batches;
 }
@@ -42,7 +43,10 @@ function acceptBatches(server: Server): number[] {
 /** Connections the kernel has completed and holds for the port's listening sockets (their Recv-Q in `ss`). */
 function queued(port: number): number {
   const out = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
-  return out.split('\n').filter((line) => line.trim() !== '').reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[1]), 0);
+  return out
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[1]), 0);
 }
 
 /** Blocks this thread, and so its event loop, until the kernel holds `count` connections for the port (at most 20 s). */
@@ -55,7 +59,12 @@ async function acceptWhileBusy(listenersPerWorker: number): Promise<number[]> {
   const port = await freePort();
   const server = createServer((_req, res) => res.end('{}'));
   const batches = acceptBatches(server);
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: String(port), HTTP_ACCEPT: 'reuseport', HTTP_LISTENERS_PER_WORKER: String(listenersPerWorker) }).http;
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    HTTP_ACCEPT: 'reuseport',
+    HTTP_LISTENERS_PER_WORKER: String(listenersPerWorker),
+  }).http;
   const listener: ApiListener = await listenApi(server, config);
   const child = spawn(process.execPath, ['-e', opener, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
@@ -80,7 +89,10 @@ describe('listenApi: accepting connections while the event loop is busy', functi
 
   it('one socket takes in one connection per loop iteration', async () => {
     const batches = await acceptWhileBusy(1);
-    assert.ok(batches.every((size) => size === 1), JSON.stringify(batches));
+    assert.ok(
+      batches.every((size) => size === 1),
+      JSON.stringify(batches),
+    );
     assert.equal(batches.length, burst);
   });
 

@@ -42,21 +42,37 @@ describe('the API listening socket', function () {
   });
 
   it('HTTP_ACCEPT=reuseport: a socket per worker, each with HTTP_LISTEN_BACKLOG', async () => {
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: testDatabaseUrl('app_test_listen'), HTTP_ACCEPT: 'reuseport', HTTP_LISTEN_BACKLOG: '1000' });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: testDatabaseUrl('app_test_listen'),
+      HTTP_ACCEPT: 'reuseport',
+      HTTP_LISTEN_BACKLOG: '1000',
+    });
     const sockets = listeners(cluster.port);
     assert.deepEqual(sockets.map((s) => s.pid).sort(), cluster.readyWorkerPids().sort());
-    assert.ok(sockets.every((s) => s.backlog === Math.min(1000, somaxconn)), JSON.stringify(sockets));
+    assert.ok(
+      sockets.every((s) => s.backlog === Math.min(1000, somaxconn)),
+      JSON.stringify(sockets),
+    );
     assert.equal((await request(`${cluster.url}/healthz`)).status, 200);
   });
 
   it('HTTP_LISTENERS_PER_WORKER=4: four sockets per worker, all of them served, all closed by the drain', async () => {
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: testDatabaseUrl('app_test_listen'), HTTP_ACCEPT: 'reuseport', HTTP_LISTENERS_PER_WORKER: '4' });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: testDatabaseUrl('app_test_listen'),
+      HTTP_ACCEPT: 'reuseport',
+      HTTP_LISTENERS_PER_WORKER: '4',
+    });
     const sockets = listeners(cluster.port);
     const pids = cluster.readyWorkerPids();
     assert.deepEqual(sockets.map((s) => s.pid).sort(), [...pids, ...pids, ...pids, ...pids].sort());
     // New connections, each hashed by the kernel to one of the 8 sockets: every one is answered.
     const answers = await Promise.all(Array.from({ length: 40 }, () => request(`${cluster!.url}/healthz`)));
-    assert.ok(answers.every((answer) => answer.status === 200), JSON.stringify(answers.map((answer) => answer.status)));
+    assert.ok(
+      answers.every((answer) => answer.status === 200),
+      JSON.stringify(answers.map((answer) => answer.status)),
+    );
     await cluster.stop();
     assert.deepEqual(listeners(cluster.port), []);
   });

@@ -21,7 +21,13 @@ interface LoadOutcome {
 }
 
 /** `concurrency` keep-alive clients, each looping until `durationMs` is over (at most 100 requests each). */
-async function drive(url: string, token: string, concurrency: number, durationMs: number, sleepSeconds: number): Promise<LoadOutcome> {
+async function drive(
+  url: string,
+  token: string,
+  concurrency: number,
+  durationMs: number,
+  sleepSeconds: number,
+): Promise<LoadOutcome> {
   const outcome = { ok: 0, unavailable: 0, problems: [] as string[] };
   const until = Date.now() + durationMs;
   const client = async (n: number) => {
@@ -41,8 +47,6 @@ async function drive(url: string, token: string, concurrency: number, durationMs
   return outcome;
 }
 
-
-
 function budgetLine(cluster: ClusterProcess): LogLine & { budget: ConnectionBudget } {
   const line = cluster.logs.find((l) => l.msg === 'connection budget');
   assert.ok(line, 'the primary logs its budget decision');
@@ -52,7 +56,9 @@ function budgetLine(cluster: ClusterProcess): LogLine & { budget: ConnectionBudg
 /** Why requests got a 503, from the workers' request lines ('acquire_timeout' is the pool's own deadline). */
 async function failureCauses(cluster: ClusterProcess): Promise<Set<string>> {
   await cluster.stop(); // request lines are buffered; stopping flushes them
-  return new Set(cluster.logs.filter((l) => l.msg === 'request' && Number(l['status']) >= 500).map((l) => String(l['cause'])));
+  return new Set(
+    cluster.logs.filter((l) => l.msg === 'request' && Number(l['status']) >= 500).map((l) => String(l['cause'])),
+  );
 }
 
 describe('connection budget against a real MariaDB limit', function () {
@@ -79,11 +85,22 @@ describe('connection budget against a real MariaDB limit', function () {
     });
 
     it('4 workers × DB_POOL_MAX=50 share 20 − 5 connections: load gets 200 or 503, MySQL never refuses one', async () => {
-      cluster = await startCluster({ WORKERS: '4', DB_POOL_MAX: '50', DB_RESERVED_CONNECTIONS: '5', DATABASE_URL: mariadb!.url });
+      cluster = await startCluster({
+        WORKERS: '4',
+        DB_POOL_MAX: '50',
+        DB_RESERVED_CONNECTIONS: '5',
+        DATABASE_URL: mariadb!.url,
+      });
       const { budget } = budgetLine(cluster);
       // floor((max_connections 20 − reserve 5 − 1 primary connection) / (1 replica × (4 workers + 1 reload surge))) = 2
       assert.deepEqual(
-        { limit: budget.limit, limitSource: budget.limitSource, usable: budget.usable, perWorker: budget.perWorker, boundBy: budget.boundBy },
+        {
+          limit: budget.limit,
+          limitSource: budget.limitSource,
+          usable: budget.usable,
+          perWorker: budget.perWorker,
+          boundBy: budget.boundBy,
+        },
         { limit: 20, limitSource: 'max_connections', usable: 14, perWorker: 2, boundBy: 'server_limit' },
       );
       assert.ok(budget.worstCaseConnections <= 20 - 5, `worst case ${budget.worstCaseConnections}`);
@@ -101,14 +118,20 @@ describe('connection budget against a real MariaDB limit', function () {
       const maxUsed = await globalStatus(admin!, 'Max_used_connections');
       assert.ok(maxUsed <= 20 - 5, `Max_used_connections ${maxUsed} (this test's own connection included)`);
       assert.ok(maxUsed >= 4 * 2, `Max_used_connections ${maxUsed}: the pools were in use`);
-      assert.ok(maxUsed <= budget.worstCaseConnections + 1, `Max_used_connections ${maxUsed} > worst case + this test's connection`);
+      assert.ok(
+        maxUsed <= budget.worstCaseConnections + 1,
+        `Max_used_connections ${maxUsed} > worst case + this test's connection`,
+      );
       assert.equal(await globalStatus(admin!, 'Connection_errors_max_connections'), 0, 'no errno 1040');
       assert.deepEqual(await failureCauses(cluster), new Set(['acquire_timeout']));
     });
 
     it('refuses, before forking, a configuration that cannot fit, naming the numbers and the variables', async () => {
       const started = Date.now();
-      cluster = await startCluster({ WORKERS: '30', DB_RESERVED_CONNECTIONS: '10', DATABASE_URL: mariadb!.url }, { waitForReady: false });
+      cluster = await startCluster(
+        { WORKERS: '30', DB_RESERVED_CONNECTIONS: '10', DATABASE_URL: mariadb!.url },
+        { waitForReady: false },
+      );
       const exit = await cluster.exitWithin(15_000);
       assert.ok(exit, 'the primary did not exit');
       assert.notEqual(exit.code, 0);
@@ -119,11 +142,24 @@ describe('connection budget against a real MariaDB limit', function () {
       const err = fatal['err'] as { type?: string; message?: string };
       assert.equal(err.type, 'BudgetError');
       // 20 − 10 − 1 = 9 connections for 30 + 1 pools.
-      for (const part of ['max_connections=20', 'DB_RESERVED_CONNECTIONS=10', 'leaves 9 connections', 'WORKERS=30', '31 pools']) {
+      for (const part of [
+        'max_connections=20',
+        'DB_RESERVED_CONNECTIONS=10',
+        'leaves 9 connections',
+        'WORKERS=30',
+        '31 pools',
+      ]) {
         assert.ok(err.message?.includes(part), `"${part}" missing from: ${err.message}`);
       }
-      assert.match(String(err.message), /Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or raise MySQL's max_connections/);
-      assert.deepEqual(cluster.logs.filter((l) => l.role === 'worker'), [], 'no worker was forked');
+      assert.match(
+        String(err.message),
+        /Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or raise MySQL's max_connections/,
+      );
+      assert.deepEqual(
+        cluster.logs.filter((l) => l.role === 'worker'),
+        [],
+        'no worker was forked',
+      );
     });
   });
 
@@ -142,7 +178,12 @@ describe('connection budget against a real MariaDB limit', function () {
     });
 
     it('budgets against max_user_connections when it is the smaller limit', async () => {
-      cluster = await startCluster({ WORKERS: '2', DB_POOL_MAX: '50', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: mariadb!.url });
+      cluster = await startCluster({
+        WORKERS: '2',
+        DB_POOL_MAX: '50',
+        DB_RESERVED_CONNECTIONS: '2',
+        DATABASE_URL: mariadb!.url,
+      });
       const line = budgetLine(cluster);
       assert.equal(line['maxConnections'], 40);
       assert.equal(line['maxUserConnections'], 12);
@@ -151,7 +192,10 @@ describe('connection budget against a real MariaDB limit', function () {
         { limit: line.budget.limit, limitSource: line.budget.limitSource, perWorker: line.budget.perWorker },
         { limit: 12, limitSource: 'max_user_connections_global', perWorker: 3 },
       );
-      assert.deepEqual(cluster.logs.filter((l) => l.msg === 'worker ready').map((l) => l['poolMax']), [3, 3]);
+      assert.deepEqual(
+        cluster.logs.filter((l) => l.msg === 'worker ready').map((l) => l['poolMax']),
+        [3, 3],
+      );
 
       const { token } = await signUp(cluster.url, 'budget');
       await admin!.query('FLUSH STATUS');

@@ -11,7 +11,11 @@ import { childPids } from '../helpers/worker-processes.js';
  */
 
 const shutdownTimeoutMs = 8000;
-const env = { WORKERS: '2', DATABASE_URL: testDatabaseUrl('app_test_shutdown_start'), SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) };
+const env = {
+  WORKERS: '2',
+  DATABASE_URL: testDatabaseUrl('app_test_shutdown_start'),
+  SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
+};
 
 /** Every worker pid the primary has had, polled until `until` resolves. */
 async function watchChildren(cluster: ClusterProcess, seen: Set<number>, until: Promise<unknown>): Promise<void> {
@@ -28,7 +32,9 @@ async function sigtermAndExpectCleanExit(cluster: ClusterProcess, seen: Set<numb
   cluster.child.kill('SIGTERM');
   const exit = await cluster.exitWithin(shutdownTimeoutMs + 4000);
   const tookMs = Date.now() - signalledAt;
-  console.log(`      [lifecycle] SIGTERM ${what}: exit ${JSON.stringify(exit)} after ${tookMs} ms, ${seen.size} worker processes seen`);
+  console.log(
+    `      [lifecycle] SIGTERM ${what}: exit ${JSON.stringify(exit)} after ${tookMs} ms, ${seen.size} worker processes seen`,
+  );
   assert.deepEqual(exit, { code: 0, signal: null }, `exit after ${tookMs} ms`);
   // Well before the deadline: a starting worker takes about a second to start and a moment to drain.
   assert.ok(tookMs < shutdownTimeoutMs / 2, `exited ${tookMs} ms after SIGTERM`);
@@ -69,7 +75,10 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     // The reload reads MySQL's limits first, then forks: SIGTERM right after the fork, while the new worker starts.
     const giveUpAt = Date.now() + 5000;
     while (!childPids(c.child.pid!).some((pid) => !before.includes(pid)) && Date.now() < giveUpAt) await sleep(5);
-    assert.ok(childPids(c.child.pid!).some((pid) => !before.includes(pid)), 'the reload forked its new worker');
+    assert.ok(
+      childPids(c.child.pid!).some((pid) => !before.includes(pid)),
+      'the reload forked its new worker',
+    );
     await sigtermAndExpectCleanExit(c, seen, 'right after the reload forked');
     await watching;
     assert.ok(seen.size >= 3, 'the reload had forked its new worker');
@@ -84,7 +93,10 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     process.kill(before[0]!, 'SIGKILL');
     const giveUpAt = Date.now() + 5000;
     while (!childPids(c.child.pid!).some((pid) => !before.includes(pid)) && Date.now() < giveUpAt) await sleep(5);
-    assert.ok(childPids(c.child.pid!).some((pid) => !before.includes(pid)), 'the restart was forked');
+    assert.ok(
+      childPids(c.child.pid!).some((pid) => !before.includes(pid)),
+      'the restart was forked',
+    );
     await sigtermAndExpectCleanExit(c, seen, 'during a crash restart');
     await watching;
   });

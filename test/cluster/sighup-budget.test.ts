@@ -16,7 +16,7 @@ import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/thro
  * per worker = floor((max_connections − 20 reserved − 1 primary) / (2 workers + 1 reload surge)).
  */
 
-describe('SIGHUP recomputes the connection budget from MySQL\'s current limits', function () {
+describe("SIGHUP recomputes the connection budget from MySQL's current limits", function () {
   this.timeout(90_000);
   let mariadb: ThrowawayMariadb | undefined;
   let admin: Connection | undefined;
@@ -26,7 +26,12 @@ describe('SIGHUP recomputes the connection budget from MySQL\'s current limits',
     mariadb = await startThrowawayMariadb({ maxConnections: 60 });
     admin = await createConnection(mariadb.url);
     cluster = await startCluster({
-      WORKERS: '2', DB_POOL_MAX: '100', DB_RESERVED_CONNECTIONS: '20', DB_ACQUIRE_TIMEOUT_MS: '500', DB_QUERY_TIMEOUT_MS: '2000', DATABASE_URL: mariadb.url,
+      WORKERS: '2',
+      DB_POOL_MAX: '100',
+      DB_RESERVED_CONNECTIONS: '20',
+      DB_ACQUIRE_TIMEOUT_MS: '500',
+      DB_QUERY_TIMEOUT_MS: '2000',
+      DATABASE_URL: mariadb.url,
     });
   });
 
@@ -37,7 +42,8 @@ describe('SIGHUP recomputes the connection budget from MySQL\'s current limits',
   });
 
   const metrics = () => scrape(`http://127.0.0.1:${cluster!.metricsPort}/metrics`);
-  const poolMaxByWorker = (s: Scrape) => Object.fromEntries(s.series('db_client_connection_max').map((x) => [x.labels['worker'], x.value]));
+  const poolMaxByWorker = (s: Scrape) =>
+    Object.fromEntries(s.series('db_client_connection_max').map((x) => [x.labels['worker'], x.value]));
   const budgetGauges = (s: Scrape) => ({
     usable: s.sum('db_pool_budget_connections'),
     perWorker: s.sum('db_pool_budget_per_worker_connections'),
@@ -67,21 +73,38 @@ describe('SIGHUP recomputes the connection budget from MySQL\'s current limits',
     assert.equal(reloads(now, 'completed'), 1);
     const secondPids = c.readyWorkerPids().sort();
     assert.equal(secondPids.filter((pid) => firstPids.includes(pid)).length, 0, 'every worker was replaced');
-    console.log(`      budget after raising max_connections 60 → 90: per worker 13 → 23, usable 39 → 69; pids ${firstPids} → ${secondPids}`);
+    console.log(
+      `      budget after raising max_connections 60 → 90: per worker 13 → 23, usable 39 → 69; pids ${firstPids} → ${secondPids}`,
+    );
 
     // Lowered below what the budget can fit: 23 − 20 − 1 = 2 connections for 3 pools.
     await admin!.query('SET GLOBAL max_connections = 23');
     mark = c.logs.length;
     process.kill(c.child.pid!, 'SIGHUP');
-    const refused = await c.waitForLog((l) => l.msg === 'reload refused: the connection budget does not fit; the old workers keep serving', 30_000, mark);
-    assert.match(String((refused['err'] as { message?: string } | undefined)?.message), /Connection budget too small: max_connections=23/);
+    const refused = await c.waitForLog(
+      (l) => l.msg === 'reload refused: the connection budget does not fit; the old workers keep serving',
+      30_000,
+      mark,
+    );
+    assert.match(
+      String((refused['err'] as { message?: string } | undefined)?.message),
+      /Connection budget too small: max_connections=23/,
+    );
     // Give a wrongly started reload time to show itself.
     await sleep(1500);
-    assert.equal(c.logs.slice(mark).filter((l) => l.msg === 'rolling reload started' || l.msg === 'worker ready').length, 0, 'no worker was started');
+    assert.equal(
+      c.logs.slice(mark).filter((l) => l.msg === 'rolling reload started' || l.msg === 'worker ready').length,
+      0,
+      'no worker was started',
+    );
     assert.deepEqual(c.readyWorkerPids().sort(), secondPids, 'the old workers keep serving');
     now = await metrics();
     assert.deepEqual(poolMaxByWorker(now), { '0': 23, '1': 23 });
-    assert.deepEqual(budgetGauges(now), { usable: 69, perWorker: 23, limit: 90 }, 'the gauges keep the budget the workers run with');
+    assert.deepEqual(
+      budgetGauges(now),
+      { usable: 69, perWorker: 23, limit: 90 },
+      'the gauges keep the budget the workers run with',
+    );
     assert.equal(reloads(now, 'refused'), 1);
     for (let i = 0; i < 4; i++) {
       const res = await request(`${c.url}/api/me`, { headers: auth });
@@ -102,12 +125,20 @@ describe('SIGHUP recomputes the connection budget from MySQL\'s current limits',
     try {
       process.kill(c.child.pid!, 'SIGHUP');
       // DB_ACQUIRE_TIMEOUT_MS 500 × 2 to connect + DB_QUERY_TIMEOUT_MS 2000: 3 s, with room for a loaded machine.
-      await c.waitForLog((l) => l.msg === "reload refused: MySQL's connection limits could not be read; the old workers keep serving", 20_000, mark);
+      await c.waitForLog(
+        (l) => l.msg === "reload refused: MySQL's connection limits could not be read; the old workers keep serving",
+        20_000,
+        mark,
+      );
       refusedAfterMs = Date.now() - started;
     } finally {
       mariadb!.signal('SIGCONT');
     }
-    assert.equal(c.logs.slice(mark).filter((l) => l.msg === 'rolling reload started' || l.msg === 'worker ready').length, 0, 'no worker was started');
+    assert.equal(
+      c.logs.slice(mark).filter((l) => l.msg === 'rolling reload started' || l.msg === 'worker ready').length,
+      0,
+      'no worker was started',
+    );
     assert.deepEqual(c.readyWorkerPids().sort(), pids, 'the old workers keep serving');
     const res = await request(`${c.url}/api/me`, { headers: auth });
     assert.equal(res.status, 200, res.text);

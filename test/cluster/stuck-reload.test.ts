@@ -31,7 +31,11 @@ describe('a hung worker during a rolling reload (real cluster)', function () {
     });
     const c = cluster;
     const before = childPids(c.child.pid!);
-    stopped = Number(lines(c, 'worker ready').filter((l) => l.worker === 0).at(-1)!.pid);
+    stopped = Number(
+      lines(c, 'worker ready')
+        .filter((l) => l.worker === 0)
+        .at(-1)!.pid,
+    );
     const mark = c.logs.length;
     process.kill(stopped, 'SIGSTOP');
     c.child.kill('SIGHUP');
@@ -39,10 +43,18 @@ describe('a hung worker during a rolling reload (real cluster)', function () {
     const finished = await c.waitForLog((l) => l.msg === 'rolling reload finished', shutdownTimeoutMs + 20_000, mark);
     const replacement = lines(c, 'worker ready', mark).find((l) => l.worker === 0)!;
     const killed = lines(c, 'worker did not stop in time; killing it', mark);
-    console.log(`      [lifecycle] hung worker killed ${timeOf(killed[0] ?? finished) - timeOf(replacement)} ms after its stop request; reload finished ${timeOf(finished) - timeOf(lines(c, 'rolling reload started', mark)[0]!)} ms after it started`);
-    assert.deepEqual(killed.map((l) => l['workerPid']), [stopped]);
+    console.log(
+      `      [lifecycle] hung worker killed ${timeOf(killed[0] ?? finished) - timeOf(replacement)} ms after its stop request; reload finished ${timeOf(finished) - timeOf(lines(c, 'rolling reload started', mark)[0]!)} ms after it started`,
+    );
+    assert.deepEqual(
+      killed.map((l) => l['workerPid']),
+      [stopped],
+    );
     // Asked to stop when its replacement took the slot; killed no earlier than the deadline after that.
-    assert.ok(timeOf(killed[0]!) - timeOf(replacement) >= shutdownTimeoutMs - 50, `killed ${timeOf(killed[0]!) - timeOf(replacement)} ms after the stop request`);
+    assert.ok(
+      timeOf(killed[0]!) - timeOf(replacement) >= shutdownTimeoutMs - 50,
+      `killed ${timeOf(killed[0]!) - timeOf(replacement)} ms after the stop request`,
+    );
     assert.ok(timeOf(finished) >= timeOf(killed[0]!));
     assert.ok(!isAlive(stopped), 'the hung worker is gone');
     assert.deepEqual(lines(c, 'worker died; restarting', mark), [], 'a worker killed while stopping is not a crash');
@@ -53,7 +65,11 @@ describe('a hung worker during a rolling reload (real cluster)', function () {
     assert.deepEqual(lines(c, 'reload already in progress; ignoring this one', mark), []);
     const after = childPids(c.child.pid!);
     assert.equal(after.length, 2, `worker processes: ${after.join(', ')}`);
-    assert.deepEqual(after.filter((pid) => before.includes(pid)), [], 'every original worker was replaced');
+    assert.deepEqual(
+      after.filter((pid) => before.includes(pid)),
+      [],
+      'every original worker was replaced',
+    );
     assert.equal(c.child.exitCode, null, 'the primary is still running');
   });
 });

@@ -11,7 +11,13 @@ describe('loadConfig', () => {
     assert.equal(config.metrics.port, 9464);
     assert.equal(config.cluster.workers, availableParallelism());
     assert.equal(config.cluster.replicas, 1);
-    assert.deepEqual(config.db.connection, { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'app' });
+    assert.deepEqual(config.db.connection, {
+      host: '127.0.0.1',
+      port: 3306,
+      user: 'root',
+      password: '',
+      database: 'app',
+    });
     assert.equal(config.db.poolMax, 50);
     assert.equal(config.db.reservedConnections, 10);
     assert.equal(config.db.acquireTimeoutMs, 1000);
@@ -58,7 +64,13 @@ describe('loadConfig', () => {
     assert.equal(config.metrics.port, 9464);
     assert.equal(config.cluster.workers, 3);
     assert.equal(config.cluster.replicas, 2);
-    assert.deepEqual(config.db.connection, { host: 'db.internal', port: 3307, user: 'app@svc', password: 'p:ss', database: 'shop' });
+    assert.deepEqual(config.db.connection, {
+      host: 'db.internal',
+      port: 3307,
+      user: 'app@svc',
+      password: 'p:ss',
+      database: 'shop',
+    });
     assert.equal(config.db.poolMax, 20);
     assert.equal(config.db.reservedConnections, 0);
     assert.equal(config.db.maxIdle, 2);
@@ -111,11 +123,14 @@ describe('loadConfig', () => {
     ['APP_REPLICAS', 'automatic'],
   ] as const) {
     it(`refuses ${name}=${value} with a message naming the variable`, () => {
-      assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {
-        assert.ok(error instanceof ConfigError);
-        assert.match(error.message, new RegExp(`${name}: `));
-        return true;
-      });
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, new RegExp(`${name}: `));
+          return true;
+        },
+      );
     });
   }
 
@@ -126,7 +141,8 @@ describe('loadConfig', () => {
   it('never echoes DATABASE_URL, which may hold a password', () => {
     assert.throws(
       () => loadConfig({ DATABASE_URL: 'postgres://u:hunter2@h/db' }),
-      (error: unknown) => error instanceof ConfigError && /DATABASE_URL/.test(error.message) && !error.message.includes('hunter2'),
+      (error: unknown) =>
+        error instanceof ConfigError && /DATABASE_URL/.test(error.message) && !error.message.includes('hunter2'),
     );
     assert.throws(
       () => loadConfig({ DATABASE_URL: 'not a url hunter2' }),
@@ -135,8 +151,14 @@ describe('loadConfig', () => {
   });
 
   it('refuses HTTP_LISTENERS_PER_WORKER unless each worker has sockets of its own (HTTP_ACCEPT=reuseport)', () => {
-    assert.throws(() => loadConfig({ HTTP_LISTENERS_PER_WORKER: '8' }), /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/);
-    assert.throws(() => loadConfig({ HTTP_ACCEPT: 'shared', HTTP_LISTENERS_PER_WORKER: '2' }), /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/);
+    assert.throws(
+      () => loadConfig({ HTTP_LISTENERS_PER_WORKER: '8' }),
+      /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/,
+    );
+    assert.throws(
+      () => loadConfig({ HTTP_ACCEPT: 'shared', HTTP_LISTENERS_PER_WORKER: '2' }),
+      /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/,
+    );
     assert.equal(loadConfig({ HTTP_ACCEPT: 'reuseport' }).http.listenersPerWorker, 1);
   });
 
@@ -152,7 +174,7 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ WORKERS: String(cores) }).auth.hashQueue, 10);
   });
 
-  it('sizes libuv\'s thread pool for the hashes plus two, never under its default 4, unless UV_THREADPOOL_SIZE is set', () => {
+  it("sizes libuv's thread pool for the hashes plus two, never under its default 4, unless UV_THREADPOOL_SIZE is set", () => {
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '2' }).auth.threadPoolSize, 4);
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '6' }).auth.threadPoolSize, 8);
     assert.equal(loadConfig({ PASSWORD_HASH_CONCURRENCY: '6', UV_THREADPOOL_SIZE: '16' }).auth.threadPoolSize, 16);
@@ -164,8 +186,14 @@ describe('loadConfig', () => {
   });
 
   it('refuses a readiness delay that leaves no time to drain', () => {
-    assert.throws(() => loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '10000' }), /SHUTDOWN_READINESS_DELAY_MS/);
-    assert.equal(loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '15000' }).cluster.readinessDelayMs, 5000);
+    assert.throws(
+      () => loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '10000', SHUTDOWN_TIMEOUT_MS: '10000' }),
+      /SHUTDOWN_READINESS_DELAY_MS/,
+    );
+    assert.equal(
+      loadConfig({ SHUTDOWN_READINESS_DELAY_MS: '5000', SHUTDOWN_TIMEOUT_MS: '15000' }).cluster.readinessDelayMs,
+      5000,
+    );
   });
 
   it('trusts one proxy by default behind TRUST_PROXY, and refuses hops without it', () => {

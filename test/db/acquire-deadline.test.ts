@@ -43,7 +43,10 @@ describe('acquire deadline', () => {
 
       assert.equal((await slow).status, 200);
       const state = app.db.state();
-      assert.deepEqual({ used: state.used, pending: state.pending, idle: state.idle }, { used: 0, pending: 0, idle: 1 });
+      assert.deepEqual(
+        { used: state.used, pending: state.pending, idle: state.idle },
+        { used: 0, pending: 0, idle: 1 },
+      );
       assert.equal(await serverSideConnections(admin, database), 1, 'MariaDB sees exactly the one pooled connection');
       assert.equal((await request(`${app.url}/readyz`)).status, 200);
     });
@@ -52,7 +55,10 @@ describe('acquire deadline', () => {
   describe('in the pool itself', () => {
     let pool: DbPool;
     beforeEach(() => {
-      pool = createDbPool({ connection, max: 2, maxIdle: 2, acquireTimeoutMs: 200, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+      pool = createDbPool(
+        { connection, max: 2, maxIdle: 2, acquireTimeoutMs: 200, idleTimeoutMs: 60_000 },
+        { logger: silentLogger },
+      );
     });
     afterEach(async () => {
       await pool.end();
@@ -61,7 +67,12 @@ describe('acquire deadline', () => {
     it('gives a connection freed after its waiter gave up to the next waiter, not to the abandoned one', async () => {
       const holders = [pool.execute('SELECT SLEEP(0.6)'), pool.execute('SELECT SLEEP(0.6)')];
       await sleep(50);
-      const waiters = Array.from({ length: 5 }, () => pool.execute('SELECT 1').then(() => 'ok', (error: unknown) => error));
+      const waiters = Array.from({ length: 5 }, () =>
+        pool.execute('SELECT 1').then(
+          () => 'ok',
+          (error: unknown) => error,
+        ),
+      );
       await sleep(50);
       assert.equal(pool.state().pending, 5);
       const outcomes = await Promise.all(waiters);

@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
-import { BudgetError, computeConnectionBudget, preparedStatementsPerConnection, type BudgetInput, type ConnectionBudget } from '../../server/db/connection-budget.js';
+import {
+  BudgetError,
+  computeConnectionBudget,
+  preparedStatementsPerConnection,
+  type BudgetInput,
+  type ConnectionBudget,
+} from '../../server/db/connection-budget.js';
 
 const base: BudgetInput = {
   limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 },
@@ -23,54 +29,125 @@ describe('computeConnectionBudget', () => {
   });
 
   it('caps each pool at DB_POOL_MAX when the server has room to spare', () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 1000, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 } });
+    const budget = computeConnectionBudget({
+      ...base,
+      limits: {
+        maxConnections: 1000,
+        maxUserConnections: 0,
+        accountMaxUserConnections: 0,
+        maxPreparedStatements: 16_382,
+      },
+    });
     assert.equal(budget.perWorker, 50);
     assert.equal(budget.boundBy, 'DB_POOL_MAX');
   });
 
   it('uses max_user_connections when it is set and smaller', () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 500, maxUserConnections: 40, accountMaxUserConnections: 40, maxPreparedStatements: 16_382 } });
+    const budget = computeConnectionBudget({
+      ...base,
+      limits: {
+        maxConnections: 500,
+        maxUserConnections: 40,
+        accountMaxUserConnections: 40,
+        maxPreparedStatements: 16_382,
+      },
+    });
     assert.equal(budget.limit, 40);
     assert.equal(budget.limitSource, 'max_user_connections_global');
     assert.equal(budget.perWorker, Math.floor((40 - 10 - 1) / 3));
   });
 
   it('ignores a max_user_connections larger than max_connections', () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 100, maxUserConnections: 400, accountMaxUserConnections: 400, maxPreparedStatements: 16_382 } });
+    const budget = computeConnectionBudget({
+      ...base,
+      limits: {
+        maxConnections: 100,
+        maxUserConnections: 400,
+        accountMaxUserConnections: 400,
+        maxPreparedStatements: 16_382,
+      },
+    });
     assert.equal(budget.limitSource, 'max_connections');
     assert.equal(budget.limit, 100);
   });
 
   it("uses the account's own MAX_USER_CONNECTIONS when the global max_user_connections is 0", () => {
-    const budget = computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 20, maxPreparedStatements: 16_382 } });
+    const budget = computeConnectionBudget({
+      ...base,
+      limits: {
+        maxConnections: 151,
+        maxUserConnections: 0,
+        accountMaxUserConnections: 20,
+        maxPreparedStatements: 16_382,
+      },
+    });
     assert.equal(budget.limit, 20);
     assert.equal(budget.limitSource, 'max_user_connections_account');
     assert.equal(budget.perWorker, Math.floor((20 - 10 - 1) / 3));
   });
 
   it('uses the account limit when it is below a non-zero global max_user_connections, and the global one when it is below the account', () => {
-    const account = computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 60, accountMaxUserConnections: 30, maxPreparedStatements: 16_382 } });
+    const account = computeConnectionBudget({
+      ...base,
+      limits: {
+        maxConnections: 151,
+        maxUserConnections: 60,
+        accountMaxUserConnections: 30,
+        maxPreparedStatements: 16_382,
+      },
+    });
     assert.deepEqual([account.limit, account.limitSource], [30, 'max_user_connections_account']);
-    const global = computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 30, accountMaxUserConnections: 60, maxPreparedStatements: 16_382 } });
+    const global = computeConnectionBudget({
+      ...base,
+      limits: {
+        maxConnections: 151,
+        maxUserConnections: 30,
+        accountMaxUserConnections: 60,
+        maxPreparedStatements: 16_382,
+      },
+    });
     assert.deepEqual([global.limit, global.limitSource], [30, 'max_user_connections_global']);
   });
 
   it('counts max_prepared_stmt_count as connections: each pool connection holds at most preparedStatementsPerConnection', () => {
-    const limits = { maxConnections: 2000, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 };
+    const limits = {
+      maxConnections: 2000,
+      maxUserConnections: 0,
+      accountMaxUserConnections: 0,
+      maxPreparedStatements: 16_382,
+    };
     const budget = computeConnectionBudget({ ...base, poolMax: 1000, limits });
-    assert.deepEqual([budget.limit, budget.limitSource], [Math.floor(16_382 / preparedStatementsPerConnection), 'max_prepared_stmt_count']);
+    assert.deepEqual(
+      [budget.limit, budget.limitSource],
+      [Math.floor(16_382 / preparedStatementsPerConnection), 'max_prepared_stmt_count'],
+    );
     assert.ok(budget.worstCaseConnections * preparedStatementsPerConnection <= 16_382);
     // 0 is no "unlimited" here: the server prepares nothing, so no pool fits.
     assert.throws(
       () => computeConnectionBudget({ ...base, limits: { ...limits, maxPreparedStatements: 0 } }),
-      (error: unknown) => error instanceof BudgetError && /max_prepared_stmt_count=0/.test(error.message) && /raise MySQL's max_prepared_stmt_count/.test(error.message),
+      (error: unknown) =>
+        error instanceof BudgetError &&
+        /max_prepared_stmt_count=0/.test(error.message) &&
+        /raise MySQL's max_prepared_stmt_count/.test(error.message),
     );
   });
 
   it("refuses an account too small to fit, telling the operator to raise the account's MAX_USER_CONNECTIONS", () => {
     assert.throws(
-      () => computeConnectionBudget({ ...base, limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 3, maxPreparedStatements: 16_382 } }),
-      (error: unknown) => error instanceof BudgetError && /max_user_connections_account=3/.test(error.message) && /MAX_USER_CONNECTIONS/.test(error.message),
+      () =>
+        computeConnectionBudget({
+          ...base,
+          limits: {
+            maxConnections: 151,
+            maxUserConnections: 0,
+            accountMaxUserConnections: 3,
+            maxPreparedStatements: 16_382,
+          },
+        }),
+      (error: unknown) =>
+        error instanceof BudgetError &&
+        /max_user_connections_account=3/.test(error.message) &&
+        /MAX_USER_CONNECTIONS/.test(error.message),
     );
   });
 
@@ -88,7 +165,18 @@ describe('computeConnectionBudget', () => {
       for (const replicas of [1, 2, 5]) {
         for (const workers of [1, 2, 4, 8, 16]) {
           for (const reservedConnections of [0, 3, 10]) {
-            const input = { ...base, limits: { maxConnections, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 }, replicas, workers, reservedConnections };
+            const input = {
+              ...base,
+              limits: {
+                maxConnections,
+                maxUserConnections: 0,
+                accountMaxUserConnections: 0,
+                maxPreparedStatements: 16_382,
+              },
+              replicas,
+              workers,
+              reservedConnections,
+            };
             let budget: ConnectionBudget;
             try {
               budget = computeConnectionBudget(input);
@@ -109,14 +197,27 @@ describe('computeConnectionBudget', () => {
 
   it('refuses to start when a pool would get less than one connection, showing the numbers and what to change', () => {
     assert.throws(
-      () => computeConnectionBudget({ ...base, limits: { maxConnections: 20, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 }, workers: 30 }),
+      () =>
+        computeConnectionBudget({
+          ...base,
+          limits: {
+            maxConnections: 20,
+            maxUserConnections: 0,
+            accountMaxUserConnections: 0,
+            maxPreparedStatements: 16_382,
+          },
+          workers: 30,
+        }),
       (error: unknown) => {
         assert.ok(error instanceof BudgetError);
         assert.match(error.message, /max_connections=20/);
         assert.match(error.message, /DB_RESERVED_CONNECTIONS=10/);
         assert.match(error.message, /WORKERS=30/);
         assert.match(error.message, /leaves 9 connections/);
-        assert.match(error.message, /Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or raise MySQL's max_connections/);
+        assert.match(
+          error.message,
+          /Lower WORKERS, APP_REPLICAS or DB_RESERVED_CONNECTIONS, or raise MySQL's max_connections/,
+        );
         return true;
       },
     );

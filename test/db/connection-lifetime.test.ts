@@ -48,7 +48,15 @@ describe('connection lifetime and idle check', () => {
   it('closes a connection once it is older than its lifetime less its jitter, and not before', async () => {
     // random 0.5: lifetime 1000 × (1 − 0.1 × 0.5) = 950.
     pool = createDbPool(
-      { connection, max: 1, maxIdle: 1, acquireTimeoutMs: 2000, idleTimeoutMs: 60_000, maxLifetimeMs: 1000, pingAfterIdleMs: 100_000 },
+      {
+        connection,
+        max: 1,
+        maxIdle: 1,
+        acquireTimeoutMs: 2000,
+        idleTimeoutMs: 60_000,
+        maxLifetimeMs: 1000,
+        pingAfterIdleMs: 100_000,
+      },
       { logger: silentLogger, observer, now: () => clock, random: () => 0.5 },
     );
     const first = await connectionId(pool);
@@ -63,7 +71,15 @@ describe('connection lifetime and idle check', () => {
   it('pings a connection idle past the window and replaces it when the path died without a reset', async () => {
     proxy = await startFreezableProxy({ host: connection.host, port: connection.port });
     pool = createDbPool(
-      { connection: { ...connection, port: proxy.port }, max: 1, maxIdle: 1, acquireTimeoutMs: 3000, queryTimeoutMs: 20_000, idleTimeoutMs: 60_000, pingAfterIdleMs: 1000 },
+      {
+        connection: { ...connection, port: proxy.port },
+        max: 1,
+        maxIdle: 1,
+        acquireTimeoutMs: 3000,
+        queryTimeoutMs: 20_000,
+        idleTimeoutMs: 60_000,
+        pingAfterIdleMs: 1000,
+      },
       { logger: silentLogger, observer, now: () => clock },
     );
     const first = await connectionId(pool);

@@ -23,7 +23,10 @@ describe('dead connection eviction', () => {
     await admin.end();
   });
   beforeEach(() => {
-    pool = createDbPool({ connection, max: 1, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+    pool = createDbPool(
+      { connection, max: 1, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
   });
   afterEach(async () => {
     await pool.end();
@@ -42,11 +45,17 @@ describe('dead connection eviction', () => {
   it('turns a connection lost mid-query into DatabaseUnavailableError and replaces the connection', async () => {
     const id = await connectionId(pool);
     // Settle into a value at once: the rejection arrives while we are still awaiting the KILL.
-    const slow = pool.execute('SELECT SLEEP(5)').then(() => 'completed', (error: unknown) => error);
+    const slow = pool.execute('SELECT SLEEP(5)').then(
+      () => 'completed',
+      (error: unknown) => error,
+    );
     await sleep(100);
     await admin.query(`KILL ${id}`);
     const outcome = await slow;
-    assert.ok(outcome instanceof DatabaseUnavailableError && outcome.code === 'PROTOCOL_CONNECTION_LOST', String(outcome));
+    assert.ok(
+      outcome instanceof DatabaseUnavailableError && outcome.code === 'PROTOCOL_CONNECTION_LOST',
+      String(outcome),
+    );
     const next = await connectionId(pool);
     assert.notEqual(next, id);
   });

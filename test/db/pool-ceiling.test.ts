@@ -28,7 +28,10 @@ describe('pool ceiling, changed live', () => {
     await admin.end();
   });
   beforeEach(() => {
-    pool = createDbPool({ connection, max: 4, maxIdle: 4, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+    pool = createDbPool(
+      { connection, max: 4, maxIdle: 4, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
   });
   afterEach(async () => {
     await pool.end();
@@ -36,7 +39,9 @@ describe('pool ceiling, changed live', () => {
 
   /** Holds `count` connections until `release` resolves. */
   function hold(count: number, release: Promise<void>): Promise<unknown>[] {
-    return Array.from({ length: count }, () => pool.withConnection((c: DbConnection) => c.query('SELECT 1').then(() => release)));
+    return Array.from({ length: count }, () =>
+      pool.withConnection((c: DbConnection) => c.query('SELECT 1').then(() => release)),
+    );
   }
 
   it('closes idle connections above a lower ceiling at once and used ones as they come home, failing no request', async () => {
@@ -54,12 +59,21 @@ describe('pool ceiling, changed live', () => {
 
       pool.setCeiling(1);
       assert.equal(pool.state().max, 1, 'the state (db_client_connection_max) reports the live ceiling');
-      assert.ok(await until(async () => (await serverSideConnections(admin, database)) === 2, 5000), 'the idle ones are closed at once');
+      assert.ok(
+        await until(async () => (await serverSideConnections(admin, database)) === 2, 5000),
+        'the idle ones are closed at once',
+      );
       assert.equal(pool.liveConnections(), 2, 'the two in use are still open');
 
       letGo();
       await Promise.all(first); // both requests succeed
-      assert.ok(await until(async () => pool.liveConnections() <= 1 && (await serverSideConnections(admin, database)) <= 1, 5000), 'down to the ceiling on the server');
+      assert.ok(
+        await until(
+          async () => pool.liveConnections() <= 1 && (await serverSideConnections(admin, database)) <= 1,
+          5000,
+        ),
+        'down to the ceiling on the server',
+      );
       assert.deepEqual(await pool.execute('SELECT 1 AS one'), [{ one: 1 }]);
     } finally {
       letIdle();
@@ -71,7 +85,10 @@ describe('pool ceiling, changed live', () => {
     await pool.execute('SELECT 1');
     pool.setCeiling(0);
     const started = performance.now();
-    await assert.rejects(pool.execute('SELECT 1'), (error: unknown) => error instanceof DatabaseUnavailableError && error.code === 'no_share');
+    await assert.rejects(
+      pool.execute('SELECT 1'),
+      (error: unknown) => error instanceof DatabaseUnavailableError && error.code === 'no_share',
+    );
     assert.ok(performance.now() - started < 200, 'no wait for the acquire deadline');
     assert.ok(await until(async () => (await serverSideConnections(admin, database)) === 0, 5000));
 

@@ -27,7 +27,10 @@ describe('prepared statements per pool connection', function () {
   });
 
   it(`stay at most ${preparedStatementsPerConnection} on the server, the least recently used closed first`, async () => {
-    const pool = createDbPool({ connection: parseDatabaseUrl(mariadb.url), max: 1, maxIdle: 1, acquireTimeoutMs: 2000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+    const pool = createDbPool(
+      { connection: parseDatabaseUrl(mariadb.url), max: 1, maxIdle: 1, acquireTimeoutMs: 2000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
     try {
       const distinct = preparedStatementsPerConnection * 2;
       for (let i = 1; i <= distinct; i++) {
@@ -36,7 +39,10 @@ describe('prepared statements per pool connection', function () {
       }
       const [[status]] = await admin.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'");
       const prepared = Number(status?.['Value']);
-      assert.ok(prepared >= 1 && prepared <= preparedStatementsPerConnection, `${prepared} statements prepared for one connection that ran ${distinct}`);
+      assert.ok(
+        prepared >= 1 && prepared <= preparedStatementsPerConnection,
+        `${prepared} statements prepared for one connection that ran ${distinct}`,
+      );
     } finally {
       await pool.end();
     }

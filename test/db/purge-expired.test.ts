@@ -13,22 +13,27 @@ describe('purgeExpired', () => {
   let pool: DbPool;
   before(async () => {
     admin = await freshDatabase(connection);
-    pool = createDbPool({ connection, max: 2, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+    pool = createDbPool(
+      { connection, max: 2, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
   });
   after(async () => {
     await pool.end();
     await admin.end();
   });
 
-  it('deletes expired sessions and forgotten throttle rows by MySQL\'s clock, in batches, and keeps the live ones', async () => {
+  it("deletes expired sessions and forgotten throttle rows by MySQL's clock, in batches, and keeps the live ones", async () => {
     // Every time is relative to MySQL's own clock, which is the one the purge goes by.
-    await admin.query("INSERT INTO users (email, name, password_hash, created_at) VALUES ('p@example.com', 'P', 'x', UTC_TIMESTAMP(3))");
+    await admin.query(
+      "INSERT INTO users (email, name, password_hash, created_at) VALUES ('p@example.com', 'P', 'x', UTC_TIMESTAMP(3))",
+    );
     for (let i = 0; i < 25; i++) {
       // 20 expired a second ago; 5 expire in a minute (a host clock even a minute ahead would have deleted them).
-      await admin.query('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, 1, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)', [
-        hashSessionToken(newSessionToken()),
-        i < 20 ? -1 : 60,
-      ]);
+      await admin.query(
+        'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, 1, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)',
+        [hashSessionToken(newSessionToken()), i < 20 ? -1 : 60],
+      );
     }
     const key = (n: number) => Buffer.alloc(32, n);
     await admin.query(
@@ -40,7 +45,9 @@ describe('purgeExpired', () => {
     );
     const deleted = await purgeExpired(pool, { throttleWindowMs: 15 * 60_000, batch: 7 });
     assert.deepEqual(deleted, { sessions: 20, throttle: 1 });
-    const [[left]] = await admin.query<RowDataPacket[]>('SELECT (SELECT COUNT(*) FROM sessions) AS s, (SELECT COUNT(*) FROM login_throttle) AS t');
+    const [[left]] = await admin.query<RowDataPacket[]>(
+      'SELECT (SELECT COUNT(*) FROM sessions) AS s, (SELECT COUNT(*) FROM login_throttle) AS t',
+    );
     assert.deepEqual({ s: Number(left?.['s']), t: Number(left?.['t']) }, { s: 5, t: 2 });
   });
 });

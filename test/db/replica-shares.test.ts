@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ceilingFor, fairShares, grantFor, planStep, quantize, wantedBy, type ClaimView, type ReplicaShape } from '../../server/db/replica-shares.js';
+import {
+  ceilingFor,
+  fairShares,
+  grantFor,
+  planStep,
+  quantize,
+  wantedBy,
+  type ClaimView,
+  type ReplicaShape,
+} from '../../server/db/replica-shares.js';
 
 /*
  * The arithmetic of APP_REPLICAS=auto under random join, step, confirm, leave, crash and cut-off orders. The model
@@ -41,7 +50,11 @@ function createModel(usable: number) {
       // Lapsed: the real coordinator fenced itself before the lease ran out (the `cut` command) and joins again.
       return;
     }
-    const plan = planStep({ id: replica.id, shape: replica.shape, bound: Math.max(replica.bound, replica.current) }, views(), usable);
+    const plan = planStep(
+      { id: replica.id, shape: replica.shape, bound: Math.max(replica.bound, replica.current) },
+      views(),
+      usable,
+    );
     claim.granted = plan.granted;
     replica.current = plan.ceiling;
     replica.bound = Math.max(replica.bound, plan.ceiling);
@@ -97,7 +110,8 @@ function createModel(usable: number) {
     },
     /** Crashed and cut-off replicas expire and are retired; the rest step and confirm until nothing changes. */
     settle(): number {
-      for (const replica of replicas) if (replica.state !== 'live') this.apply({ kind: 'expire', who: replicas.indexOf(replica) });
+      for (const replica of replicas)
+        if (replica.state !== 'live') this.apply({ kind: 'expire', who: replicas.indexOf(replica) });
       let rounds = 0;
       for (let changed = true; changed && rounds < 20; rounds++) {
         const before = JSON.stringify([...claims]) + JSON.stringify(replicas);
@@ -124,10 +138,23 @@ function checkInvariant(model: ReturnType<typeof createModel>): void {
 }
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('join' as const), workers: fc.integer({ min: 1, max: 4 }), poolMax: fc.integer({ min: 1, max: 30 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('join' as const),
+      workers: fc.integer({ min: 1, max: 4 }),
+      poolMax: fc.integer({ min: 1, max: 30 }),
+    }),
+  },
   { weight: 8, arbitrary: fc.record({ kind: fc.constant('step' as const), who: fc.nat(20) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('confirm' as const), who: fc.nat(20) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('leave' as const, 'crash' as const, 'cut' as const, 'expire' as const), who: fc.nat(20) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constantFrom('leave' as const, 'crash' as const, 'cut' as const, 'expire' as const),
+      who: fc.nat(20),
+    }),
+  },
 );
 
 describe('replica shares (APP_REPLICAS=auto arithmetic)', () => {
@@ -137,7 +164,11 @@ describe('replica shares (APP_REPLICAS=auto arithmetic)', () => {
       { id: 'b', wanted: 80 },
       { id: 'c', wanted: 80 },
     ]);
-    assert.deepEqual([...shares].sort(), [['a', 10], ['b', 45], ['c', 45]]);
+    assert.deepEqual([...shares].sort(), [
+      ['a', 10],
+      ['b', 45],
+      ['c', 45],
+    ]);
   });
 
   it('gives grants only the shape primary + pools × ceiling, never more than DB_POOL_MAX per pool', () => {
@@ -172,9 +203,16 @@ describe('replica shares (APP_REPLICAS=auto arithmetic)', () => {
         // A round = every replica steps, then its pools confirm. Lower, confirm, publish, then the others grow: 4 at most.
         assert.ok(rounds <= 5, `took ${rounds} rounds`);
         const live = model.replicas.filter((r) => r.state === 'live');
-        const shares = fairShares(usable, live.map((r) => ({ id: r.id, wanted: wantedBy(r.shape) })));
+        const shares = fairShares(
+          usable,
+          live.map((r) => ({ id: r.id, wanted: wantedBy(r.shape) })),
+        );
         for (const replica of live) {
-          assert.equal(model.claims.get(replica.id)?.granted, quantize(replica.shape, shares.get(replica.id)!), `${replica.id} did not reach its share`);
+          assert.equal(
+            model.claims.get(replica.id)?.granted,
+            quantize(replica.shape, shares.get(replica.id)!),
+            `${replica.id} did not reach its share`,
+          );
           assert.equal(replica.current, ceilingFor(replica.shape, model.claims.get(replica.id)!.granted));
         }
       }),

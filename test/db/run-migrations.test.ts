@@ -15,11 +15,22 @@ describe('runMigrations', () => {
 
     const first = await openAdminConnection(connection, 5000);
     try {
-      assert.deepEqual(await runMigrations(first, silentLogger), migrations.map((m) => m.version));
+      assert.deepEqual(
+        await runMigrations(first, silentLogger),
+        migrations.map((m) => m.version),
+      );
       assert.deepEqual(await runMigrations(first, silentLogger), []);
       const [tables] = await first.query<RowDataPacket[]>('SHOW TABLES');
       const names = tables.map((row) => String(Object.values(row)[0])).sort();
-      assert.deepEqual(names, ['login_throttle', 'replica_claims', 'replica_claims_lock', 'replica_connections', 'schema_migrations', 'sessions', 'users']);
+      assert.deepEqual(names, [
+        'login_throttle',
+        'replica_claims',
+        'replica_claims_lock',
+        'replica_connections',
+        'schema_migrations',
+        'sessions',
+        'users',
+      ]);
     } finally {
       await first.end();
     }

@@ -15,7 +15,10 @@ const database = 'app_test_statement_deadline';
 const connection = testConnection(database);
 
 async function threadRunning(admin: Connection, id: number): Promise<boolean> {
-  const [rows] = await admin.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?', [id]);
+  const [rows] = await admin.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?',
+    [id],
+  );
   return Number(rows[0]?.['n']) > 0;
 }
 
@@ -38,8 +41,15 @@ describe('statement deadline', () => {
   beforeEach(() => {
     closed = [];
     timeouts = 0;
-    const observer = { ...noopPoolObserver, closed: (reason: CloseReason) => closed.push(reason), statementTimedOut: () => timeouts++ };
-    pool = createDbPool({ connection, max: 1, maxIdle: 1, acquireTimeoutMs: 2000, queryTimeoutMs: 300, idleTimeoutMs: 60_000 }, { logger: silentLogger, observer });
+    const observer = {
+      ...noopPoolObserver,
+      closed: (reason: CloseReason) => closed.push(reason),
+      statementTimedOut: () => timeouts++,
+    };
+    pool = createDbPool(
+      { connection, max: 1, maxIdle: 1, acquireTimeoutMs: 2000, queryTimeoutMs: 300, idleTimeoutMs: 60_000 },
+      { logger: silentLogger, observer },
+    );
   });
   afterEach(async () => {
     await pool.end();
@@ -47,7 +57,10 @@ describe('statement deadline', () => {
 
   it('fails a statement that outlives it, destroys its connection and kills its server thread', async () => {
     const first = await connectionId(pool);
-    const outcome = await pool.execute('SELECT SLEEP(20)').then(() => 'completed', (error: unknown) => error);
+    const outcome = await pool.execute('SELECT SLEEP(20)').then(
+      () => 'completed',
+      (error: unknown) => error,
+    );
     assert.ok(outcome instanceof DatabaseUnavailableError && outcome.code === 'query_timeout', String(outcome));
     assert.equal(timeouts, 1);
     // The kill runs in the background; give it a generous while.

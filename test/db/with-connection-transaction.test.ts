@@ -32,7 +32,10 @@ describe('withConnection and transactions', () => {
   beforeEach(async () => {
     await admin.query('DELETE FROM tx_probe');
     // One connection, so the next borrower is certain to get the same one.
-    pool = createDbPool({ connection, max: 1, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 }, { logger: silentLogger });
+    pool = createDbPool(
+      { connection, max: 1, maxIdle: 1, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
   });
   afterEach(async () => {
     await pool.end();
@@ -51,7 +54,11 @@ describe('withConnection and transactions', () => {
     assert.equal((failure as { code?: string }).code, 'ER_DUP_ENTRY');
     assert.equal(await inTransaction(pool), 0, 'the next borrower starts outside any transaction');
     const [rows] = await admin.query<RowDataPacket[]>('SELECT id FROM tx_probe ORDER BY id');
-    assert.deepEqual(rows.map((r) => r['id']), [1], 'the interrupted transaction wrote nothing');
+    assert.deepEqual(
+      rows.map((r) => r['id']),
+      [1],
+      'the interrupted transaction wrote nothing',
+    );
   });
 
   it('rolls back a transaction the borrower returned without committing, so a later write is not swallowed', async () => {
@@ -63,6 +70,10 @@ describe('withConnection and transactions', () => {
     await pool.execute('INSERT INTO tx_probe VALUES (4)');
     await pool.end();
     const [rows] = await admin.query<RowDataPacket[]>('SELECT id FROM tx_probe ORDER BY id');
-    assert.deepEqual(rows.map((r) => r['id']), [4], 'the autocommitted INSERT survives the pool closing');
+    assert.deepEqual(
+      rows.map((r) => r['id']),
+      [4],
+      'the autocommitted INSERT survives the pool closing',
+    );
   });
 });

@@ -46,7 +46,10 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
   const config = deepFreeze({ ...parsed, db: { ...parsed.db, connection: options.connection } });
   // The lowest cost the config allows keeps the suite fast; the format and code path are the production ones.
   const hasher = options.hasher ?? (await createPasswordHasher({ cost: 10 }));
-  const { app, db } = await composeWorker({ config, poolMax: options.poolMax ?? 5, slot: 0 }, { logger, requestLog: logger, isShuttingDown: () => false, hasher });
+  const { app, db } = await composeWorker(
+    { config, poolMax: options.poolMax ?? 5, slot: 0 },
+    { logger, requestLog: logger, isShuttingDown: () => false, hasher },
+  );
   const server = createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

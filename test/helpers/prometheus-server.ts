@@ -71,7 +71,8 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
 async function startOnce(port: number, options: StartPrometheusOptions): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'test-prometheus-'));
   const configFile = join(dir, 'prometheus.yml');
-  const config = typeof options.configYaml === 'function' ? options.configYaml({ host: '127.0.0.1', port }) : options.configYaml;
+  const config =
+    typeof options.configYaml === 'function' ? options.configYaml({ host: '127.0.0.1', port }) : options.configYaml;
   writeFileSync(configFile, config);
   const log: string[] = [];
   const child: ChildProcess = spawn(
@@ -86,7 +87,12 @@ async function startOnce(port: number, options: StartPrometheusOptions): Promise
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const collect = (chunk: Buffer) => {
-    log.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+    log.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line !== ''),
+    );
     if (log.length > 400) log.splice(0, log.length - 400);
   };
   child.stdout!.on('data', collect);
@@ -107,13 +113,20 @@ async function startOnce(port: number, options: StartPrometheusOptions): Promise
     url,
     port,
     async query(expr) {
-      const body = await api<{ resultType: string; result: unknown }>(url, '/api/v1/query', new URLSearchParams({ query: expr }));
+      const body = await api<{ resultType: string; result: unknown }>(
+        url,
+        '/api/v1/query',
+        new URLSearchParams({ query: expr }),
+      );
       if (body.resultType === 'scalar') {
         const [, value] = body.result as [number, string];
         return [{ metric: {}, value: Number(value) }];
       }
       if (body.resultType !== 'vector') throw new Error(`${expr}: unexpected result type ${body.resultType}`);
-      return (body.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => ({ metric: s.metric, value: Number(s.value[1]) }));
+      return (body.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => ({
+        metric: s.metric,
+        value: Number(s.value[1]),
+      }));
     },
     async alerts() {
       return (await api<{ alerts: PromAlert[] }>(url, '/api/v1/alerts')).alerts;
@@ -139,7 +152,10 @@ async function startOnce(port: number, options: StartPrometheusOptions): Promise
 
   const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline && exitInfo === undefined) {
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return server;
     await sleep(50);
   }
@@ -151,7 +167,8 @@ async function startOnce(port: number, options: StartPrometheusOptions): Promise
 async function api<T>(url: string, path: string, form?: URLSearchParams): Promise<T> {
   const response = await fetch(`${url}${path}`, form ? { method: 'POST', body: form } : {});
   const body = (await response.json()) as { status: string; data: T; error?: string; errorType?: string };
-  if (body.status !== 'success') throw new Error(`prometheus ${path} ${form?.get('query') ?? ''}: ${body.errorType}: ${body.error}`);
+  if (body.status !== 'success')
+    throw new Error(`prometheus ${path} ${form?.get('query') ?? ''}: ${body.errorType}: ${body.error}`);
   return body.data;
 }
 
@@ -177,12 +194,18 @@ export function testPrometheusConfig(options: TestConfigOptions): string {
   };
   const jobs = shipped.scrape_configs.map((job) => job.job_name);
   for (const job of Object.keys(options.targets)) {
-    if (!jobs.includes(job)) throw new Error(`prometheus/prometheus.yml has no scrape job "${job}" (it has ${jobs.join(', ')})`);
+    if (!jobs.includes(job))
+      throw new Error(`prometheus/prometheus.yml has no scrape job "${job}" (it has ${jobs.join(', ')})`);
   }
   const interval = options.scrapeInterval ?? '1s';
   const config = {
     ...shipped,
-    global: { ...shipped.global, scrape_interval: interval, scrape_timeout: interval, evaluation_interval: options.evaluationInterval ?? interval },
+    global: {
+      ...shipped.global,
+      scrape_interval: interval,
+      scrape_timeout: interval,
+      evaluation_interval: options.evaluationInterval ?? interval,
+    },
     rule_files: options.ruleFiles ?? (shipped.rule_files ?? []).map((glob) => resolve(repoRoot, 'prometheus', glob)),
     scrape_configs: shipped.scrape_configs
       .filter((job) => options.targets[job.job_name] !== undefined)

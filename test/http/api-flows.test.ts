@@ -26,7 +26,11 @@ describe('API flows', () => {
   const me = (token: string) => request(`${app.url}/api/me`, { headers: { authorization: `Bearer ${token}` } });
 
   it('registers, logs in, reads /api/me and logs out', async () => {
-    const created = await register({ email: '  Ada@Example.COM ', password: 'analytical-engine', name: 'Ada Lovelace' });
+    const created = await register({
+      email: '  Ada@Example.COM ',
+      password: 'analytical-engine',
+      name: 'Ada Lovelace',
+    });
     assert.equal(created.status, 201);
     assert.deepEqual(Object.keys(created.body).sort(), ['createdAt', 'email', 'id', 'name']);
     assert.equal(created.body['email'], 'ada@example.com');
@@ -45,7 +49,10 @@ describe('API flows', () => {
     assert.equal(profile.headers.get('cache-control'), 'no-store');
     assert.equal(profile.headers.get('x-content-type-options'), 'nosniff');
 
-    const out = await request(`${app.url}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const out = await request(`${app.url}/api/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(out.status, 204);
     assert.equal((await me(token)).status, 401);
   });
@@ -55,7 +62,9 @@ describe('API flows', () => {
     const session = await login({ email: 'grace@example.com', password: 'cobol-rules-1959' });
     assert.equal(session.status, 200, session.text);
     const token = String(session.body['token']);
-    const [users] = await admin.query<RowDataPacket[]>("SELECT password_hash FROM users WHERE email = 'grace@example.com'");
+    const [users] = await admin.query<RowDataPacket[]>(
+      "SELECT password_hash FROM users WHERE email = 'grace@example.com'",
+    );
     assert.match(String(users[0]?.['password_hash']), /^\$scrypt\$/);
     const [sessions] = await admin.query<RowDataPacket[]>('SELECT token_hash FROM sessions');
     assert.ok(sessions.length >= 1, 'the login stored a session');
@@ -71,7 +80,9 @@ describe('API flows', () => {
     const again = await register({ email: 'LINUS@Example.com', password: 'other-password', name: 'L2' });
     assert.equal(again.status, 409);
     assert.equal(again.body['error'], 'email_taken');
-    const [rows] = await admin.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM users WHERE email = 'linus@example.com'");
+    const [rows] = await admin.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM users WHERE email = 'linus@example.com'",
+    );
     assert.equal(Number(rows[0]?.['n']), 1);
   });
 
@@ -178,7 +189,9 @@ describe('login with a hash due for an upgrade', () => {
 
     releaseSlot();
     assert.equal((await request(`${app.url}/api/login`, { method: 'POST', json })).status, 200);
-    const [upgraded] = await admin.query<RowDataPacket[]>('SELECT password_hash FROM users WHERE email = ?', [json.email]);
+    const [upgraded] = await admin.query<RowDataPacket[]>('SELECT password_hash FROM users WHERE email = ?', [
+      json.email,
+    ]);
     assert.match(String(upgraded[0]?.['password_hash']), /^\$scrypt\$ln=10,/);
   });
 });

@@ -54,20 +54,35 @@ describe('bad input', () => {
   });
 
   it('answers 415 to a non-JSON content type on a JSON route', async () => {
-    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1']) {
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=latin1',
+    ]) {
       assertJsonError(await post('/api/users', '{"email":"a@b.co"}', type), 415, 'unsupported_media_type');
     }
-    const none = await request(`${app.url}/api/login`, { method: 'POST', body: '{}' , headers: { 'content-type': '' } });
+    const none = await request(`${app.url}/api/login`, { method: 'POST', body: '{}', headers: { 'content-type': '' } });
     assertJsonError(none, 415, 'unsupported_media_type');
   });
 
   it('answers 422 to JSON of the wrong shape, and 400 to prototype-polluting keys', async () => {
-    for (const body of ['[]', '[{"email":"a@b.co"}]', '{"email":null,"password":null}', '{"constructor":{"prototype":{}}}', `{"email":"a@b.co","password":"pw-ok-123","name":"a\\u0000b"}`]) {
+    for (const body of [
+      '[]',
+      '[{"email":"a@b.co"}]',
+      '{"email":null,"password":null}',
+      '{"constructor":{"prototype":{}}}',
+      `{"email":"a@b.co","password":"pw-ok-123","name":"a\\u0000b"}`,
+    ]) {
       const response = await post('/api/users', body);
       assertJsonError(response, 422, 'validation_failed');
     }
     // A lone surrogate cannot be stored faithfully as UTF-8.
-    assertJsonError(await post('/api/users', '{"email":"s@example.com","password":"pw-ok-123","name":"a\\ud800b"}'), 422, 'validation_failed');
+    assertJsonError(
+      await post('/api/users', '{"email":"s@example.com","password":"pw-ok-123","name":"a\\ud800b"}'),
+      422,
+      'validation_failed',
+    );
     // The parser refuses __proto__ keys outright.
     assertJsonError(await post('/api/users', '{"__proto__":{"admin":true},"email":"x@y.zz"}'), 400, 'malformed_json');
     assert.equal(({} as Record<string, unknown>)['admin'], undefined, 'no prototype pollution');
@@ -83,7 +98,9 @@ describe('bad input', () => {
 
   it('changes nothing in the database for any rejected request', async () => {
     const snapshot = async () => {
-      const [rows] = await admin.query<RowDataPacket[]>('SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM sessions) AS sessions');
+      const [rows] = await admin.query<RowDataPacket[]>(
+        'SELECT (SELECT COUNT(*) FROM users) AS users, (SELECT COUNT(*) FROM sessions) AS sessions',
+      );
       return rows[0];
     };
     const before = await snapshot();

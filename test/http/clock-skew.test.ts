@@ -11,7 +11,7 @@ import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/thro
 const skewedClock = resolve(__dirname, '../helpers/skewed-clock.js');
 const hourMs = 3600_000;
 
-describe('replicas whose clocks disagree go by MySQL\'s clock', function () {
+describe("replicas whose clocks disagree go by MySQL's clock", function () {
   this.timeout(60_000);
   let mariadb: ThrowawayMariadb;
   let admin: Connection;
@@ -31,7 +31,10 @@ describe('replicas whose clocks disagree go by MySQL\'s clock', function () {
       CLOCK_SKEW_MS: String(-hourMs),
     });
     onTime = await startInProcessApp({ connection, trustProxy: true });
-    const created = await request(`${onTime.url}/api/users`, { method: 'POST', json: { email: 'clock@example.com', password: 'right-password', name: 'C' } });
+    const created = await request(`${onTime.url}/api/users`, {
+      method: 'POST',
+      json: { email: 'clock@example.com', password: 'right-password', name: 'C' },
+    });
     assert.equal(created.status, 201, created.text);
   });
   after(async () => {
@@ -42,18 +45,25 @@ describe('replicas whose clocks disagree go by MySQL\'s clock', function () {
   });
 
   const login = (url: string, password: string, client = '203.0.113.80') =>
-    request(`${url}/api/login`, { method: 'POST', json: { email: 'clock@example.com', password }, headers: { 'x-forwarded-for': client } });
+    request(`${url}/api/login`, {
+      method: 'POST',
+      json: { email: 'clock@example.com', password },
+      headers: { 'x-forwarded-for': client },
+    });
   const mysqlNowMs = async () => {
     const [rows] = await admin.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(NOW(3)) * 1000 AS ms');
     return Number(rows[0]?.['ms']);
   };
 
-  it('gives a session expiresAt = MySQL\'s now + the TTL, stored and answered alike', async () => {
+  it("gives a session expiresAt = MySQL's now + the TTL, stored and answered alike", async () => {
     const session = await login(behind.url, 'right-password');
     assert.equal(session.status, 200, session.text);
     const expiresAt = Date.parse(String(session.body['expiresAt']));
     const expected = (await mysqlNowMs()) + 86_400_000;
-    assert.ok(Math.abs(expiresAt - expected) < 60_000, `expiresAt is ${(expiresAt - expected) / 1000} s off MySQL's now + TTL`);
+    assert.ok(
+      Math.abs(expiresAt - expected) < 60_000,
+      `expiresAt is ${(expiresAt - expected) / 1000} s off MySQL's now + TTL`,
+    );
     const [rows] = await admin.query<RowDataPacket[]>(
       'SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), expires_at) AS remaining FROM sessions ORDER BY created_at DESC LIMIT 1',
     );
@@ -61,7 +71,7 @@ describe('replicas whose clocks disagree go by MySQL\'s clock', function () {
     assert.ok(Math.abs(remaining - 86_400) < 60, `the stored expires_at is ${remaining} s after MySQL's UTC now`);
   });
 
-  it('refuses a session that expired by MySQL\'s clock on a replica whose clock is behind', async () => {
+  it("refuses a session that expired by MySQL's clock on a replica whose clock is behind", async () => {
     const session = await login(behind.url, 'right-password');
     assert.equal(session.status, 200, session.text);
     const token = String(session.body['token']);

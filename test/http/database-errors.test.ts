@@ -24,7 +24,11 @@ describe('database refusals become 503, not 500', function () {
   let root: Connection;
   let app: InProcessApp;
   let n = 0;
-  const register = () => request(`${app.url}/api/users`, { method: 'POST', json: { email: `refusal-${++n}@example.test`, password: 'long enough password', name: 'R' } });
+  const register = () =>
+    request(`${app.url}/api/users`, {
+      method: 'POST',
+      json: { email: `refusal-${++n}@example.test`, password: 'long enough password', name: 'R' },
+    });
 
   before(async () => {
     mariadb = await startThrowawayMariadb();
@@ -34,7 +38,10 @@ describe('database refusals become 503, not 500', function () {
     await admin.end();
     await root.query(`CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'pw'`);
     await root.query(`GRANT ALL ON app.* TO 'app'@'127.0.0.1'`);
-    app = await startInProcessApp({ connection: { ...parseDatabaseUrl(mariadb.url), user: 'app', password: 'pw' }, acquireTimeoutMs: 2000 });
+    app = await startInProcessApp({
+      connection: { ...parseDatabaseUrl(mariadb.url), user: 'app', password: 'pw' },
+      acquireTimeoutMs: 2000,
+    });
   });
 
   after(async () => {
@@ -70,7 +77,10 @@ describe('database refusals become 503, not 500', function () {
     try {
       // The setting applies to connections opened from now on.
       await app.db.end();
-      const fresh = await startInProcessApp({ connection: { ...parseDatabaseUrl(mariadb.url), user: 'app', password: 'pw' }, acquireTimeoutMs: 2000 });
+      const fresh = await startInProcessApp({
+        connection: { ...parseDatabaseUrl(mariadb.url), user: 'app', password: 'pw' },
+        acquireTimeoutMs: 2000,
+      });
       try {
         assertUnavailable(await request(`${fresh.url}/test/db-sleep?seconds=2`));
       } finally {
@@ -82,12 +92,17 @@ describe('database refusals become 503, not 500', function () {
   });
 
   it('a statement whose connection an operator kills (KILL CONNECTION) is a 503, and the next request works', async () => {
-    const fresh = await startInProcessApp({ connection: { ...parseDatabaseUrl(mariadb.url), user: 'app', password: 'pw' }, acquireTimeoutMs: 2000 });
+    const fresh = await startInProcessApp({
+      connection: { ...parseDatabaseUrl(mariadb.url), user: 'app', password: 'pw' },
+      acquireTimeoutMs: 2000,
+    });
     try {
       const sleeping = request(`${fresh.url}/test/db-sleep?seconds=5`);
       let id: number | undefined;
       for (let i = 0; i < 100 && id === undefined; i++) {
-        const [rows] = await root.query<RowDataPacket[]>("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' AND INFO LIKE 'SELECT SLEEP%'");
+        const [rows] = await root.query<RowDataPacket[]>(
+          "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app' AND INFO LIKE 'SELECT SLEEP%'",
+        );
         id = rows[0]?.['ID'] as number | undefined;
         if (id === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
       }

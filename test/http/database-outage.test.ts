@@ -22,7 +22,10 @@ describe('database outage', () => {
     let app: InProcessApp;
     before(async () => {
       const port = await freePort();
-      app = await startInProcessApp({ connection: { host: '127.0.0.1', port, user: 'root', password: '', database: 'app' }, acquireTimeoutMs: 500 });
+      app = await startInProcessApp({
+        connection: { host: '127.0.0.1', port, user: 'root', password: '', database: 'app' },
+        acquireTimeoutMs: 500,
+      });
     });
     after(async () => {
       await app.close();
@@ -32,7 +35,9 @@ describe('database outage', () => {
       const started = performance.now();
       assertUnavailable(await request(`${app.url}/api/login`, { method: 'POST', json: credentials }));
       assert.ok(performance.now() - started < 600, 'fails fast on ECONNREFUSED, within the acquire deadline');
-      assertUnavailable(await request(`${app.url}/api/me`, { headers: { authorization: `Bearer ${wellFormedToken}` } }));
+      assertUnavailable(
+        await request(`${app.url}/api/me`, { headers: { authorization: `Bearer ${wellFormedToken}` } }),
+      );
       assertUnavailable(await request(`${app.url}/api/users`, { method: 'POST', json: { ...credentials, name: 'O' } }));
       const ready = await request(`${app.url}/readyz`);
       assert.equal(ready.status, 503);
@@ -60,7 +65,10 @@ describe('database outage', () => {
 
     it('serves, fails with 503 while down, and recovers by itself without handing out dead connections', async function () {
       this.timeout(60_000);
-      assert.equal((await request(`${app.url}/api/users`, { method: 'POST', json: { ...credentials, name: 'O' } })).status, 201);
+      assert.equal(
+        (await request(`${app.url}/api/users`, { method: 'POST', json: { ...credentials, name: 'O' } })).status,
+        201,
+      );
       const login = await request(`${app.url}/api/login`, { method: 'POST', json: credentials });
       assert.equal(login.status, 200);
       const token = String(login.body['token']);

@@ -23,7 +23,10 @@ describe('login throttle (per account and client, shared through MySQL)', functi
     admin = await freshDatabase(connection);
     workerA = await startInProcessApp({ connection, trustProxy: true });
     workerB = await startInProcessApp({ connection, trustProxy: true });
-    await request(`${workerA.url}/api/users`, { method: 'POST', json: { email: 'target@example.com', password: 'right-password', name: 'T' } });
+    await request(`${workerA.url}/api/users`, {
+      method: 'POST',
+      json: { email: 'target@example.com', password: 'right-password', name: 'T' },
+    });
   });
   after(async () => {
     await workerA.close();
@@ -32,7 +35,11 @@ describe('login throttle (per account and client, shared through MySQL)', functi
   });
 
   const login = (app: InProcessApp, password: string, client: string, email = 'target@example.com') =>
-    request(`${app.url}/api/login`, { method: 'POST', json: { email, password }, headers: { 'x-forwarded-for': client } });
+    request(`${app.url}/api/login`, {
+      method: 'POST',
+      json: { email, password },
+      headers: { 'x-forwarded-for': client },
+    });
 
   it('blocks a client after 5 failures, across workers, without checking the password; other clients still log in', async () => {
     for (let i = 0; i < 5; i++) {
@@ -45,7 +52,11 @@ describe('login throttle (per account and client, shared through MySQL)', functi
       assert.equal(blocked.body['error'], 'too_many_attempts');
       assert.equal(blocked.headers.get('retry-after'), '1');
     }
-    assert.equal((await login(workerB, 'right-password', '203.0.113.9')).status, 200, 'another client is not locked out');
+    assert.equal(
+      (await login(workerB, 'right-password', '203.0.113.9')).status,
+      200,
+      'another client is not locked out',
+    );
   });
 
   it('lets the client back after the block, and a success clears its count', async () => {
@@ -69,7 +80,8 @@ describe('login throttle (per account and client, shared through MySQL)', functi
 
   it('throttles unknown emails exactly like known ones', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) statuses.push((await login(workerA, 'guess', '192.0.2.50', 'nobody@example.com')).status);
+    for (let i = 0; i < 7; i++)
+      statuses.push((await login(workerA, 'guess', '192.0.2.50', 'nobody@example.com')).status);
     assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
   });
 
@@ -88,17 +100,29 @@ describe('login throttle (per account and client, shared through MySQL)', functi
     const blocked = await login(workerB, 'guess', client, email);
     assert.equal(blocked.status, 429, blocked.text);
     const retryAfter = Number(blocked.headers.get('retry-after'));
-    assert.ok(retryAfter > 890 && retryAfter <= 900, `the pair's block is capped at 15 min, got Retry-After ${retryAfter}`);
+    assert.ok(
+      retryAfter > 890 && retryAfter <= 900,
+      `the pair's block is capped at 15 min, got Retry-After ${retryAfter}`,
+    );
     const [rows] = await admin.query<RowDataPacket[]>(
       `SELECT failures, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), blocked_until) / 1e6 AS blockedFor
          FROM login_throttle WHERE throttle_key IN (?, ?) ORDER BY failures`,
       [throttleKey('account', email), throttleKey('account+client', email, client)],
     );
-    const [account, pair] = rows.map((row) => ({ failures: Number(row['failures']), blockedFor: Number(row['blockedFor']) }));
+    const [account, pair] = rows.map((row) => ({
+      failures: Number(row['failures']),
+      blockedFor: Number(row['blockedFor']),
+    }));
     assert.equal(account?.failures, 1201, 'the account count advanced');
-    assert.ok(account.blockedFor > 25 && account.blockedFor <= 30, `the account block is capped at 30 s, got ${account.blockedFor}`);
+    assert.ok(
+      account.blockedFor > 25 && account.blockedFor <= 30,
+      `the account block is capped at 30 s, got ${account.blockedFor}`,
+    );
     assert.equal(pair?.failures, 5001, 'the pair count advanced');
-    assert.ok(pair.blockedFor > 890 && pair.blockedFor <= 900, `the pair block is capped at 15 min, got ${pair.blockedFor}`);
+    assert.ok(
+      pair.blockedFor > 890 && pair.blockedFor <= 900,
+      `the pair block is capped at 15 min, got ${pair.blockedFor}`,
+    );
   });
 
   it('counts the address the proxy saw, whatever a client forges to the left of it in X-Forwarded-For', async () => {
@@ -109,9 +133,10 @@ describe('login throttle (per account and client, shared through MySQL)', functi
       const statuses: number[] = [];
       for (let i = 0; i < 7; i++) {
         const forged = `10.9.${i}.${i}`;
-        const response = i % 2 === 0
-          ? await login(workerA, 'guess', `${forged}, 198.51.100.200`)
-          : await login(behindTwo, 'guess', `${forged}, 198.51.100.200, 10.0.0.2`);
+        const response =
+          i % 2 === 0
+            ? await login(workerA, 'guess', `${forged}, 198.51.100.200`)
+            : await login(behindTwo, 'guess', `${forged}, 198.51.100.200, 10.0.0.2`);
         statuses.push(response.status);
       }
       assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
@@ -120,11 +145,16 @@ describe('login throttle (per account and client, shared through MySQL)', functi
     }
   });
 
-  for (const [kind, email] of [['a known account', 'target@example.com'], ['an unknown email', 'ghost@example.com']] as const) {
+  for (const [kind, email] of [
+    ['a known account', 'target@example.com'],
+    ['an unknown email', 'ghost@example.com'],
+  ] as const) {
     it(`checks at most 5 of 40 concurrent wrong passwords from one client for ${kind}; the rest get 429 with Retry-After`, async () => {
       const client = kind === 'a known account' ? '198.51.100.41' : '198.51.100.42';
       const started = performance.now();
-      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => login(i % 2 === 0 ? workerA : workerB, 'guess', client, email)));
+      const responses = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => login(i % 2 === 0 ? workerA : workerB, 'guess', client, email)),
+      );
       const seconds = (performance.now() - started) / 1000;
       const checked = responses.filter((response) => response.status === 401).length;
       // The policy lets a 6th guess through once the 1 s block after the 5th has ended, a 7th after the next 2 s…: on a
@@ -132,11 +162,16 @@ describe('login throttle (per account and client, shared through MySQL)', functi
       const allowed = 5 + Math.floor(Math.log2(seconds + 1));
       const refused = responses.filter((response) => response.status === 429);
       assert.deepEqual(
-        responses.filter((response) => response.status !== 401 && response.status !== 429).map((response) => response.text),
+        responses
+          .filter((response) => response.status !== 401 && response.status !== 429)
+          .map((response) => response.text),
         [],
         'nothing but 401 and 429',
       );
-      assert.ok(checked >= 1 && checked <= allowed, `${checked} passwords were checked in ${seconds.toFixed(2)} s (allowed ${allowed})`);
+      assert.ok(
+        checked >= 1 && checked <= allowed,
+        `${checked} passwords were checked in ${seconds.toFixed(2)} s (allowed ${allowed})`,
+      );
       assert.equal(refused.length, 40 - checked);
       for (const response of refused) assert.ok(Number(response.headers.get('retry-after')) >= 1);
     });
@@ -153,7 +188,11 @@ describe('login throttle: logins shed for overload', function () {
   const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 1, maxWaitMs: 50 });
   before(async () => {
     admin = await freshDatabase(connection);
-    app = await startInProcessApp({ connection, trustProxy: true, hasher: await createPasswordHasher({ cost: 10, limiter }) });
+    app = await startInProcessApp({
+      connection,
+      trustProxy: true,
+      hasher: await createPasswordHasher({ cost: 10, limiter }),
+    });
   });
   after(async () => {
     releaseSlot();
@@ -164,7 +203,11 @@ describe('login throttle: logins shed for overload', function () {
   it('does not count an attempt refused at the hasher, so it does not use up the allowance', async () => {
     const held = limiter.run(() => new Promise<void>((resolve) => (releaseSlot = resolve)));
     const login = (password: string) =>
-      request(`${app.url}/api/login`, { method: 'POST', json: { email: 'busy@example.com', password }, headers: { 'x-forwarded-for': '198.51.100.9' } });
+      request(`${app.url}/api/login`, {
+        method: 'POST',
+        json: { email: 'busy@example.com', password },
+        headers: { 'x-forwarded-for': '198.51.100.9' },
+      });
     for (let i = 0; i < 6; i++) {
       const refused = await login('guess');
       assert.equal(refused.status, 503, refused.text);

@@ -38,9 +38,15 @@ describe('OpenAPI contract', () => {
       const dir = mkdtempSync(join(tmpdir(), 'api-types-'));
       try {
         const out = join(dir, 'api-types.ts');
-        const generated = spawnSync(bin('openapi-typescript'), ['docs/openapi.json', '--output', out], { cwd: repoRoot, encoding: 'utf8' });
+        const generated = spawnSync(bin('openapi-typescript'), ['docs/openapi.json', '--output', out], {
+          cwd: repoRoot,
+          encoding: 'utf8',
+        });
         assert.equal(generated.status, 0, generated.stderr);
-        assert.equal(readFileSync(resolve(repoRoot, 'loadtest/engine/api-types.ts'), 'utf8'), readFileSync(out, 'utf8'));
+        assert.equal(
+          readFileSync(resolve(repoRoot, 'loadtest/engine/api-types.ts'), 'utf8'),
+          readFileSync(out, 'utf8'),
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -50,25 +56,85 @@ describe('OpenAPI contract', () => {
       const scenarios = JSON.parse(readFileSync(resolve(repoRoot, 'loadtest/scenarios.json'), 'utf8')) as {
         requests: Record<string, { method: string; path: string; expectStatus: number }>;
       };
-      const paths = (committed() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }).paths;
+      const paths = (committed() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> })
+        .paths;
       for (const [name, r] of Object.entries(scenarios.requests)) {
-        assert.ok(paths[r.path]?.[r.method.toLowerCase()]?.responses[String(r.expectStatus)], `${name}: ${r.method} ${r.path} → ${r.expectStatus}`);
+        assert.ok(
+          paths[r.path]?.[r.method.toLowerCase()]?.responses[String(r.expectStatus)],
+          `${name}: ${r.method} ${r.path} → ${r.expectStatus}`,
+        );
       }
     });
 
     it('fails a response it does not describe: a status, a missing required header, a body off its schema', () => {
       const headers = (entries: Record<string, string>) => new Headers(entries);
       const problem = (status: number, error: string) =>
-        JSON.stringify({ type: `/problems/${error.replace(/_/g, '-')}`, title: 'x', status, detail: 'x', instance: '/requests/1', error, message: 'x', requestId: '1' });
+        JSON.stringify({
+          type: `/problems/${error.replace(/_/g, '-')}`,
+          title: 'x',
+          status,
+          detail: 'x',
+          instance: '/requests/1',
+          error,
+          message: 'x',
+          requestId: '1',
+        });
       const json = { 'content-type': 'application/json', 'x-request-id': '1' };
       const problemHeaders = { 'content-type': 'application/problem+json', 'x-request-id': '1' };
-      assert.throws(() => checkContract('GET', 'http://h/healthz', { status: 503, headers: headers(problemHeaders), text: problem(503, 'service_unavailable') }), /does not describe this status/);
-      assert.throws(() => checkContract('GET', 'http://h/api/me', { status: 503, headers: headers(problemHeaders), text: problem(503, 'service_unavailable') }), /Retry-After is missing/);
-      assert.throws(() => checkContract('GET', 'http://h/api/me', { status: 401, headers: headers(problemHeaders), text: problem(401, 'unauthorized') }), /WWW-Authenticate is missing/);
-      assert.throws(() => checkContract('GET', 'http://h/healthz', { status: 200, headers: headers(json), text: '{"status":"fine"}' }), /body/);
-      assert.throws(() => checkContract('GET', 'http://h/api/me', { status: 401, headers: headers({ ...problemHeaders, 'www-authenticate': 'Bearer' }), text: problem(401, 'invalid_credentials') }), /body/);
-      assert.throws(() => checkContract('GET', 'http://h/healthz', { status: 200, headers: headers({ 'content-type': 'text/plain' }), text: 'ok' }), /content type/);
-      assert.throws(() => checkContract('PUT', 'http://h/nowhere', { status: 200, headers: headers(json), text: '{}' }), /does not describe/);
+      assert.throws(
+        () =>
+          checkContract('GET', 'http://h/healthz', {
+            status: 503,
+            headers: headers(problemHeaders),
+            text: problem(503, 'service_unavailable'),
+          }),
+        /does not describe this status/,
+      );
+      assert.throws(
+        () =>
+          checkContract('GET', 'http://h/api/me', {
+            status: 503,
+            headers: headers(problemHeaders),
+            text: problem(503, 'service_unavailable'),
+          }),
+        /Retry-After is missing/,
+      );
+      assert.throws(
+        () =>
+          checkContract('GET', 'http://h/api/me', {
+            status: 401,
+            headers: headers(problemHeaders),
+            text: problem(401, 'unauthorized'),
+          }),
+        /WWW-Authenticate is missing/,
+      );
+      assert.throws(
+        () =>
+          checkContract('GET', 'http://h/healthz', { status: 200, headers: headers(json), text: '{"status":"fine"}' }),
+        /body/,
+      );
+      assert.throws(
+        () =>
+          checkContract('GET', 'http://h/api/me', {
+            status: 401,
+            headers: headers({ ...problemHeaders, 'www-authenticate': 'Bearer' }),
+            text: problem(401, 'invalid_credentials'),
+          }),
+        /body/,
+      );
+      assert.throws(
+        () =>
+          checkContract('GET', 'http://h/healthz', {
+            status: 200,
+            headers: headers({ 'content-type': 'text/plain' }),
+            text: 'ok',
+          }),
+        /content type/,
+      );
+      assert.throws(
+        () => checkContract('PUT', 'http://h/nowhere', { status: 200, headers: headers(json), text: '{}' }),
+        /does not describe/,
+      );
       checkContract('GET', 'http://h/healthz', { status: 200, headers: headers(json), text: '{"status":"ok"}' });
     });
   });
@@ -90,7 +156,9 @@ describe('OpenAPI contract', () => {
       assert.match(String(response.headers.get('cache-control')), /\bpublic\b/);
       const etag = String(response.headers.get('etag'));
       // A conditional fetch() adds `Cache-Control: no-cache` unless told otherwise, and koa never answers 304 to that.
-      const again = await request(`${app.url}/openapi.json`, { headers: { 'if-none-match': etag, 'cache-control': 'max-age=0' } });
+      const again = await request(`${app.url}/openapi.json`, {
+        headers: { 'if-none-match': etag, 'cache-control': 'max-age=0' },
+      });
       assert.equal(again.status, 304);
       assert.equal(again.text, '');
     });

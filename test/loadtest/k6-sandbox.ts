@@ -49,7 +49,12 @@ async function main(input: Input): Promise<SandboxOutput> {
     return { status, json: (selector?: string) => (selector === 'token' ? token : { token }) };
   };
   const http = {
-    request(method: string, url: string, body: string | null, params: { headers?: Record<string, string>; tags?: Record<string, string> } = {}) {
+    request(
+      method: string,
+      url: string,
+      body: string | null,
+      params: { headers?: Record<string, string>; tags?: Record<string, string> } = {},
+    ) {
       calls.push({ method, url, body, name: params.tags?.['name'], headers: { ...params.headers } });
       return response(url);
     },
@@ -61,7 +66,8 @@ async function main(input: Input): Promise<SandboxOutput> {
     },
   };
   const k6 = {
-    check: (value: unknown, checks: Record<string, (v: unknown) => boolean>) => Object.values(checks).every((f) => f(value)),
+    check: (value: unknown, checks: Record<string, (v: unknown) => boolean>) =>
+      Object.values(checks).every((f) => f(value)),
     sleep: (seconds: number) => void sleeps.push(seconds),
     fail: (message: string) => {
       throw new Error(message);
@@ -82,7 +88,8 @@ async function main(input: Input): Promise<SandboxOutput> {
     }
   }
   // k6's standard summary, which k6 itself downloads from jslib.k6.io: a stand-in that says what it was given.
-  const textSummary = (data: { metrics: object }, options?: object) => `[k6 textSummary of ${Object.keys(data.metrics).join(',')} ${JSON.stringify(options ?? {})}]`;
+  const textSummary = (data: { metrics: object }, options?: object) =>
+    `[k6 textSummary of ${Object.keys(data.metrics).join(',')} ${JSON.stringify(options ?? {})}]`;
   const modules: Record<string, Record<string, unknown>> = {
     'https://jslib.k6.io/k6-summary/0.1.0/index.js': { textSummary },
     'k6/http': { default: http, ...http },
@@ -109,9 +116,13 @@ async function main(input: Input): Promise<SandboxOutput> {
     }
     const exports = modules[specifier];
     if (!exports) throw new Error(`the script imports ${specifier}, which this sandbox does not provide`);
-    return new vm.SyntheticModule(Object.keys(exports), function () {
-      for (const [key, value] of Object.entries(exports)) this.setExport(key, value);
-    }, { context });
+    return new vm.SyntheticModule(
+      Object.keys(exports),
+      function () {
+        for (const [key, value] of Object.entries(exports)) this.setExport(key, value);
+      },
+      { context },
+    );
   });
   await script.evaluate();
   const ns = script.namespace as Record<string, unknown>;
@@ -120,9 +131,23 @@ async function main(input: Input): Promise<SandboxOutput> {
   const setupCalls = calls.splice(0);
   (ns['default'] as (data: unknown) => void)(setupData);
   const iterationCalls = calls.splice(0);
-  const summaryData = { metrics: { http_reqs: { values: { count: 10, rate: 2.5 } }, login_success: { values: { rate: 1 }, thresholds: { 'rate>0.99': { ok: true } } } } };
+  const summaryData = {
+    metrics: {
+      http_reqs: { values: { count: 10, rate: 2.5 } },
+      login_success: { values: { rate: 1 }, thresholds: { 'rate>0.99': { ok: true } } },
+    },
+  };
   const summary = (ns['handleSummary'] as (data: unknown) => Record<string, string>)(summaryData);
-  return { options: ns['options'] as Record<string, unknown>, expectedStatuses, setupCalls, setupData, iterationCalls, sleeps, rates, summary: { ...summary } };
+  return {
+    options: ns['options'] as Record<string, unknown>,
+    expectedStatuses,
+    setupCalls,
+    setupData,
+    iterationCalls,
+    sleeps,
+    rates,
+    summary: { ...summary },
+  };
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as Input).then(

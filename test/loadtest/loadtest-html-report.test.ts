@@ -36,7 +36,8 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
   let context: BrowserContext | undefined;
 
   before(async () => {
-    if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} missing: apt-get install -y chromium (scripts/ensure-test-services.sh does)`);
+    if (!existsSync(chromiumPath))
+      throw new Error(`${chromiumPath} missing: apt-get install -y chromium (scripts/ensure-test-services.sh does)`);
     dir = mkdtempSync(join(tmpdir(), 'loadtest-report-'));
     const admin = await freshDatabase(testConnection(database));
     await admin.end();
@@ -63,12 +64,34 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
       process.execPath,
       [
         cli,
-        ...['--scenario', 'mixed', '--connections', '4', '--duration', '4s', '--threshold-p95-ms', '60000', '--min-success', '0', '--metrics-port', '0'],
-        ...['--url', cluster.url, '--metrics-url', `http://127.0.0.1:${cluster.metricsPort}/metrics`, '--credentials', join(dir, 'credentials.json')],
+        ...[
+          '--scenario',
+          'mixed',
+          '--connections',
+          '4',
+          '--duration',
+          '4s',
+          '--threshold-p95-ms',
+          '60000',
+          '--min-success',
+          '0',
+          '--metrics-port',
+          '0',
+        ],
+        ...[
+          '--url',
+          cluster.url,
+          '--metrics-url',
+          `http://127.0.0.1:${cluster.metricsPort}/metrics`,
+          '--credentials',
+          join(dir, 'credentials.json'),
+        ],
         ...['--report', report, '--out', out],
       ],
       { encoding: 'utf8', timeout: 40_000 },
-    ).catch((error: { code?: number; stdout?: string; stderr?: string }) => assert.fail(`exit ${error.code}: ${error.stdout}\n${error.stderr}`));
+    ).catch((error: { code?: number; stdout?: string; stderr?: string }) =>
+      assert.fail(`exit ${error.code}: ${error.stdout}\n${error.stderr}`),
+    );
     assert.match(run.stdout, new RegExp(`report written to ${report.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const result = JSON.parse(readFileSync(out, 'utf8')) as Result;
     const html = readFileSync(report, 'utf8');
@@ -86,7 +109,16 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
     context = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'chromium-profile-')), {
       executablePath: chromiumPath,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1280, height: 900 },
     });
     const fileUrl = pathToFileURL(report).href;
@@ -95,11 +127,14 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
     context.on('request', (r) => void requested.push(r.url()));
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (message) => {
-      if (message.type() === 'error' || message.type() === 'warning') problems.push(`console.${message.type()}: ${message.text()}`);
+      if (message.type() === 'error' || message.type() === 'warning')
+        problems.push(`console.${message.type()}: ${message.text()}`);
     });
     page.on('pageerror', (error) => void problems.push(`page error: ${error.message}`));
     await page.goto(fileUrl, { waitUntil: 'load' });
-    await page.waitForFunction('window.loadtestReport && window.loadtestReport.rendered === true', undefined, { timeout: 15_000 });
+    await page.waitForFunction('window.loadtestReport && window.loadtestReport.rendered === true', undefined, {
+      timeout: 15_000,
+    });
     const charts = (await page.evaluate(`window.loadtestReport.charts.map((chart) => {
       const canvas = document.querySelector('#' + chart.id + ' canvas');
       const pixels = canvas ? canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data : [];
@@ -109,7 +144,13 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
     })`)) as ChartInfo[];
 
     const titles = charts.map((c) => c.title);
-    assert.deepEqual(titles, ['Requests and errors per second', 'Latency (ms)', 'Status mix per second', 'Pool connections (all workers)', 'MySQL Threads_connected vs budget']);
+    assert.deepEqual(titles, [
+      'Requests and errors per second',
+      'Latency (ms)',
+      'Status mix per second',
+      'Pool connections (all workers)',
+      'MySQL Threads_connected vs budget',
+    ]);
     for (const chart of charts) {
       assert.ok(chart.series.length > 0, `${chart.title}: no series`);
       for (const series of chart.series) assert.ok(series.points > 0, `${chart.title}: ${series.label} has no points`);
@@ -131,7 +172,8 @@ describe('npm run loadtest -- --report (the HTML report in headless Chromium)', 
     const png = readFileSync(screenshot);
     assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
     assert.ok(png.length > 10_000, `screenshot is ${png.length} bytes`);
-    if (process.env['LOADTEST_REPORT_SCREENSHOT']) copyFileSync(screenshot, resolve(process.env['LOADTEST_REPORT_SCREENSHOT']));
+    if (process.env['LOADTEST_REPORT_SCREENSHOT'])
+      copyFileSync(screenshot, resolve(process.env['LOADTEST_REPORT_SCREENSHOT']));
 
     assert.deepEqual(problems, []);
     assert.deepEqual(requested, [fileUrl], 'the report fetched something besides itself');

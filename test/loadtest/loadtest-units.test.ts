@@ -19,39 +19,81 @@ describe('load tester parts', () => {
     const args = parseCliArgs(['--scenario', 'me', '--connections', '10000', '--duration', '30']);
     assert.ok(typeof args === 'object');
     assert.match(args.runId, /^lt-\d{8}-\d{6}-[0-9a-f]{4}$/);
-    assert.deepEqual({ ...args, runId: 'generated' }, {
-      scenario: 'me',
-      connections: 10_000,
-      durationSeconds: 30,
-      rate: undefined,
-      url: 'http://127.0.0.1:8080',
-      metricsUrl: 'http://127.0.0.1:9464/metrics',
-      out: undefined,
-      report: undefined,
-      thresholdP95Ms: undefined,
-      minSuccess: undefined,
-      credentials: defaultCredentialsPath,
-      metricsPort: 9465,
-      runId: 'generated',
-      scrapeIntervalSeconds: 15,
-    });
+    assert.deepEqual(
+      { ...args, runId: 'generated' },
+      {
+        scenario: 'me',
+        connections: 10_000,
+        durationSeconds: 30,
+        rate: undefined,
+        url: 'http://127.0.0.1:8080',
+        metricsUrl: 'http://127.0.0.1:9464/metrics',
+        out: undefined,
+        report: undefined,
+        thresholdP95Ms: undefined,
+        minSuccess: undefined,
+        credentials: defaultCredentialsPath,
+        metricsPort: 9465,
+        runId: 'generated',
+        scrapeIntervalSeconds: 15,
+      },
+    );
     assert.equal(parseCliArgs(['--help']), 'help');
     assert.equal(parseCliArgs(['--version']), 'version');
-    const more = parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1m30s', '--out', '-', '--run-id', 'nightly-3', '--scrape-interval', '500ms']);
+    const more = parseCliArgs([
+      '--scenario',
+      'me',
+      '--connections',
+      '1',
+      '--duration',
+      '1m30s',
+      '--out',
+      '-',
+      '--run-id',
+      'nightly-3',
+      '--scrape-interval',
+      '500ms',
+    ]);
     assert.ok(typeof more === 'object');
-    assert.deepEqual([more.durationSeconds, more.out, more.runId, more.scrapeIntervalSeconds], [90, '-', 'nightly-3', 0.5]);
+    assert.deepEqual(
+      [more.durationSeconds, more.out, more.runId, more.scrapeIntervalSeconds],
+      [90, '-', 'nightly-3', 0.5],
+    );
     assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '0s']), UsageError);
-    assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1', '--run-id', 'a"b']), UsageError);
+    assert.throws(
+      () => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1', '--run-id', 'a"b']),
+      UsageError,
+    );
     assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '0', '--duration', '1']), UsageError);
-    assert.throws(() => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1', '--metrics-port', '70000']), UsageError);
+    assert.throws(
+      () => parseCliArgs(['--scenario', 'me', '--connections', '1', '--duration', '1', '--metrics-port', '70000']),
+      UsageError,
+    );
   });
 
   it('reads durations as k6 writes them (30s, 2m, 1m30s), a bare number as seconds', () => {
     const cases: [string, number | undefined][] = [
-      ['30', 30], ['1.5', 1.5], ['30s', 30], ['2m', 120], ['1m30s', 90], ['1h', 3600], ['500ms', 0.5], ['1.5m', 90], ['2h3m4s', 7384],
-      ['', undefined], ['30x', undefined], ['s', undefined], ['1m1m', undefined], ['30s1m', undefined], ['-1s', undefined], ['1 m', undefined],
+      ['30', 30],
+      ['1.5', 1.5],
+      ['30s', 30],
+      ['2m', 120],
+      ['1m30s', 90],
+      ['1h', 3600],
+      ['500ms', 0.5],
+      ['1.5m', 90],
+      ['2h3m4s', 7384],
+      ['', undefined],
+      ['30x', undefined],
+      ['s', undefined],
+      ['1m1m', undefined],
+      ['30s1m', undefined],
+      ['-1s', undefined],
+      ['1 m', undefined],
     ];
-    assert.deepEqual(cases.map(([text]) => [text, parseDuration(text)]), cases);
+    assert.deepEqual(
+      cases.map(([text]) => [text, parseDuration(text)]),
+      cases,
+    );
   });
 
   it('generates run ids that sort by time', () => {
@@ -77,7 +119,11 @@ describe('load tester parts', () => {
 
   it('reads pool and MySQL figures from the cluster exposition, summed over workers', () => {
     const appNames = new Set<string>([...workerMetricNames, ...primaryMetricNames]);
-    assert.deepEqual(serverMetricNames.filter((name) => !appNames.has(name)), [], 'the report charts families the app no longer exposes');
+    assert.deepEqual(
+      serverMetricNames.filter((name) => !appNames.has(name)),
+      [],
+      'the report charts families the app no longer exposes',
+    );
     const text = [
       '# TYPE db_client_connection_count gauge',
       'db_client_connection_count{pool_name="primary",state="used",worker="0"} 3',
@@ -93,8 +139,15 @@ describe('load tester parts', () => {
       'db_pool_budget_per_worker_connections 46',
     ].join('\n');
     assert.deepEqual(parseServerMetrics(text), { used: 7, max: 92, pending: 7, threadsConnected: 57, budget: 140 });
-    assert.deepEqual(parseServerMetrics(''), { used: 0, max: 0, pending: 0, threadsConnected: undefined, budget: undefined });
-    const otelLabels = 'db_client_connection_count{db_client_connection_pool_name="primary",db_client_connection_state="used",worker="0"} 6\n' +
+    assert.deepEqual(parseServerMetrics(''), {
+      used: 0,
+      max: 0,
+      pending: 0,
+      threadsConnected: undefined,
+      budget: undefined,
+    });
+    const otelLabels =
+      'db_client_connection_count{db_client_connection_pool_name="primary",db_client_connection_state="used",worker="0"} 6\n' +
       'db_client_connection_count{db_client_connection_pool_name="primary",db_client_connection_state="idle",worker="0"} 9';
     assert.equal(parseServerMetrics(otelLabels).used, 6);
   });
@@ -103,7 +156,10 @@ describe('load tester parts', () => {
     const histogram = newHistogram();
     for (let i = 1; i <= 1000; i++) histogram.recordValue(i * 1000 + 7); // 1.007 ms … 1000.007 ms
     const latency = latencyOf(histogram);
-    assert.ok(Math.abs(latency.p50 - 500) < 1 && Math.abs(latency.p95 - 950) < 1 && Math.abs(latency.p99 - 990) < 1, JSON.stringify(latency));
+    assert.ok(
+      Math.abs(latency.p50 - 500) < 1 && Math.abs(latency.p95 - 950) < 1 && Math.abs(latency.p99 - 990) < 1,
+      JSON.stringify(latency),
+    );
     assert.equal(latency.max, 1000.007);
     assert.ok(latency.p99 <= latency.max);
     assert.deepEqual(latencyOf(newHistogram()), { p50: 0, p90: 0, p95: 0, p99: 0, max: 0, mean: 0 });

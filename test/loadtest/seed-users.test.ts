@@ -40,13 +40,19 @@ describe('npm run seed', function () {
     assert.equal(credentials.length, 1000);
     assert.equal(new Set(credentials.map((c) => c.password)).size, 3);
     assert.equal(statSync(out).mode & 0o077, 0, 'the credentials file is private to its owner');
-    const [[row]] = await admin.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT password_hash) AS hashes FROM users');
+    const [[row]] = await admin.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n, COUNT(DISTINCT password_hash) AS hashes FROM users',
+    );
     assert.deepEqual({ n: Number(row?.['n']), hashes: Number(row?.['hashes']) }, { n: 1000, hashes: 3 });
 
     const app = await startInProcessApp({ connection: testConnection(database) });
     try {
       for (const credential of [credentials[0]!, credentials[499]!, credentials[999]!]) {
-        assert.equal((await request(`${app.url}/api/login`, { method: 'POST', json: credential })).status, 200, credential.email);
+        assert.equal(
+          (await request(`${app.url}/api/login`, { method: 'POST', json: credential })).status,
+          200,
+          credential.email,
+        );
       }
     } finally {
       await app.close();
@@ -68,6 +74,9 @@ describe('npm run seed', function () {
   });
 
   it('refuses a bad --users with exit code 2', async () => {
-    await assert.rejects(seed(0, join(dir, 'x.json')), (error: { code?: number; stderr?: string }) => error.code === 2 && /--users/.test(error.stderr ?? ''));
+    await assert.rejects(
+      seed(0, join(dir, 'x.json')),
+      (error: { code?: number; stderr?: string }) => error.code === 2 && /--users/.test(error.stderr ?? ''),
+    );
   });
 });

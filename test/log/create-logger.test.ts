@@ -26,14 +26,23 @@ describe('createRequestLogger', () => {
     rmSync(dir, { recursive: true, force: true });
   });
   const written = () => readFileSync(path, 'utf8');
-  const line = (i: number) => ({ requestId: `req-${i}`, method: 'GET', route: '/api/me', status: 200, durationMs: 1.5 });
+  const line = (i: number) => ({
+    requestId: `req-${i}`,
+    method: 'GET',
+    route: '/api/me',
+    status: 200,
+    durationMs: 1.5,
+  });
 
   it('holds lines back, then writes them within the flush interval', async () => {
     const { logger } = open({ level: 'info', base: { role: 'worker' }, flushIntervalMs: 200 });
     logger.info(line(1), 'request');
     assert.equal(written(), '', 'a single line is buffered');
     await sleep(450);
-    const lines = written().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = written()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.length, 1);
     assert.equal(lines[0]?.['requestId'], 'req-1');
     assert.equal(lines[0]?.['role'], 'worker');
@@ -52,8 +61,15 @@ describe('createRequestLogger', () => {
     for (let n = 0; n < 200; n++) log.logger.info(line(i++), 'request');
     assert.ok(written().endsWith('\n'));
     log.flush();
-    const ids = written().trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId);
-    assert.deepEqual(ids, Array.from({ length: i }, (_, n) => `req-${n}`), 'every line, once, in order');
+    const ids = written()
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { requestId: string }).requestId);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: i }, (_, n) => `req-${n}`),
+      'every line, once, in order',
+    );
   });
 
   it('stops flushing once closed, after writing what it held', async () => {

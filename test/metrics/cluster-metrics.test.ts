@@ -49,31 +49,54 @@ describe('cluster /metrics', function () {
     await mariadb?.destroy();
   });
 
-  const workerSlots = (series: { labels: Record<string, string> }[]) => [...new Set(series.map((s) => s.labels['worker']))].sort();
+  const workerSlots = (series: { labels: Record<string, string> }[]) =>
+    [...new Set(series.map((s) => s.labels['worker']))].sort();
 
   it('exposes every metric, in a valid exposition, with one series set per worker', async () => {
     const email = 'metrics@example.com';
     await request(`${cluster.url}/api/users`, { method: 'POST', json: { email, password: 'metrics-pass', name: 'M' } });
-    for (let i = 0; i < 6; i++) await request(`${cluster.url}/api/login`, { method: 'POST', json: { email, password: 'metrics-pass' } });
+    for (let i = 0; i < 6; i++)
+      await request(`${cluster.url}/api/login`, { method: 'POST', json: { email, password: 'metrics-pass' } });
     await request(`${cluster.url}/no/such/path/${Date.now()}`);
 
     const result = await scrape(metricsUrl);
     for (const name of [...perWorkerMetrics, ...primaryMetrics]) assert.ok(result.names.has(name), `missing ${name}`);
-    for (const name of ['db_client_connection_max', 'db_client_connection_pending_requests', 'nodejs_eventloop_lag_p99_seconds']) {
-      assert.deepEqual(workerSlots(result.series(name)), name.startsWith('nodejs') ? ['0', '1', 'primary'] : ['0', '1'], name);
+    for (const name of [
+      'db_client_connection_max',
+      'db_client_connection_pending_requests',
+      'nodejs_eventloop_lag_p99_seconds',
+    ]) {
+      assert.deepEqual(
+        workerSlots(result.series(name)),
+        name.startsWith('nodejs') ? ['0', '1', 'primary'] : ['0', '1'],
+        name,
+      );
     }
     assert.equal(result.sum('db_client_connection_max'), 6);
     assert.equal(result.sum('db_pool_budget_per_worker_connections'), 3);
     // Route templates, never raw paths: the random 404 path collapses into one series.
-    const routes = new Set(result.series('http_server_request_duration_seconds_count').map((s) => s.labels['http_route']));
+    const routes = new Set(
+      result.series('http_server_request_duration_seconds_count').map((s) => s.labels['http_route']),
+    );
     assert.ok(routes.has('/api/login') && routes.has('unmatched'), [...routes].join());
     assert.ok(![...routes].some((route) => route?.startsWith('/no/such')));
-    assert.equal(result.sum('http_server_request_duration_seconds_count', { http_route: '/api/login', http_response_status_code: '200' }), 6);
+    assert.equal(
+      result.sum('http_server_request_duration_seconds_count', {
+        http_route: '/api/login',
+        http_response_status_code: '200',
+      }),
+      6,
+    );
 
     const findings = promtoolLint(result.text);
     if (findings === undefined) console.warn('    promtool not installed: exposition lint skipped (CI installs it)');
     for (const finding of findings ?? []) {
-      assert.ok(acceptedLintFindings.some((accepted) => (typeof accepted === 'string' ? accepted === finding : accepted.test(finding))), finding);
+      assert.ok(
+        acceptedLintFindings.some((accepted) =>
+          typeof accepted === 'string' ? accepted === finding : accepted.test(finding),
+        ),
+        finding,
+      );
     }
   });
 
@@ -92,14 +115,25 @@ describe('cluster /metrics', function () {
       if (workerPending > 0) assert.equal(workerUsed, 3, `worker ${slot} has waiters while a connection is free`);
     }
     const open = during.sum('db_client_connection_count');
-    assert.equal(await serverSideConnections(admin, 'app'), open, 'PROCESSLIST for the app database equals used + idle');
+    assert.equal(
+      await serverSideConnections(admin, 'app'),
+      open,
+      'PROCESSLIST for the app database equals used + idle',
+    );
 
     const responses = await Promise.all(requests);
-    assert.deepEqual(responses.map((r) => r.status), Array(8).fill(200));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      Array(8).fill(200),
+    );
     const after = await scrape(metricsUrl);
     assert.equal(after.sum('db_client_connection_count', { db_client_connection_state: 'used' }), 0);
     assert.equal(after.sum('db_client_connection_pending_requests'), 0);
-    assert.equal(await serverSideConnections(admin, 'app'), after.sum('db_client_connection_count', { db_client_connection_state: 'idle' }), 'nothing leaked');
+    assert.equal(
+      await serverSideConnections(admin, 'app'),
+      after.sum('db_client_connection_count', { db_client_connection_state: 'idle' }),
+      'nothing leaked',
+    );
   });
 
   it('counts acquire timeouts and includes them in the wait-time histogram', async () => {
@@ -109,10 +143,20 @@ describe('cluster /metrics', function () {
     const timedOut = statuses.filter((s) => s === 503).length;
     assert.ok(timedOut >= 4, `expected at least 4 of 10 to time out, got ${statuses.join()}`);
     const after = await scrape(metricsUrl);
-    assert.equal(after.sum('db_client_connection_timeouts_total') - before.sum('db_client_connection_timeouts_total'), timedOut);
-    const delta = (name: string, labels: Record<string, string> = {}) => after.sum(name, labels) - before.sum(name, labels);
-    assert.equal(delta('db_client_connection_wait_time_seconds_count'), 10, 'every acquisition is observed, including those that timed out');
-    const slowWaits = delta('db_client_connection_wait_time_seconds_count') - delta('db_client_connection_wait_time_seconds_bucket', { le: '1' });
+    assert.equal(
+      after.sum('db_client_connection_timeouts_total') - before.sum('db_client_connection_timeouts_total'),
+      timedOut,
+    );
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      after.sum(name, labels) - before.sum(name, labels);
+    assert.equal(
+      delta('db_client_connection_wait_time_seconds_count'),
+      10,
+      'every acquisition is observed, including those that timed out',
+    );
+    const slowWaits =
+      delta('db_client_connection_wait_time_seconds_count') -
+      delta('db_client_connection_wait_time_seconds_bucket', { le: '1' });
     assert.equal(slowWaits, timedOut, 'the timed-out waits (2 s) sit above the 1 s bucket');
   });
 
@@ -136,9 +180,13 @@ describe('cluster /metrics', function () {
     process.kill(Number(victim.pid), 'SIGSTOP');
     try {
       const during = await scrape(metricsUrl);
-      assert.deepEqual(workerSlots(during.series('db_client_connection_max')), ['0', '1'].filter((s) => s !== slot));
+      assert.deepEqual(
+        workerSlots(during.series('db_client_connection_max')),
+        ['0', '1'].filter((s) => s !== slot),
+      );
       assert.equal(
-        during.sum('cluster_scrape_failures_total', { worker: slot }) - before.sum('cluster_scrape_failures_total', { worker: slot }),
+        during.sum('cluster_scrape_failures_total', { worker: slot }) -
+          before.sum('cluster_scrape_failures_total', { worker: slot }),
         1,
       );
     } finally {

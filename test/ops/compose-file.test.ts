@@ -4,7 +4,16 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { budgetFor } from '../../server/cluster/prepare-database.js';
 import { loadConfig } from '../../server/config/load-config.js';
-import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly, type YamlMap } from './repo-files.js';
+import {
+  asList,
+  asMap,
+  commandExists,
+  readRepoFile,
+  readYaml,
+  repoRoot,
+  warnLoudly,
+  type YamlMap,
+} from './repo-files.js';
 
 /*
  * Docker cannot run here, so docker-compose.yaml and the Dockerfile are validated statically:
@@ -19,10 +28,15 @@ const service = (name: string): YamlMap => asMap(services[name], `service ${name
 describe('docker-compose.yaml', () => {
   it('is accepted by docker-compose config (with and without the loadtest profile)', function () {
     if (!commandExists('docker-compose')) {
-      warnLoudly('docker-compose is not installed: docker-compose.yaml was NOT validated by Compose itself. `apt-get install docker-compose`.');
+      warnLoudly(
+        'docker-compose is not installed: docker-compose.yaml was NOT validated by Compose itself. `apt-get install docker-compose`.',
+      );
       this.skip();
     }
-    for (const args of [['config', '-q'], ['--profile', 'loadtest', 'config', '-q']]) {
+    for (const args of [
+      ['config', '-q'],
+      ['--profile', 'loadtest', 'config', '-q'],
+    ]) {
       const result = spawnSync('docker-compose', ['-f', 'docker-compose.yaml', ...args], {
         cwd: repoRoot,
         encoding: 'utf8',
@@ -44,7 +58,11 @@ describe('docker-compose.yaml', () => {
       const definition = asMap(raw, name);
       if (definition['build'] !== undefined) continue; // built from our Dockerfile, checked below
       const image = String(definition['image']);
-      assert.match(image, /(^[^:@]+:v?\d+\.\d+(\.\d+)?[\w.-]*$)|(@sha256:[0-9a-f]{64}$)/, `${name}: image ${image} is not pinned to a version`);
+      assert.match(
+        image,
+        /(^[^:@]+:v?\d+\.\d+(\.\d+)?[\w.-]*$)|(@sha256:[0-9a-f]{64}$)/,
+        `${name}: image ${image} is not pinned to a version`,
+      );
       assert.doesNotMatch(image, /:latest\b/, `${name}: image ${image}`);
     }
     assert.match(String(service('mysql')['image']), /^mysql:8\.4\.\d+$/);
@@ -54,7 +72,10 @@ describe('docker-compose.yaml', () => {
     const text = readRepoFile('docker-compose.yaml').replace(/^\s*#.*$/gm, '');
     for (const match of text.matchAll(/\$\$|\$\{([^}]*)\}|\$([A-Za-z_]\w*)/g)) {
       if (match[0] === '$$') continue;
-      assert.ok(match[1] !== undefined && /^[A-Za-z_]\w*:?-/.test(match[1]), `${match[0]} needs a default (\${NAME:-default})`);
+      assert.ok(
+        match[1] !== undefined && /^[A-Za-z_]\w*:?-/.test(match[1]),
+        `${match[0]} needs a default (\${NAME:-default})`,
+      );
     }
   });
 
@@ -72,7 +93,10 @@ describe('docker-compose.yaml', () => {
     }
     assert.equal(flags.get('--innodb-flush-log-at-trx-commit'), '2');
     assert.equal(flags.get('--innodb-flush-method'), 'O_DIRECT');
-    assert.ok(!flags.has('--innodb-log-file-size'), 'innodb_log_file_size is deprecated in 8.4: use innodb_redo_log_capacity');
+    assert.ok(
+      !flags.has('--innodb-log-file-size'),
+      'innodb_log_file_size is deprecated in 8.4: use innodb_redo_log_capacity',
+    );
     assert.ok(asList(asMap(mysql['healthcheck'], 'mysql healthcheck')['test'], 'healthcheck test').length > 0);
     const dataVolume = volumesOf(mysql).find((volume) => volume.target === '/var/lib/mysql');
     assert.ok(dataVolume && !dataVolume.bind, 'MySQL data lives in a named volume');
@@ -82,7 +106,8 @@ describe('docker-compose.yaml', () => {
     const declared = Object.keys(asMap(compose['volumes'] ?? {}, 'volumes'));
     for (const [name, raw] of Object.entries(services)) {
       for (const volume of volumesOf(asMap(raw, name))) {
-        if (!volume.bind) assert.ok(declared.includes(volume.source), `${name}: volume ${volume.source} is not declared`);
+        if (!volume.bind)
+          assert.ok(declared.includes(volume.source), `${name}: volume ${volume.source} is not declared`);
       }
     }
   });
@@ -91,7 +116,10 @@ describe('docker-compose.yaml', () => {
     for (const [name, raw] of Object.entries(services)) {
       for (const volume of volumesOf(asMap(raw, name)).filter((v) => v.bind)) {
         assert.ok(volume.source.startsWith('./'), `${name}: mount ${volume.source} must be relative to the repository`);
-        assert.ok(existsSync(resolve(repoRoot, volume.source)), `${name}: ${volume.source} (mounted at ${volume.target}) does not exist`);
+        assert.ok(
+          existsSync(resolve(repoRoot, volume.source)),
+          `${name}: ${volume.source} (mounted at ${volume.target}) does not exist`,
+        );
       }
     }
   });
@@ -119,9 +147,18 @@ describe('docker-compose.yaml', () => {
     const out = asList(seed['command'], 'seed command').map(String);
     const credentials = environmentOf(k6)['CREDENTIALS'];
     assert.equal(out[out.indexOf('--out') + 1], credentials);
-    assert.ok(volumesOf(seed).some((v) => !v.bind && credentials?.startsWith(`${v.target}/`)), 'seed writes into a named volume');
-    assert.ok(volumesOf(k6).some((v) => !v.bind && credentials?.startsWith(`${v.target}/`)), 'k6 reads the same volume');
-    assert.equal(asMap(asMap(k6['depends_on'], 'k6 depends_on')['seed'], 'k6 depends_on seed')['condition'], 'service_completed_successfully');
+    assert.ok(
+      volumesOf(seed).some((v) => !v.bind && credentials?.startsWith(`${v.target}/`)),
+      'seed writes into a named volume',
+    );
+    assert.ok(
+      volumesOf(k6).some((v) => !v.bind && credentials?.startsWith(`${v.target}/`)),
+      'k6 reads the same volume',
+    );
+    assert.equal(
+      asMap(asMap(k6['depends_on'], 'k6 depends_on')['seed'], 'k6 depends_on seed')['condition'],
+      'service_completed_successfully',
+    );
   });
 
   it('configures the app so its own config loader accepts it, against the mysql service', () => {
@@ -134,8 +171,18 @@ describe('docker-compose.yaml', () => {
     assert.equal(config.testRoutes, false);
     const mysqlEnv = environmentOf(service('mysql'));
     assert.deepEqual(
-      { host: config.db.connection.host, user: config.db.connection.user, password: config.db.connection.password, database: config.db.connection.database },
-      { host: 'mysql', user: mysqlEnv['MYSQL_USER'], password: mysqlEnv['MYSQL_PASSWORD'], database: mysqlEnv['MYSQL_DATABASE'] },
+      {
+        host: config.db.connection.host,
+        user: config.db.connection.user,
+        password: config.db.connection.password,
+        database: config.db.connection.database,
+      },
+      {
+        host: 'mysql',
+        user: mysqlEnv['MYSQL_USER'],
+        password: mysqlEnv['MYSQL_PASSWORD'],
+        database: mysqlEnv['MYSQL_DATABASE'],
+      },
       'DATABASE_URL names the mysql service and the user/database its image creates',
     );
     // The budget must fit MySQL's max_connections, or the primary refuses to start.
@@ -145,24 +192,38 @@ describe('docker-compose.yaml', () => {
         .find((arg) => /^--max[-_]connections=/.test(arg))
         ?.split('=')[1],
     );
-    const budget = budgetFor(config, { maxConnections, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 });
+    const budget = budgetFor(config, {
+      maxConnections,
+      maxUserConnections: 0,
+      accountMaxUserConnections: 0,
+      maxPreparedStatements: 16_382,
+    });
     assert.ok(budget.worstCaseConnections <= maxConnections - config.db.reservedConnections);
   });
 
   it('sets only variables documented in .env.example', () => {
     const documented = new Set([...readRepoFile('.env.example').matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!));
-    for (const key of Object.keys(environmentOf(service('app')))) assert.ok(documented.has(key), `app sets ${key}, which .env.example does not document`);
+    for (const key of Object.keys(environmentOf(service('app'))))
+      assert.ok(documented.has(key), `app sets ${key}, which .env.example does not document`);
   });
 
   it('publishes the API and metrics ports, waits for a healthy MySQL and lets the app drain on stop', () => {
     const app = service('app');
     const config = loadConfig(environmentOf(app));
-    const targets = asList(app['ports'], 'app ports').map((port) => Number(String(port).split(':').pop()!.split('/')[0]));
+    const targets = asList(app['ports'], 'app ports').map((port) =>
+      Number(String(port).split(':').pop()!.split('/')[0]),
+    );
     assert.ok(targets.includes(config.http.port), 'API port published');
     assert.ok(targets.includes(config.metrics.port), 'metrics port published');
-    assert.equal(asMap(asMap(app['depends_on'], 'app depends_on')['mysql'], 'depends_on mysql')['condition'], 'service_healthy');
+    assert.equal(
+      asMap(asMap(app['depends_on'], 'app depends_on')['mysql'], 'depends_on mysql')['condition'],
+      'service_healthy',
+    );
     assert.equal(asMap(app['build'], 'app build')['context'], '.');
-    assert.ok(seconds(String(app['stop_grace_period'])) * 1000 > config.cluster.shutdownTimeoutMs, 'stop_grace_period exceeds SHUTDOWN_TIMEOUT_MS');
+    assert.ok(
+      seconds(String(app['stop_grace_period'])) * 1000 > config.cluster.shutdownTimeoutMs,
+      'stop_grace_period exceeds SHUTDOWN_TIMEOUT_MS',
+    );
   });
 
   it('runs Prometheus on our config and rules with the remote-write receiver on', () => {
@@ -172,9 +233,16 @@ describe('docker-compose.yaml', () => {
     const configFlag = command.find((arg) => arg.startsWith('--config.file='));
     assert.ok(configFlag, '--config.file is set');
     assert.equal(hostPath(prometheus, configFlag.split('=')[1]!), 'prometheus/prometheus.yml');
-    assert.ok(statSync(resolve(repoRoot, hostPath(prometheus, '/etc/prometheus/rules'))).isDirectory(), 'the rules are mounted next to the config');
+    assert.ok(
+      statSync(resolve(repoRoot, hostPath(prometheus, '/etc/prometheus/rules'))).isDirectory(),
+      'the rules are mounted next to the config',
+    );
     // The Node load tester runs on the host; prometheus.yml scrapes it as host.docker.internal:9465.
-    assert.ok(asList(prometheus['extra_hosts'], 'prometheus extra_hosts').map(String).includes('host.docker.internal:host-gateway'));
+    assert.ok(
+      asList(prometheus['extra_hosts'], 'prometheus extra_hosts')
+        .map(String)
+        .includes('host.docker.internal:host-gateway'),
+    );
   });
 
   it('opens Grafana to anonymous viewers with the admin password from the environment', () => {
@@ -211,7 +279,9 @@ function volumesOf(definition: YamlMap): Volume[] {
 
 /** The repository path that a container path of this service maps to through its bind mounts. */
 function hostPath(definition: YamlMap, containerPath: string): string {
-  const mount = volumesOf(definition).find((v) => v.bind && (containerPath === v.target || containerPath.startsWith(`${v.target}/`)));
+  const mount = volumesOf(definition).find(
+    (v) => v.bind && (containerPath === v.target || containerPath.startsWith(`${v.target}/`)),
+  );
   assert.ok(mount, `${containerPath} is not inside a bind mount`);
   return relative(repoRoot, join(resolve(repoRoot, mount.source), containerPath.slice(mount.target.length)));
 }
@@ -232,8 +302,9 @@ function environmentOf(definition: YamlMap): Record<string, string> {
 
 /** Compose interpolation as on a machine without .env: every ${NAME:-default} becomes its default. */
 function interpolate(value: string): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}/g, (whole, _name: string | undefined, fallback: string | undefined) =>
-    whole === '$$' ? '$' : (fallback ?? ''),
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}/g,
+    (whole, _name: string | undefined, fallback: string | undefined) => (whole === '$$' ? '$' : (fallback ?? '')),
   );
 }
 

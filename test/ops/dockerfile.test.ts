@@ -12,7 +12,8 @@ describe('Dockerfile', () => {
   const stages = parseDockerfile(readRepoFile('Dockerfile'));
   const build = stages[0]!;
   const runtime = stages[stages.length - 1]!;
-  const args = (stage: Stage, instruction: string) => stage.instructions.filter((i) => i.name === instruction).map((i) => i.args);
+  const args = (stage: Stage, instruction: string) =>
+    stage.instructions.filter((i) => i.name === instruction).map((i) => i.args);
 
   it('is multi-stage on a pinned Node image of the release npm start and the tests run on', () => {
     assert.ok(stages.length >= 2, 'a build stage and a runtime stage');
@@ -34,7 +35,11 @@ describe('Dockerfile', () => {
   it('ships production dependencies and dist/ only', () => {
     assert.ok(args(runtime, 'RUN').some((run) => /\bnpm ci\b.*--omit=dev/.test(run)));
     for (const copy of args(runtime, 'COPY')) {
-      assert.match(copy, /^(--from=\S+\s+\/app\/dist\s+\.\/dist|package\.json package-lock\.json \.\/)$/, `runtime COPY ${copy}`);
+      assert.match(
+        copy,
+        /^(--from=\S+\s+\/app\/dist\s+\.\/dist|package\.json package-lock\.json \.\/)$/,
+        `runtime COPY ${copy}`,
+      );
     }
   });
 
@@ -68,8 +73,11 @@ describe('Dockerfile', () => {
   });
 
   it('keeps secrets, build output and dependencies out of the build context (.dockerignore)', () => {
-    const ignored = readRepoFile('.dockerignore').split('\n').map((line) => line.trim());
-    for (const entry of ['.git', 'node_modules', 'dist', '.env']) assert.ok(ignored.includes(entry), `.dockerignore lists ${entry}`);
+    const ignored = readRepoFile('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim());
+    for (const entry of ['.git', 'node_modules', 'dist', '.env'])
+      assert.ok(ignored.includes(entry), `.dockerignore lists ${entry}`);
   });
 
   it('leaves every path the build stage COPYs in the build context', () => {
@@ -92,7 +100,9 @@ function dockerIgnores(rules: readonly string[], path: string): boolean {
   let ignored = false;
   for (const rule of rules) {
     const negated = rule.startsWith('!');
-    const pattern = new RegExp(`^${(negated ? rule.slice(1) : rule).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+    const pattern = new RegExp(
+      `^${(negated ? rule.slice(1) : rule).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`,
+    );
     if (prefixes.some((prefix) => pattern.test(prefix))) ignored = !negated;
   }
   return ignored;

@@ -8,7 +8,14 @@ import { request } from '../../harness/http-client.js';
 import { startPrometheus, testPrometheusConfig, type PrometheusServer } from '../helpers/prometheus-server.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { externalSource, grafanaRegexValue, metricNamesIn } from './promql-names.js';
-import { onlyK6, prometheusAnnotations, ruleRecordNames, targets, variableQuery, withVariables } from './dashboard-fixture.js';
+import {
+  onlyK6,
+  prometheusAnnotations,
+  ruleRecordNames,
+  targets,
+  variableQuery,
+  withVariables,
+} from './dashboard-fixture.js';
 
 /*
  * Grafana cannot run here, so the dashboard is proven live instead: every panel target's PromQL, both annotations and
@@ -45,7 +52,10 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
   }
   const user = { email: 'dashboard@example.com', password: 'dashboard-pass', name: 'Dashboard' };
   async function round(i: number): Promise<void> {
-    const login = await call('login', '/api/login', { method: 'POST', json: { email: user.email, password: user.password } });
+    const login = await call('login', '/api/login', {
+      method: 'POST',
+      json: { email: user.email, password: user.password },
+    });
     await call('me', '/api/me', { headers: { authorization: `Bearer ${String(login.body['token'])}` } });
     await call('me', `/no/such/page/${i}`);
     // 2 connections per worker, 300 ms deadline: a burst of 0.5 s holds makes some requests time out (503).
@@ -57,15 +67,23 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
     const started = Date.now();
     mariadb = await startThrowawayMariadb({ maxConnections: 60 });
     cluster = await startCluster({
-      WORKERS: '2', DATABASE_URL: mariadb.url, DB_POOL_MAX: '2', DB_RESERVED_CONNECTIONS: '5',
-      DB_ACQUIRE_TIMEOUT_MS: '300', DB_MAX_IDLE: '0', DB_IDLE_TIMEOUT_MS: '1000',
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      DB_POOL_MAX: '2',
+      DB_RESERVED_CONNECTIONS: '5',
+      DB_ACQUIRE_TIMEOUT_MS: '300',
+      DB_MAX_IDLE: '0',
+      DB_IDLE_TIMEOUT_MS: '1000',
     });
     loadtestPort = await freePort();
     assert.equal(await loadtestMetrics.serve(loadtestPort), undefined);
     const app = `127.0.0.1:${cluster.metricsPort}`;
     instance = app;
     prometheus = await startPrometheus({
-      configYaml: (self) => testPrometheusConfig({ targets: { app, prometheus: `${self.host}:${self.port}`, loadtest: `127.0.0.1:${loadtestPort}` } }),
+      configYaml: (self) =>
+        testPrometheusConfig({
+          targets: { app, prometheus: `${self.host}:${self.port}`, loadtest: `127.0.0.1:${loadtestPort}` },
+        }),
     });
     assert.equal((await call('login', '/api/users', { method: 'POST', json: user })).status, 201);
     // Background load, never asserted on: the last test SIGKILLs a worker, and a request in flight on it then fails
@@ -74,7 +92,10 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
       for (let i = 0; driving && i < 5000; i++) await round(i);
     })().catch(() => undefined);
     // At least 3 scrapes of every job, and the burst's timeouts seen, before any panel is judged.
-    const ready = ['count by (job) (count_over_time(up[1m]) >= 3)', 'sum(increase(db_client_connection_timeouts_total[1m])) > 0'];
+    const ready = [
+      'count by (job) (count_over_time(up[1m]) >= 3)',
+      'sum(increase(db_client_connection_timeouts_total[1m])) > 0',
+    ];
     for (let waited = 0; ; waited += 500) {
       const results = await Promise.all(ready.map((expr) => prometheus!.query(expr)));
       if (results[0]!.length === 3 && results[1]!.length === 1) break;
@@ -103,19 +124,24 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
     const exposed = new Set<string>();
     for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
       exposed.add(name!);
-      if (type === 'histogram' || type === 'summary') for (const suffix of ['_bucket', '_count', '_sum']) exposed.add(name! + suffix);
+      if (type === 'histogram' || type === 'summary')
+        for (const suffix of ['_bucket', '_count', '_sum']) exposed.add(name! + suffix);
     }
     const recorded = new Set(ruleRecordNames());
     for (const target of targets) {
       const { metrics, recordings } = metricNamesIn(withVariables(target.expr));
-      for (const name of metrics) assert.ok(exposed.has(name) || externalSource(name), `${target.where}: ${name} is not in the app's exposition`);
-      for (const name of recordings) assert.ok(recorded.has(name), `${target.where}: recording rule ${name} is not in prometheus/rules`);
+      for (const name of metrics)
+        assert.ok(exposed.has(name) || externalSource(name), `${target.where}: ${name} is not in the app's exposition`);
+      for (const name of recordings)
+        assert.ok(recorded.has(name), `${target.where}: recording rule ${name} is not in prometheus/rules`);
     }
   });
 
   it('resolves the instance and worker variables to the test instance and both workers', async () => {
     const values = async (name: string) => {
-      const [, selector, label] = /^label_values\((.+),\s*(\w+)\)$/.exec(withVariables(variableQuery(name), grafanaRegexValue([instance])))!;
+      const [, selector, label] = /^label_values\((.+),\s*(\w+)\)$/.exec(
+        withVariables(variableQuery(name), grafanaRegexValue([instance])),
+      )!;
       return (await prometheus!.query(`count by (${label}) (${selector})`)).map((s) => s.metric[label!]).sort();
     };
     assert.deepEqual(await values('instance'), [instance]);
@@ -124,14 +150,20 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
 
   it('returns data for every panel target (variables substituted)', async () => {
     const live = targets.filter((t) => !onlyK6(t.expr));
-    console.log(`      k6-only targets, not checked live (no k6 here):\n${targets.filter((t) => onlyK6(t.expr)).map((t) => `        ${t.where}: ${t.expr}`).join('\n')}`);
+    console.log(
+      `      k6-only targets, not checked live (no k6 here):\n${targets
+        .filter((t) => onlyK6(t.expr))
+        .map((t) => `        ${t.where}: ${t.expr}`)
+        .join('\n')}`,
+    );
     let failures: string[] = [];
     for (let attempt = 1; attempt <= 10; attempt++) {
       failures = [];
       for (const target of live) {
         const expr = withVariables(target.expr, grafanaRegexValue([instance]));
         const samples = await prometheus!.query(expr); // rejects on invalid PromQL: no retry for that
-        if (!samples.some((s) => Number.isFinite(s.value))) failures.push(`${target.where}: ${samples.length === 0 ? 'no data' : 'only NaN'}: ${expr}`);
+        if (!samples.some((s) => Number.isFinite(s.value)))
+          failures.push(`${target.where}: ${samples.length === 0 ? 'no data' : 'only NaN'}: ${expr}`);
       }
       if (failures.length === 0) break;
       await sleep(1000);
@@ -162,7 +194,13 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
     process.kill(c.readyWorkerPids()[0]!, 'SIGKILL');
     await c.waitForLog((l) => l.msg === 'worker died; restarting', 10_000, mark);
     const events = async () =>
-      Promise.all(prometheusAnnotations.map(async (a) => (await prometheus!.query(withVariables(a.expr, grafanaRegexValue([instance])))).filter((s) => s.value >= 1).map((s) => s.metric)));
+      Promise.all(
+        prometheusAnnotations.map(async (a) =>
+          (await prometheus!.query(withVariables(a.expr, grafanaRegexValue([instance]))))
+            .filter((s) => s.value >= 1)
+            .map((s) => s.metric),
+        ),
+      );
     let found: Record<string, string>[][] = [];
     for (let waited = 0; waited < 30_000; waited += 1000) {
       found = await events();
@@ -170,7 +208,11 @@ describe('the Grafana dashboard, live: every panel query against a real Promethe
       await sleep(1000);
     }
     const [reloads, restarts] = found;
-    assert.deepEqual(reloads!.map((m) => m['outcome']), ['completed'], 'one event for the completed reload (Grafana draws samples >= 1)');
+    assert.deepEqual(
+      reloads!.map((m) => m['outcome']),
+      ['completed'],
+      'one event for the completed reload (Grafana draws samples >= 1)',
+    );
     assert.equal(restarts!.length, 1, `one restart event: ${JSON.stringify(restarts)}`);
   });
 });

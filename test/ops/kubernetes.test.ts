@@ -6,7 +6,14 @@ import { prometheusRulesManifest } from '../../scripts/prometheus-rules-manifest
 import { loadConfig } from '../../server/config/load-config.js';
 import type { Config } from '../../server/config/config.js';
 import { createOpenApiDocument } from '../../server/http/openapi-document.js';
-import { cpuCores, kustomizeUnavailable, renderKustomization, selects, single, type KubeObject } from './kustomize-render.js';
+import {
+  cpuCores,
+  kustomizeUnavailable,
+  renderKustomization,
+  selects,
+  single,
+  type KubeObject,
+} from './kustomize-render.js';
 import { asList, asMap, readRepoFile, repoRoot, warnLoudly, type YamlMap } from './repo-files.js';
 
 /*
@@ -49,7 +56,8 @@ function validateAgainstSchema(models: Map<string, ModelClass>, object: KubeObje
   new Model(structuredClone(object) as never).validate();
 }
 
-const at = (object: unknown, path: string): unknown => path.split('.').reduce<unknown>((value, key) => (value as YamlMap | undefined)?.[key], object);
+const at = (object: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((value, key) => (value as YamlMap | undefined)?.[key], object);
 
 /** The environment the kubelet gives the container: envFrom first, then env (which wins), with references resolved. */
 function containerEnvironment(objects: readonly KubeObject[], container: YamlMap): Record<string, string> {
@@ -70,12 +78,18 @@ function containerEnvironment(objects: readonly KubeObject[], container: YamlMap
       const limit = at(container, 'resources.limits.cpu');
       assert.ok(limit !== undefined, `${name} comes from limits.cpu, so the container needs a CPU limit`);
       // The kubelet rounds up: a 1500m limit over divisor 1 gives 2.
-      env[name] = String(Math.ceil(cpuCores(limit as string) / cpuCores((ref['divisor'] as string | undefined) ?? '1')));
+      env[name] = String(
+        Math.ceil(cpuCores(limit as string) / cpuCores((ref['divisor'] as string | undefined) ?? '1')),
+      );
     } else if (from['secretKeyRef'] !== undefined) {
       const ref = asMap(from['secretKeyRef'], `${name} secretKeyRef`);
       const data = asMap(single(objects, 'Secret', String(ref['name']))['data'], `Secret ${String(ref['name'])} data`);
       const encoded = data[String(ref['key'])];
-      assert.equal(typeof encoded, 'string', `${name}: key ${String(ref['key'])} missing from Secret ${String(ref['name'])}`);
+      assert.equal(
+        typeof encoded,
+        'string',
+        `${name}: key ${String(ref['key'])} missing from Secret ${String(ref['name'])}`,
+      );
       env[name] = Buffer.from(encoded as string, 'base64').toString('utf8');
     } else {
       assert.fail(`${name}: unexpected valueFrom ${JSON.stringify(from)}`);
@@ -124,8 +138,25 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
 
   it('renders the Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler, config, secret, PodMonitor, PrometheusRules and dashboard', () => {
     const kinds = [...new Set(objects.map((o) => o.kind))].sort();
-    assert.deepEqual(kinds, ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'PodMonitor', 'PrometheusRule', 'Secret', 'Service']);
-    for (const kind of ['Deployment', 'Service', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'PodMonitor', 'Secret']) single(objects, kind);
+    assert.deepEqual(kinds, [
+      'ConfigMap',
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'PodDisruptionBudget',
+      'PodMonitor',
+      'PrometheusRule',
+      'Secret',
+      'Service',
+    ]);
+    for (const kind of [
+      'Deployment',
+      'Service',
+      'PodDisruptionBudget',
+      'HorizontalPodAutoscaler',
+      'PodMonitor',
+      'Secret',
+    ])
+      single(objects, kind);
   });
 
   it('validates every object against the Kubernetes and Prometheus Operator schemas', () => {
@@ -139,16 +170,34 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     delete asMap(asList(at(broken, 'spec.template.spec.containers'), 'containers')[0], 'container')['name'];
     assert.throws(() => validateAgainstSchema(models, broken));
     const rule = structuredClone(single(objects, 'PrometheusRule', 'mysql-budget-cluster-api'));
-    const firstRule = asMap(asList(asMap(asList(at(rule, 'spec.groups'), 'groups')[0], 'group')['rules'], 'rules')[0], 'rule');
+    const firstRule = asMap(
+      asList(asMap(asList(at(rule, 'spec.groups'), 'groups')[0], 'group')['rules'], 'rules')[0],
+      'rule',
+    );
     delete firstRule['expr'];
     assert.throws(() => validateAgainstSchema(models, rule));
   });
 
   it('selects the pods from the Deployment, Service, PodDisruptionBudget and PodMonitor', () => {
-    assert.ok(selects(asMap(at(deployment, 'spec.selector.matchLabels'), 'Deployment selector'), podLabels), 'Deployment selector');
-    assert.ok(selects(asMap(at(single(objects, 'Service'), 'spec.selector'), 'Service selector'), podLabels), 'Service selector');
-    assert.ok(selects(asMap(at(single(objects, 'PodDisruptionBudget'), 'spec.selector.matchLabels'), 'PDB selector'), podLabels), 'PDB selector');
-    assert.ok(selects(asMap(at(single(objects, 'PodMonitor'), 'spec.selector.matchLabels'), 'PodMonitor selector'), podLabels), 'PodMonitor selector');
+    assert.ok(
+      selects(asMap(at(deployment, 'spec.selector.matchLabels'), 'Deployment selector'), podLabels),
+      'Deployment selector',
+    );
+    assert.ok(
+      selects(asMap(at(single(objects, 'Service'), 'spec.selector'), 'Service selector'), podLabels),
+      'Service selector',
+    );
+    assert.ok(
+      selects(
+        asMap(at(single(objects, 'PodDisruptionBudget'), 'spec.selector.matchLabels'), 'PDB selector'),
+        podLabels,
+      ),
+      'PDB selector',
+    );
+    assert.ok(
+      selects(asMap(at(single(objects, 'PodMonitor'), 'spec.selector.matchLabels'), 'PodMonitor selector'), podLabels),
+      'PodMonitor selector',
+    );
   });
 
   it('sets an environment the app accepts, with the ports the container exposes (the defaults: 8080, metrics on 9464)', () => {
@@ -158,13 +207,21 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.equal(config.http.port, defaults.http.port);
     assert.equal(config.metrics.port, defaults.metrics.port);
     assert.equal(config.nodeEnv, 'production');
-    assert.equal(config.cluster.workers, Math.ceil(cpuCores(at(container, 'resources.limits.cpu') as string)), 'WORKERS from the CPU limit');
+    assert.equal(
+      config.cluster.workers,
+      Math.ceil(cpuCores(at(container, 'resources.limits.cpu') as string)),
+      'WORKERS from the CPU limit',
+    );
     assert.equal(asList(container['ports'], 'ports').length, 2, 'the API and metrics ports only');
   });
 
   it('probes liveness on /healthz and readiness on /readyz, on the API port, paths the app serves', () => {
     const served = Object.keys(asMap(createOpenApiDocument()['paths'], 'OpenAPI paths'));
-    const probes: [string, string][] = [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz'], ['startupProbe', '/healthz']];
+    const probes: [string, string][] = [
+      ['livenessProbe', '/healthz'],
+      ['readinessProbe', '/readyz'],
+      ['startupProbe', '/healthz'],
+    ];
     for (const [probe, path] of probes) {
       const get = asMap(at(container, `${probe}.httpGet`), `${probe}.httpGet`);
       assert.equal(get['path'], path, probe);
@@ -174,18 +231,27 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
   });
 
   it('exposes only the API port through the Service; metrics are not behind it', () => {
-    const ports = asList(at(single(objects, 'Service'), 'spec.ports'), 'Service ports').map((p) => asMap(p, 'Service port'));
-    assert.deepEqual(ports.map((p) => containerPort(container, p['targetPort'])), [config.http.port]);
+    const ports = asList(at(single(objects, 'Service'), 'spec.ports'), 'Service ports').map((p) =>
+      asMap(p, 'Service port'),
+    );
+    assert.deepEqual(
+      ports.map((p) => containerPort(container, p['targetPort'])),
+      [config.http.port],
+    );
   });
 
   it('scrapes the metrics port of the pods with a PodMonitor, as the job the rules expect', () => {
-    const endpoints = asList(at(single(objects, 'PodMonitor'), 'spec.podMetricsEndpoints'), 'podMetricsEndpoints').map((e) => asMap(e, 'endpoint'));
+    const endpoints = asList(at(single(objects, 'PodMonitor'), 'spec.podMetricsEndpoints'), 'podMetricsEndpoints').map(
+      (e) => asMap(e, 'endpoint'),
+    );
     assert.equal(endpoints.length, 1);
     const endpoint = endpoints[0]!;
     assert.equal(endpoint['port'], 'metrics');
     assert.equal(containerPort(container, 'metrics'), config.metrics.port);
     assert.equal(endpoint['path'] ?? '/metrics', '/metrics');
-    const jobs = new Set([...readRepoFile('prometheus/rules/cluster.yml').matchAll(/\bjob="([^"]+)"/g)].map((m) => m[1]));
+    const jobs = new Set(
+      [...readRepoFile('prometheus/rules/cluster.yml').matchAll(/\bjob="([^"]+)"/g)].map((m) => m[1]),
+    );
     assert.ok(jobs.size > 0, 'the rules name a job (AppDown)');
     const relabelings = asList(endpoint['relabelings'] ?? [], 'relabelings').map((r) => asMap(r, 'relabeling'));
     const job = relabelings.find((r) => r['targetLabel'] === 'job' && (r['action'] ?? 'replace') === 'replace');
@@ -202,17 +268,34 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
   it('shares the connection budget live between the pods (APP_REPLICAS=auto), with a reserve for every pod that may start at once', () => {
     const maxReplicas = Number(at(single(objects, 'HorizontalPodAutoscaler'), 'spec.maxReplicas'));
     const surge = surgePods(deployment, maxReplicas);
-    assert.equal(config.cluster.replicas, 'auto', 'a fixed APP_REPLICAS is wrong whenever the autoscaler or a rollout changes the pod count');
+    assert.equal(
+      config.cluster.replicas,
+      'auto',
+      'a fixed APP_REPLICAS is wrong whenever the autoscaler or a rollout changes the pod count',
+    );
     // Each starting pod holds its migration and coordination connections before its first grant covers them.
     const starting = maxReplicas + surge;
-    assert.ok(config.db.reservedConnections >= 2 * starting + 2, `DB_RESERVED_CONNECTIONS ${config.db.reservedConnections} < 2 × ${starting} starting pods + 2 for admins`);
-    assert.equal(at(deployment, 'spec.strategy.rollingUpdate.maxUnavailable'), 0, 'maxUnavailable 0: no pod stops before its replacement is ready');
+    assert.ok(
+      config.db.reservedConnections >= 2 * starting + 2,
+      `DB_RESERVED_CONNECTIONS ${config.db.reservedConnections} < 2 × ${starting} starting pods + 2 for admins`,
+    );
+    assert.equal(
+      at(deployment, 'spec.strategy.rollingUpdate.maxUnavailable'),
+      0,
+      'maxUnavailable 0: no pod stops before its replacement is ready',
+    );
   });
 
   it('gives a stopping pod longer than the readiness delay and the drain before SIGKILL', () => {
     const grace = Number(at(deployment, 'spec.template.spec.terminationGracePeriodSeconds'));
-    assert.ok(config.cluster.readinessDelayMs > 0, 'a readiness delay, so endpoints are removed before the listener closes');
-    assert.ok(grace > (config.cluster.shutdownTimeoutMs + config.cluster.readinessDelayMs) / 1000, `terminationGracePeriodSeconds ${grace}`);
+    assert.ok(
+      config.cluster.readinessDelayMs > 0,
+      'a readiness delay, so endpoints are removed before the listener closes',
+    );
+    assert.ok(
+      grace > (config.cluster.shutdownTimeoutMs + config.cluster.readinessDelayMs) / 1000,
+      `terminationGracePeriodSeconds ${grace}`,
+    );
   });
 
   it('runs as non-root with a read-only root filesystem, no capabilities, the runtime seccomp profile and resource limits', () => {
@@ -226,14 +309,21 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.deepEqual(at(effective, 'capabilities.drop'), ['ALL']);
     assert.equal(at(effective, 'seccompProfile.type'), 'RuntimeDefault');
     for (const kind of ['requests', 'limits']) {
-      for (const resource of ['cpu', 'memory']) assert.ok(at(container, `resources.${kind}.${resource}`) !== undefined, `resources.${kind}.${resource}`);
+      for (const resource of ['cpu', 'memory'])
+        assert.ok(at(container, `resources.${kind}.${resource}`) !== undefined, `resources.${kind}.${resource}`);
     }
   });
 
   it('takes DATABASE_URL from a Secret, never from the ConfigMap', () => {
-    const variable = asList(container['env'], 'env').map((e) => asMap(e, 'env')).find((e) => e['name'] === 'DATABASE_URL');
-    assert.ok(variable !== undefined && at(variable, 'valueFrom.secretKeyRef') !== undefined, 'DATABASE_URL from secretKeyRef');
-    for (const map of objects.filter((o) => o.kind === 'ConfigMap')) assert.ok(!('DATABASE_URL' in asMap(map['data'] ?? {}, 'data')), map.metadata.name);
+    const variable = asList(container['env'], 'env')
+      .map((e) => asMap(e, 'env'))
+      .find((e) => e['name'] === 'DATABASE_URL');
+    assert.ok(
+      variable !== undefined && at(variable, 'valueFrom.secretKeyRef') !== undefined,
+      'DATABASE_URL from secretKeyRef',
+    );
+    for (const map of objects.filter((o) => o.kind === 'ConfigMap'))
+      assert.ok(!('DATABASE_URL' in asMap(map['data'] ?? {}, 'data')), map.metadata.name);
   });
 
   it('carries every rule group of prometheus/rules in PrometheusRules, one per file', () => {
@@ -253,11 +343,21 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     const maps = objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard'] === '1');
     assert.equal(maps.length, 1);
     const data = asMap(maps[0]!['data'], 'dashboard data');
-    const files = readdirSync(resolve(repoRoot, dashboardsDir)).filter((name) => name.endsWith('.json')).sort();
-    assert.deepEqual(Object.keys(data).sort(), files, 'every dashboard file, and nothing else (list new ones in grafana/kustomization.yaml)');
-    for (const file of files) assert.ok(data[file] === readRepoFile(`${dashboardsDir}/${file}`), `${file} differs from its ConfigMap copy`);
+    const files = readdirSync(resolve(repoRoot, dashboardsDir))
+      .filter((name) => name.endsWith('.json'))
+      .sort();
+    assert.deepEqual(
+      Object.keys(data).sort(),
+      files,
+      'every dashboard file, and nothing else (list new ones in grafana/kustomization.yaml)',
+    );
+    for (const file of files)
+      assert.ok(data[file] === readRepoFile(`${dashboardsDir}/${file}`), `${file} differs from its ConfigMap copy`);
     // kubectl apply keeps the whole object in an annotation, which may not exceed 256 KiB.
-    assert.ok(JSON.stringify(data).length < 256 * 1024, 'dashboards too large for client-side kubectl apply: use --server-side');
+    assert.ok(
+      JSON.stringify(data).length < 256 * 1024,
+      'dashboards too large for client-side kubectl apply: use --server-side',
+    );
   });
 });
 

@@ -15,7 +15,8 @@ export interface KubeObject extends YamlMap {
  * old for this kustomization (kustomize v2): it counts as missing, with a message that says so.
  */
 export function kustomizeUnavailable(): string | undefined {
-  if (!commandExists('kubectl')) return 'kubectl is not installed (`apt-get install -y kubectl` from a Kubernetes apt repository)';
+  if (!commandExists('kubectl'))
+    return 'kubectl is not installed (`apt-get install -y kubectl` from a Kubernetes apt repository)';
   const version = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
   const kustomize = /Kustomize Version: v(\d+)/.exec(version.stdout ?? '');
   if (kustomize === null) return `this kubectl has no built-in kustomize:\n${version.stdout}${version.stderr}`;
@@ -25,13 +26,22 @@ export function kustomizeUnavailable(): string | undefined {
 
 /** `kubectl kustomize <dir>`: offline, no cluster needed. */
 export function renderKustomization(relativeDir: string): KubeObject[] {
-  const result = spawnSync('kubectl', ['kustomize', relativeDir], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync('kubectl', ['kustomize', relativeDir], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   assert.equal(result.status, 0, `kubectl kustomize ${relativeDir}:\n${result.stderr}`);
   return yaml.loadAll(result.stdout).map((raw, index) => {
     const object = asMap(raw, `document ${index}`);
     assert.equal(typeof object['apiVersion'], 'string', `document ${index}: apiVersion`);
     assert.equal(typeof object['kind'], 'string', `document ${index}: kind`);
-    assert.equal(typeof asMap(object['metadata'], `document ${index}: metadata`)['name'], 'string', `document ${index}: metadata.name`);
+    assert.equal(
+      typeof asMap(object['metadata'], `document ${index}: metadata`)['name'],
+      'string',
+      `document ${index}: metadata.name`,
+    );
     return object as KubeObject;
   });
 }
@@ -39,7 +49,11 @@ export function renderKustomization(relativeDir: string): KubeObject[] {
 /** The one object of a kind (and name, when given); fails when there is none or more than one. */
 export function single(objects: readonly KubeObject[], kind: string, name?: string): KubeObject {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-  assert.equal(found.length, 1, `expected one ${kind}${name === undefined ? '' : ` named ${name}`}, found ${found.length}`);
+  assert.equal(
+    found.length,
+    1,
+    `expected one ${kind}${name === undefined ? '' : ` named ${name}`}, found ${found.length}`,
+  );
   return found[0]!;
 }
 
@@ -52,7 +66,10 @@ export function cpuCores(quantity: string | number): number {
 }
 
 /** Every label of `selector` is on `labels` with the same value. */
-export function selects(selector: Readonly<Record<string, unknown>>, labels: Readonly<Record<string, unknown>> | undefined): boolean {
+export function selects(
+  selector: Readonly<Record<string, unknown>>,
+  labels: Readonly<Record<string, unknown>> | undefined,
+): boolean {
   const entries = Object.entries(selector);
   return entries.length > 0 && entries.every(([key, value]) => labels?.[key] === value);
 }

@@ -7,7 +7,12 @@ import { defaultRunbookBase, type PackageInfo } from '../../prometheus/runbook-u
 import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { request } from '../../harness/http-client.js';
 import { repoRoot } from '../../harness/repo-root.js';
-import { startPrometheus, testPrometheusConfig, type PromAlert, type PrometheusServer } from '../helpers/prometheus-server.js';
+import {
+  startPrometheus,
+  testPrometheusConfig,
+  type PromAlert,
+  type PrometheusServer,
+} from '../helpers/prometheus-server.js';
 import { scrape } from '../../harness/scrape.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 
@@ -35,16 +40,26 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
       const shipped = readFileSync(resolve(repoRoot, 'prometheus/rules', file), 'utf8');
       const copy = shipped.replace(/^([ \t]+for:[ \t]*)\S+[ \t]*$/gm, `$1${forInTest}`);
       const changed = shipped.split('\n').filter((line, i) => line !== copy.split('\n')[i]);
-      assert.ok(changed.every((line) => /^\s+for:/.test(line)), `only for: lines may differ in the test copy of ${file}`);
+      assert.ok(
+        changed.every((line) => /^\s+for:/.test(line)),
+        `only for: lines may differ in the test copy of ${file}`,
+      );
       writeFileSync(join(rulesDir, file), copy);
     }
     mariadb = await startThrowawayMariadb({ maxConnections: 40 });
     // DB_POOL_MAX 1: one connection per worker. A generous deadline, so requests queue instead of failing.
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url, DB_POOL_MAX: '1', DB_RESERVED_CONNECTIONS: '5', DB_ACQUIRE_TIMEOUT_MS: '20000' });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DATABASE_URL: mariadb.url,
+      DB_POOL_MAX: '1',
+      DB_RESERVED_CONNECTIONS: '5',
+      DB_ACQUIRE_TIMEOUT_MS: '20000',
+    });
     instance = `127.0.0.1:${cluster.metricsPort}`;
     const ruleFiles = [join(rulesDir, '*.yml')];
     prometheus = await startPrometheus({
-      configYaml: (self) => testPrometheusConfig({ targets: { app: instance, prometheus: `${self.host}:${self.port}` }, ruleFiles }),
+      configYaml: (self) =>
+        testPrometheusConfig({ targets: { app: instance, prometheus: `${self.host}:${self.port}` }, ruleFiles }),
     });
     for (let waited = 0; (await prometheus.query('up{job="app"} == 1')).length === 0; waited += 250) {
       assert.ok(waited < 15_000, `the app was never scraped\n${prometheus.logTail()}`);
@@ -59,11 +74,14 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     if (rulesDir) rmSync(rulesDir, { recursive: true, force: true });
   });
 
-  const exhausted = async (): Promise<PromAlert[]> => (await prometheus!.alerts()).filter((a) => a.labels['alertname'] === 'DbPoolExhausted');
+  const exhausted = async (): Promise<PromAlert[]> =>
+    (await prometheus!.alerts()).filter((a) => a.labels['alertname'] === 'DbPoolExhausted');
 
   it('goes pending, then firing for the exhausted worker, and clears once the load stops', async () => {
     assert.deepEqual(await exhausted(), [], 'no exhaustion before the load');
-    const perWorker = (await scrape(`http://${instance}/metrics`)).series('db_client_connection_max').map((s) => s.value);
+    const perWorker = (await scrape(`http://${instance}/metrics`))
+      .series('db_client_connection_max')
+      .map((s) => s.value);
     assert.deepEqual(perWorker, [1, 1], 'one connection per worker');
 
     // 6 clients, each sending 1 s queries back to back over its own keep-alive connection, against 2
@@ -71,7 +89,8 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     let loading = true;
     const statuses: number[] = [];
     const lanes = Array.from({ length: 6 }, async () => {
-      for (let i = 0; loading && i < 60; i++) statuses.push((await request(`${cluster!.url}/test/db-sleep?seconds=1`)).status);
+      for (let i = 0; loading && i < 60; i++)
+        statuses.push((await request(`${cluster!.url}/test/db-sleep?seconds=1`)).status);
     });
 
     const seen: { state: string; at: number }[] = [];
@@ -79,7 +98,10 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     let firing: PromAlert | undefined;
     try {
       while (!firing) {
-        assert.ok(Date.now() - started < 30_000, `DbPoolExhausted did not fire within 30 s; seen: ${JSON.stringify(seen)}\n${prometheus!.logTail()}`);
+        assert.ok(
+          Date.now() - started < 30_000,
+          `DbPoolExhausted did not fire within 30 s; seen: ${JSON.stringify(seen)}\n${prometheus!.logTail()}`,
+        );
         const alerts = await exhausted();
         for (const alert of alerts) seen.push({ state: alert.state, at: Date.now() - started });
         firing = alerts.find((a) => a.state === 'firing');
@@ -90,7 +112,9 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     }
     const pendingAt = seen.find((s) => s.state === 'pending')?.at;
     const firingAt = seen.find((s) => s.state === 'firing')!.at;
-    console.log(`      pending after ${pendingAt} ms, firing after ${firingAt} ms (for: ${forInTest} in the test copy)`);
+    console.log(
+      `      pending after ${pendingAt} ms, firing after ${firingAt} ms (for: ${forInTest} in the test copy)`,
+    );
     assert.ok(pendingAt !== undefined && pendingAt < firingAt, 'pending before firing (for: is honoured)');
 
     assert.equal(firing.labels['severity'], 'critical');
@@ -103,10 +127,17 @@ describe('DbPoolExhausted end to end (real cluster, real Prometheus, the shipped
     assert.match(summary, new RegExp(`worker ${firing.labels['worker']} on ${instance.replace(/\./g, '\\.')}`));
     assert.match(description, /requests are waiting/);
     const pkg = JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8')) as PackageInfo;
-    assert.equal(runbook, `${defaultRunbookBase(pkg)}#dbpoolexhausted`, 'an absolute link Alertmanager and Grafana can follow');
+    assert.equal(
+      runbook,
+      `${defaultRunbookBase(pkg)}#dbpoolexhausted`,
+      'an absolute link Alertmanager and Grafana can follow',
+    );
 
     await Promise.all(lanes);
-    assert.ok(statuses.every((status) => status === 200), `requests queued and succeeded: ${statuses.join()}`);
+    assert.ok(
+      statuses.every((status) => status === 200),
+      `requests queued and succeeded: ${statuses.join()}`,
+    );
     for (let waited = 0; (await exhausted()).length > 0; waited += 250) {
       assert.ok(waited < 15_000, 'DbPoolExhausted did not clear after the load stopped');
       await sleep(250);

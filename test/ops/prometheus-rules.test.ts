@@ -3,7 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { defaultRunbookBase, parseRunbookBase, runbookUrlsIn, withRunbookBase, type PackageInfo } from '../../prometheus/runbook-urls.js';
+import {
+  defaultRunbookBase,
+  parseRunbookBase,
+  runbookUrlsIn,
+  withRunbookBase,
+  type PackageInfo,
+} from '../../prometheus/runbook-urls.js';
 import { appSampleNames } from '../helpers/app-metric-names.js';
 import { asList, asMap, commandExists, readRepoFile, readYaml, repoRoot, warnLoudly } from './repo-files.js';
 import { aggregationsAround, metricNamesIn } from './promql-names.js';
@@ -51,7 +57,9 @@ describe('Prometheus config and alert rules', () => {
   describe('promtool', () => {
     before(function () {
       if (!commandExists('promtool')) {
-        warnLoudly('promtool is not installed: the Prometheus config and rules were NOT checked. `apt-get install prometheus` (.ci/run does).');
+        warnLoudly(
+          'promtool is not installed: the Prometheus config and rules were NOT checked. `apt-get install prometheus` (.ci/run does).',
+        );
         this.skip();
       }
     });
@@ -76,7 +84,8 @@ describe('Prometheus config and alert rules', () => {
           const target = join(copy, file);
           cpSync(resolve(repoRoot, file), target);
           writeFileSync(target, withRunbookBase(readFileSync(target, 'utf8'), base));
-          for (const url of runbookUrlsIn(readFileSync(target, 'utf8'))) assert.ok(url.startsWith(`${base}#`), `${file}: ${url}`);
+          for (const url of runbookUrlsIn(readFileSync(target, 'utf8')))
+            assert.ok(url.startsWith(`${base}#`), `${file}: ${url}`);
         }
         promtool('test', 'rules', ...testFiles.map((file) => join(copy, file)));
       } finally {
@@ -94,7 +103,9 @@ describe('Prometheus config and alert rules', () => {
       const targets = new Map(
         asList(config['scrape_configs'], 'scrape_configs').map((raw) => {
           const job = asMap(raw, 'scrape config');
-          const staticTargets = asList(job['static_configs'], 'static_configs').flatMap((sc) => asList(asMap(sc, 'static config')['targets'], 'targets'));
+          const staticTargets = asList(job['static_configs'], 'static_configs').flatMap((sc) =>
+            asList(asMap(sc, 'static config')['targets'], 'targets'),
+          );
           return [String(job['job_name']), staticTargets];
         }),
       );
@@ -107,14 +118,21 @@ describe('Prometheus config and alert rules', () => {
     it('gives every alert a severity, summary, templated description and runbook_url', () => {
       for (const rule of alerts) {
         const where = `${rule.alert} (${rule.file})`;
-        assert.ok(['critical', 'warning'].includes(String(rule.labels['severity'])), `${where}: severity must be critical or warning`);
+        assert.ok(
+          ['critical', 'warning'].includes(String(rule.labels['severity'])),
+          `${where}: severity must be critical or warning`,
+        );
         for (const key of ['summary', 'description', 'runbook_url']) {
           assert.equal(typeof rule.annotations[key], 'string', `${where}: missing annotation ${key}`);
           assert.notEqual(String(rule.annotations[key]).trim(), '', `${where}: empty annotation ${key}`);
         }
         const description = String(rule.annotations['description']);
         assert.match(description, /\$value/, `${where}: the description must show the value`);
-        assert.match(description, /\$labels\.(worker|instance|job)/, `${where}: the description must say where (worker/instance/job)`);
+        assert.match(
+          description,
+          /\$labels\.(worker|instance|job)/,
+          `${where}: the description must say where (worker/instance/job)`,
+        );
       }
     });
 
@@ -125,7 +143,11 @@ describe('Prometheus config and alert rules', () => {
         const match = /^[^#]+\/docs\/runbooks\.md#([a-z0-9_-]+)$/.exec(url);
         assert.ok(match, `${rule.alert}: runbook_url ${url} must look like <base>/docs/runbooks.md#<anchor>`);
         assert.ok(anchors.has(match[1]!), `${rule.alert}: docs/runbooks.md has no section #${match[1]}`);
-        assert.equal(match[1], rule.alert!.toLowerCase(), `${rule.alert}: the runbook section is named after the alert`);
+        assert.equal(
+          match[1],
+          rule.alert!.toLowerCase(),
+          `${rule.alert}: the runbook section is named after the alert`,
+        );
       }
     });
 
@@ -134,17 +156,29 @@ describe('Prometheus config and alert rules', () => {
       assert.match(runbookBase, /^https:\/\/github\.com\/[^/]+\/[^/]+\/blob\/main\/docs\/runbooks\.md$/);
       for (const rule of alerts) {
         const url = new URL(String(rule.annotations['runbook_url']));
-        assert.equal(`${url.origin}${url.pathname}`, runbookBase, `${rule.alert}: runbook_url ${url.href} is not from ${runbookBase}`);
+        assert.equal(
+          `${url.origin}${url.pathname}`,
+          runbookBase,
+          `${rule.alert}: runbook_url ${url.href} is not from ${runbookBase}`,
+        );
       }
       for (const file of [...ruleFiles, ...testFiles]) {
         const text = readRepoFile(file);
-        assert.ok(runbookUrlsIn(text).length > 0 || !/runbook_url/.test(text), `${file}: a runbook_url the renderer cannot read`);
+        assert.ok(
+          runbookUrlsIn(text).length > 0 || !/runbook_url/.test(text),
+          `${file}: a runbook_url the renderer cannot read`,
+        );
         assert.equal(withRunbookBase(text, runbookBase), text, `${file} differs from its rendering: run npm run rules`);
       }
     });
 
     it('rejects a RUNBOOK_BASE_URL that is not an absolute http(s) URL or carries a #fragment', () => {
-      for (const bad of ['docs/runbooks.md', 'ftp://example.com/runbooks', 'https://example.com/runbooks#x', "https://example.com/it's"]) {
+      for (const bad of [
+        'docs/runbooks.md',
+        'ftp://example.com/runbooks',
+        'https://example.com/runbooks#x',
+        "https://example.com/it's",
+      ]) {
         assert.throws(() => parseRunbookBase(bad), /RUNBOOK_BASE_URL/, bad);
       }
       assert.equal(parseRunbookBase('https://wiki.example.com/ops/runbooks'), 'https://wiki.example.com/ops/runbooks');
@@ -154,8 +188,10 @@ describe('Prometheus config and alert rules', () => {
       const recorded = new Set(rules.flatMap((rule) => (rule.record ? [rule.record] : [])));
       for (const rule of rules) {
         const { metrics, recordings } = metricNamesIn(rule.expr);
-        for (const name of metrics) assert.ok(knownMetrics.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`);
-        for (const name of recordings) assert.ok(recorded.has(name), `${rule.alert ?? rule.record}: recording rule ${name} is not defined`);
+        for (const name of metrics)
+          assert.ok(knownMetrics.has(name), `${rule.alert ?? rule.record}: unknown metric ${name}`);
+        for (const name of recordings)
+          assert.ok(recorded.has(name), `${rule.alert ?? rule.record}: recording rule ${name} is not defined`);
       }
     });
 
@@ -164,16 +200,26 @@ describe('Prometheus config and alert rules', () => {
     it('counts every MySQL series once, however many replicas export it (max or min, never sum)', () => {
       for (const rule of rules) {
         for (const { name, aggregation } of aggregationsAround(rule.expr, (metric) => metric.startsWith('mysql_'))) {
-          assert.ok(aggregation === undefined || aggregation === 'max' || aggregation === 'min', `${rule.alert ?? rule.record}: ${aggregation}(${name}) counts MySQL once per replica`);
+          assert.ok(
+            aggregation === undefined || aggregation === 'max' || aggregation === 'min',
+            `${rule.alert ?? rule.record}: ${aggregation}(${name}) counts MySQL once per replica`,
+          );
         }
       }
     });
 
     it('reads the innermost aggregation around a series', () => {
-      const around = (expr: string) => aggregationsAround(expr, (name) => name.startsWith('mysql_')).map((found) => found.aggregation);
+      const around = (expr: string) =>
+        aggregationsAround(expr, (name) => name.startsWith('mysql_')).map((found) => found.aggregation);
       assert.deepEqual(around('sum(rate(mysql_a[5m])) / max by (job) (mysql_b{x="sum(y)"})'), ['sum', 'max']);
-      assert.deepEqual(around('min by (job) ({__name__=~"mysql_c|mysql_d"} > 0) + mysql_e == 0'), ['min', 'min', undefined]);
-      assert.deepEqual(around('sum without (instance) (increase(mysql_f[1m]) * on (job) group_left max(other))'), ['sum']);
+      assert.deepEqual(around('min by (job) ({__name__=~"mysql_c|mysql_d"} > 0) + mysql_e == 0'), [
+        'min',
+        'min',
+        undefined,
+      ]);
+      assert.deepEqual(around('sum without (instance) (increase(mysql_f[1m]) * on (job) group_left max(other))'), [
+        'sum',
+      ]);
     });
 
     it('unit-tests every rule file, and every alert both firing (per severity) and staying quiet', () => {
@@ -199,7 +245,10 @@ describe('Prometheus config and alert rules', () => {
       }
       assert.deepEqual([...ruleFiles].sort(), [...tested].sort(), 'every rule file is loaded by some test file');
       for (const rule of alerts) {
-        assert.ok(fires.has(`${rule.alert}/${String(rule.labels['severity'])}`), `${rule.alert} (${String(rule.labels['severity'])}) has no test where it fires`);
+        assert.ok(
+          fires.has(`${rule.alert}/${String(rule.labels['severity'])}`),
+          `${rule.alert} (${String(rule.labels['severity'])}) has no test where it fires`,
+        );
         assert.ok(quiet.has(rule.alert!), `${rule.alert} has no near-miss test where it must not fire`);
       }
     });
@@ -223,7 +272,13 @@ function runbookAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>();
   for (const line of markdown.split('\n')) {
     const heading = /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
-    if (heading) anchors.add(heading[1]!.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-'));
+    if (heading)
+      anchors.add(
+        heading[1]!
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+          .replace(/\s/g, '-'),
+      );
     for (const explicit of line.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) anchors.add(explicit[1]!);
   }
   return anchors;

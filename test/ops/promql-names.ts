@@ -7,9 +7,36 @@
 
 // Keywords, operators and aggregations that are not metric names even when not followed by "(".
 const promqlWords = new Set([
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'atan2',
-  'inf', 'nan', 'start', 'end',
-  'sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'atan2',
+  'inf',
+  'nan',
+  'start',
+  'end',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'group',
+  'stddev',
+  'stdvar',
+  'count',
+  'count_values',
+  'bottomk',
+  'topk',
+  'quantile',
+  'limitk',
+  'limit_ratio',
 ]);
 
 const identifier = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -42,12 +69,16 @@ export function metricNamesIn(expr: string): NamesInExpression {
     if (!promqlWords.has(match[1]!.toLowerCase())) found.push(match[1]!);
   }
   const unique = [...new Set(found)];
-  return { metrics: unique.filter((name) => !name.includes(':')), recordings: unique.filter((name) => name.includes(':') && !name.startsWith('__name__')) };
+  return {
+    metrics: unique.filter((name) => !name.includes(':')),
+    recordings: unique.filter((name) => name.includes(':') && !name.startsWith('__name__')),
+  };
 }
 
 /** Where a metric comes from when the app does not expose it. */
 export function externalSource(name: string): 'prometheus' | 'loadtest' | 'k6' | undefined {
-  if (name === 'ALERTS' || name === 'ALERTS_FOR_STATE' || name === 'up' || /^(scrape|prometheus)_/.test(name)) return 'prometheus';
+  if (name === 'ALERTS' || name === 'ALERTS_FOR_STATE' || name === 'up' || /^(scrape|prometheus)_/.test(name))
+    return 'prometheus';
   if (name.startsWith('loadtest_')) return 'loadtest';
   if (name.startsWith('k6_')) return 'k6';
   return undefined;
@@ -62,7 +93,10 @@ export function substituteVariables(expr: string, values: Readonly<Record<string
   let result = expr;
   for (const name of names) {
     const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    result = result.replace(new RegExp(`\\$\\{${escaped}(?::[^}]*)?\\}|\\[\\[${escaped}\\]\\]|\\$${escaped}(?![\\w])`, 'g'), () => values[name]!);
+    result = result.replace(
+      new RegExp(`\\$\\{${escaped}(?::[^}]*)?\\}|\\[\\[${escaped}\\]\\]|\\$${escaped}(?![\\w])`, 'g'),
+      () => values[name]!,
+    );
   }
   return result;
 }
@@ -115,17 +149,39 @@ export function dashboardTargets(dashboard: { panels?: DashboardPanel[] }): Dash
   );
 }
 
-const aggregations = new Set(['sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio']);
+const aggregations = new Set([
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'group',
+  'stddev',
+  'stdvar',
+  'count',
+  'count_values',
+  'bottomk',
+  'topk',
+  'quantile',
+  'limitk',
+  'limit_ratio',
+]);
 
 /**
  * For every selector of a metric named `name` in `expr`, the innermost aggregation around it (`sum`, `max`…), or
  * undefined when none is: what decides whether a series every replica exports alike is counted once or N times.
  * Walks out through the parentheses, skipping functions (`rate(`) and reading `agg by (…) (` and `agg(`.
  */
-export function aggregationsAround(expr: string, isWanted: (name: string) => boolean): { name: string; aggregation: string | undefined }[] {
-  const blanked = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, (s) => (/__name__/.test(s) ? s : `${'"'.padEnd(s.length - 1, ' ')}"`));
+export function aggregationsAround(
+  expr: string,
+  isWanted: (name: string) => boolean,
+): { name: string; aggregation: string | undefined }[] {
+  const blanked = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, (s) =>
+    /__name__/.test(s) ? s : `${'"'.padEnd(s.length - 1, ' ')}"`,
+  );
   const found: { name: string; aggregation: string | undefined }[] = [];
-  for (const match of expr.matchAll(/(?<![\w:"])([a-zA-Z_][a-zA-Z0-9_]*)(?=\s*[{[)\s]|$)|__name__\s*=~?\s*"([^"]*)"/g)) {
+  for (const match of expr.matchAll(
+    /(?<![\w:"])([a-zA-Z_][a-zA-Z0-9_]*)(?=\s*[{[)\s]|$)|__name__\s*=~?\s*"([^"]*)"/g,
+  )) {
     const names = match[1] !== undefined ? [match[1]] : match[2]!.split('|');
     const wanted = names.filter(isWanted);
     if (wanted.length === 0) continue;

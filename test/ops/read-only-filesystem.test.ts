@@ -14,7 +14,8 @@ import { warnLoudly } from './repo-files.js';
  * open any file for writing nor create, rename or remove one. /dev, /proc and /sys are mounts of their own in a pod.
  */
 
-const fileSyscalls = 'openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,truncate,link,linkat,symlink,symlinkat';
+const fileSyscalls =
+  'openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,truncate,link,linkat,symlink,symlinkat';
 
 /** The syscalls in an strace log that write to the filesystem, paths under /dev, /proc and /sys excepted. */
 function filesystemWrites(log: string): string[] {
@@ -38,7 +39,9 @@ describe('filesystem writes (for a read-only root filesystem)', function () {
   before(async function () {
     const probe = spawnSync('strace', ['-f', '-o', '/dev/null', 'true'], { encoding: 'utf8' });
     if (probe.error !== undefined || probe.status !== 0) {
-      warnLoudly(`strace cannot trace here (${probe.error?.message ?? probe.stderr.trim()}): writes to the filesystem were NOT checked. \`apt-get install strace\`.`);
+      warnLoudly(
+        `strace cannot trace here (${probe.error?.message ?? probe.stderr.trim()}): writes to the filesystem were NOT checked. \`apt-get install strace\`.`,
+      );
       this.skip();
     }
     cluster = await startCluster(
@@ -70,10 +73,17 @@ describe('filesystem writes (for a read-only root filesystem)', function () {
     const c = cluster!;
     const email = `ro-${Date.now()}@example.com`;
     const password = 'correct horse battery staple';
-    assert.equal((await request(`${c.url}/api/users`, { method: 'POST', json: { email, name: 'Read Only', password } })).status, 201);
+    assert.equal(
+      (await request(`${c.url}/api/users`, { method: 'POST', json: { email, name: 'Read Only', password } })).status,
+      201,
+    );
     const login = await request(`${c.url}/api/login`, { method: 'POST', json: { email, password } });
     assert.equal(login.status, 200);
-    assert.equal((await request(`${c.url}/api/me`, { headers: { authorization: `Bearer ${String(login.body['token'])}` } })).status, 200);
+    assert.equal(
+      (await request(`${c.url}/api/me`, { headers: { authorization: `Bearer ${String(login.body['token'])}` } }))
+        .status,
+      200,
+    );
     assert.equal((await fetch(`http://127.0.0.1:${c.metricsPort}/metrics`)).status, 200);
     const mark = c.logs.length;
     process.kill(primaryPid, 'SIGHUP');

@@ -7,7 +7,6 @@ import { repoRoot } from '../../harness/repo-root.js';
 
 export { repoRoot };
 
-
 export function readRepoFile(relativePath: string): string {
   return readFileSync(resolve(repoRoot, relativePath), 'utf8');
 }

@@ -19,7 +19,7 @@ const orphanSessions = 'SELECT COUNT(*) AS n FROM sessions s LEFT JOIN users u O
 
 function mixedCase(text: string, seed: number): string {
   // Deterministic per seed; seed 0 is all lower-case. Some variants also carry surrounding spaces.
-  const cased = [...text].map((c, i) => ((seed >> i % 12) & 1 ? c.toUpperCase() : c)).join('');
+  const cased = [...text].map((c, i) => ((seed >> (i % 12)) & 1 ? c.toUpperCase() : c)).join('');
   return seed % 5 === 4 ? `  ${cased} ` : cased;
 }
 
@@ -38,7 +38,8 @@ describe('integrity under concurrency', () => {
   const register = (json: unknown) => request(`${app.url}/api/users`, { method: 'POST', json });
   // Each concurrent login comes from its own address: more than 5 attempts on one account from one address in flight
   // at once are throttled before their passwords are checked, which is not what these tests are about.
-  const login = (json: unknown, client = '192.0.2.1') => request(`${app.url}/api/login`, { method: 'POST', json, headers: { 'x-forwarded-for': client } });
+  const login = (json: unknown, client = '192.0.2.1') =>
+    request(`${app.url}/api/login`, { method: 'POST', json, headers: { 'x-forwarded-for': client } });
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const me = (token: string) => request(`${app.url}/api/me`, { headers: bearer(token) });
   const logout = (token: string) => request(`${app.url}/api/logout`, { method: 'POST', headers: bearer(token) });
@@ -46,7 +47,11 @@ describe('integrity under concurrency', () => {
   it('50 concurrent registrations of one email in mixed case: exactly one 201, 49 × 409, one row', async () => {
     const email = 'race.condition@example.com';
     const usersBefore = await count(admin, 'SELECT COUNT(*) AS n FROM users');
-    const attempts = Array.from({ length: 50 }, (_, i) => ({ email: mixedCase(email, i * 7919), password: `password-of-attempt-${i}`, name: `Racer ${i}` }));
+    const attempts = Array.from({ length: 50 }, (_, i) => ({
+      email: mixedCase(email, i * 7919),
+      password: `password-of-attempt-${i}`,
+      name: `Racer ${i}`,
+    }));
     const responses = await Promise.all(attempts.map(register));
     const statuses = responses.map((r) => r.status);
     assert.equal(statuses.filter((s) => s === 201).length, 1, `statuses: ${statuses.join(',')}`);
@@ -67,7 +72,9 @@ describe('integrity under concurrency', () => {
   it('25 emails registered twice each, all at once: 25 × 201, 25 × 409, 25 rows', async () => {
     const emails = Array.from({ length: 25 }, (_, i) => `pair${i}@example.com`);
     const responses = await Promise.all(
-      [...emails, ...emails.map((e) => e.toUpperCase())].map((email, i) => register({ email, password: `pair-password-${i}`, name: `P${i}` })),
+      [...emails, ...emails.map((e) => e.toUpperCase())].map((email, i) =>
+        register({ email, password: `pair-password-${i}`, name: `P${i}` }),
+      ),
     );
     const statuses = responses.map((r) => r.status);
     assert.equal(statuses.filter((s) => s === 201).length, 25, statuses.join(','));
@@ -85,7 +92,9 @@ describe('integrity under concurrency', () => {
     const userId = Number(row?.['id']);
 
     // 40 logins at once: 40 distinct sessions.
-    const logins = await Promise.all(Array.from({ length: 40 }, (_, i) => login({ email, password }, `198.51.100.${i}`)));
+    const logins = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => login({ email, password }, `198.51.100.${i}`)),
+    );
     assert.deepEqual([...new Set(logins.map((r) => r.status))], [200]);
     const tokens = logins.map((r) => String(r.body['token']));
     assert.equal(new Set(tokens).size, 40);
@@ -96,7 +105,10 @@ describe('integrity under concurrency', () => {
     const results: JsonResponse[] = await Promise.all(storm);
     tokens.forEach((_token, i) => {
       const [first, second, read] = results.slice(i * 3, i * 3 + 3) as [JsonResponse, JsonResponse, JsonResponse];
-      assert.ok([204, 401].includes(first.status) && [204, 401].includes(second.status), `${first.status} ${second.status}`);
+      assert.ok(
+        [204, 401].includes(first.status) && [204, 401].includes(second.status),
+        `${first.status} ${second.status}`,
+      );
       assert.ok(first.status === 204 || second.status === 204, 'at least one logout of each session succeeded');
       assert.ok([200, 401].includes(read.status), `me: ${read.status}`);
     });
@@ -126,8 +138,16 @@ describe('unknown email vs wrong password (production hash cost)', function () {
     admin = await freshDatabase(testConnection(database));
     // One worker so every sample meets the same process; TRUST_PROXY so each sample can come from its own
     // client address (X-Forwarded-For) and the per-client throttle never turns a sample into a 429.
-    app = await startCluster({ DATABASE_URL: testDatabaseUrl(database), WORKERS: '1', PASSWORD_HASH_COST: '14', TRUST_PROXY: 'true' });
-    const created = await request(`${app.url}/api/users`, { method: 'POST', json: { email: 'known@example.com', password: 'the-right-password', name: 'K' } });
+    app = await startCluster({
+      DATABASE_URL: testDatabaseUrl(database),
+      WORKERS: '1',
+      PASSWORD_HASH_COST: '14',
+      TRUST_PROXY: 'true',
+    });
+    const created = await request(`${app.url}/api/users`, {
+      method: 'POST',
+      json: { email: 'known@example.com', password: 'the-right-password', name: 'K' },
+    });
     assert.equal(created.status, 201);
   });
   after(async () => {
@@ -151,7 +171,9 @@ describe('unknown email vs wrong password (production hash cost)', function () {
   // The request id, and the problem's `instance` that names it, differ by design.
   const withoutRequestId = (r: JsonResponse) => ({ ...r.body, requestId: undefined, instance: undefined });
   const comparableHeaders = (r: JsonResponse) =>
-    [...r.headers].filter(([name]) => !['date', 'x-request-id', 'content-length'].includes(name)).sort(([a], [b]) => a.localeCompare(b));
+    [...r.headers]
+      .filter(([name]) => !['date', 'x-request-id', 'content-length'].includes(name))
+      .sort(([a], [b]) => a.localeCompare(b));
 
   it('answers both with the same status, body (minus requestId) and headers', async () => {
     const [unknown, wrong] = [(await unknownEmail()).response, (await wrongPassword()).response];
@@ -169,7 +191,10 @@ describe('unknown email vs wrong password (production hash cost)', function () {
       requestId: undefined,
     });
     assert.deepEqual(comparableHeaders(unknown), comparableHeaders(wrong));
-    assert.equal(unknown.text.length - 2 * String(unknown.body['requestId']).length, wrong.text.length - 2 * String(wrong.body['requestId']).length);
+    assert.equal(
+      unknown.text.length - 2 * String(unknown.body['requestId']).length,
+      wrong.text.length - 2 * String(wrong.body['requestId']).length,
+    );
   });
 
   it('takes the same time for both: medians of 30 interleaved samples each within 20%', async () => {
@@ -201,7 +226,9 @@ describe('unknown email vs wrong password (production hash cost)', function () {
       const wrong = median(samples.wrong);
       assert.ok(unknown > 10 && wrong > 10, 'a real scrypt at cost 14 ran on both paths');
       difference = Math.abs(unknown - wrong) / Math.min(unknown, wrong);
-      rounds.push(`round ${round}: unknown email ${unknown.toFixed(1)} ms, wrong password ${wrong.toFixed(1)} ms (${(difference * 100).toFixed(1)}% apart)`);
+      rounds.push(
+        `round ${round}: unknown email ${unknown.toFixed(1)} ms, wrong password ${wrong.toFixed(1)} ms (${(difference * 100).toFixed(1)}% apart)`,
+      );
       console.log(`      login medians at cost 14, ${rounds.at(-1)}`);
     }
     assert.ok(difference <= 0.2, `medians more than 20% apart in every round:\n${rounds.join('\n')}`);

@@ -117,9 +117,15 @@ export function buildRequest(method: string, path: string, headers: HeaderList =
   if (!has('host')) all.push(['Host', '127.0.0.1']);
   all.push(...headers.map(([n, v]) => [n, v] as [string, string | Buffer]));
   if (!has('connection')) all.push(['Connection', 'close']);
-  if (bodyBytes && !has('content-length') && !has('transfer-encoding')) all.push(['Content-Length', String(bodyBytes.length)]);
+  if (bodyBytes && !has('content-length') && !has('transfer-encoding'))
+    all.push(['Content-Length', String(bodyBytes.length)]);
   const parts: Buffer[] = [Buffer.from(`${method} ${path} HTTP/1.1\r\n`, 'latin1')];
-  for (const [name, value] of all) parts.push(Buffer.from(`${name}: `, 'latin1'), Buffer.isBuffer(value) ? value : Buffer.from(value, 'latin1'), Buffer.from('\r\n'));
+  for (const [name, value] of all)
+    parts.push(
+      Buffer.from(`${name}: `, 'latin1'),
+      Buffer.isBuffer(value) ? value : Buffer.from(value, 'latin1'),
+      Buffer.from('\r\n'),
+    );
   parts.push(Buffer.from('\r\n'));
   if (bodyBytes) parts.push(bodyBytes);
   return Buffer.concat(parts);

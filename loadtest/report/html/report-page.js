@@ -23,14 +23,20 @@
   var statusKeys = Object.keys(ts.statuses).sort();
   var charts = [
     {
-      id: 'chart-rate', title: 'Requests and errors per second', x: ts.t, unit: 'per second',
+      id: 'chart-rate',
+      title: 'Requests and errors per second',
+      x: ts.t,
+      unit: 'per second',
       series: [
         { label: 'requests/s', values: perSecond(ts.requests), color: '#1f77b4' },
         { label: 'errors/s', values: perSecond(ts.errors), color: '#d62728' },
       ],
     },
     {
-      id: 'chart-latency', title: 'Latency (ms)', x: ts.t, unit: 'ms',
+      id: 'chart-latency',
+      title: 'Latency (ms)',
+      x: ts.t,
+      unit: 'ms',
       series: [
         { label: 'p50', values: ts.p50Ms, color: '#2ca02c' },
         { label: 'p95', values: ts.p95Ms, color: '#ff7f0e' },
@@ -38,11 +44,21 @@
       ],
     },
     {
-      id: 'chart-status', title: 'Status mix per second', x: ts.t, unit: 'per second',
-      series: statusKeys.map((key, i) => ({ label: key, values: perSecond(ts.statuses[key]), color: statusColor(key, i) })),
+      id: 'chart-status',
+      title: 'Status mix per second',
+      x: ts.t,
+      unit: 'per second',
+      series: statusKeys.map((key, i) => ({
+        label: key,
+        values: perSecond(ts.statuses[key]),
+        color: statusColor(key, i),
+      })),
     },
     {
-      id: 'chart-pool', title: 'Pool connections (all workers)', x: server.t, unit: 'connections',
+      id: 'chart-pool',
+      title: 'Pool connections (all workers)',
+      x: server.t,
+      unit: 'connections',
       series: [
         { label: 'used', values: server.used, color: '#1f77b4', fill: 'rgba(31,119,180,0.15)' },
         { label: 'max', values: server.max, color: '#7f7f7f', dash: [6, 4] },
@@ -50,9 +66,17 @@
       ],
     },
     {
-      id: 'chart-mysql', title: 'MySQL Threads_connected vs budget', x: server.t, unit: 'connections',
+      id: 'chart-mysql',
+      title: 'MySQL Threads_connected vs budget',
+      x: server.t,
+      unit: 'connections',
       series: [
-        { label: 'Threads_connected', values: server.threadsConnected, color: '#9467bd', fill: 'rgba(148,103,189,0.15)' },
+        {
+          label: 'Threads_connected',
+          values: server.threadsConnected,
+          color: '#9467bd',
+          fill: 'rgba(148,103,189,0.15)',
+        },
         { label: 'budget', values: server.budget, color: '#d62728', dash: [6, 4] },
       ],
     },
@@ -73,7 +97,15 @@
       scales: { x: { time: false } },
       axes: [{ label: 'seconds since the start' }, { label: chart.unit }],
       series: [{ label: 's' }].concat(
-        chart.series.map((s) => ({ label: s.label, stroke: s.color, fill: s.fill, dash: s.dash, width: 2, spanGaps: false, points: { size: 5 } })),
+        chart.series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          fill: s.fill,
+          dash: s.dash,
+          width: 2,
+          spanGaps: false,
+          points: { size: 5 },
+        })),
       ),
     };
     new uPlot(options, [chart.x].concat(chart.series.map((s) => s.values)), target);
@@ -83,10 +115,13 @@
   window.loadtestReport = {
     rendered: false,
     charts: charts.map((chart) => ({
-        id: chart.id,
-        title: chart.title,
-        series: chart.series.map((s) => ({ label: s.label, points: s.values.filter((v) => v !== null && v !== undefined).length })),
+      id: chart.id,
+      title: chart.title,
+      series: chart.series.map((s) => ({
+        label: s.label,
+        points: s.values.filter((v) => v !== null && v !== undefined).length,
       })),
+    })),
   };
   requestAnimationFrame(() => {
     window.loadtestReport.rendered = true;

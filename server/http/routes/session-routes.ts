@@ -40,7 +40,12 @@ export function requireSession(sessions: SessionStore): Middleware<AppState> {
  * once a hashing slot is free, right before the hash: concurrent guesses cannot outrun the count, and a login shed
  * for overload (503) never touches the throttle's rows.
  */
-async function checkPassword(deps: SessionRouteDeps, email: string, password: string, client: string): Promise<UserWithPassword | undefined> {
+async function checkPassword(
+  deps: SessionRouteDeps,
+  email: string,
+  password: string,
+  client: string,
+): Promise<UserWithPassword | undefined> {
   let user: UserWithPassword | undefined;
   const matches = await deps.hasher.verifyAdmitted(password, async () => {
     const reservation = await deps.throttle.reserve(email, client);
@@ -89,5 +94,4 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
     await deps.sessions.revoke(ctx.state.token ?? '');
     ctx.status = 204;
   });
-
 }

@@ -7,7 +7,10 @@ import { readJsonBody } from '../json-body.js';
 import { registerSchema } from '../schemas.js';
 import { validate } from '../validate.js';
 
-export function userRoutes(router: Router<AppState>, deps: { users: UserStore; hasher: PasswordHasher; bodyLimitBytes: number }): void {
+export function userRoutes(
+  router: Router<AppState>,
+  deps: { users: UserStore; hasher: PasswordHasher; bodyLimitBytes: number },
+): void {
   router.post('/api/users', async (ctx) => {
     const input = validate(registerSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
     const passwordHash = await deps.hasher.hash(input.password);
