@@ -83,11 +83,24 @@ describe('chaos: crash loop (every worker dies at start)', function () {
     observed.slice(0, 3).forEach((ms, i) => {
       assert.ok(ms >= Number(died[i]!['restartInMs']), `restart ${i} after ${ms} ms`);
     });
-    // The fifth crash came before the fourth restart was due: giving up cancelled it.
-    assert.ok(Number.isNaN(observed[3]) && timeOf(fatal!) < timeOf(died[3]!) + 800);
+    // Giving up cancels every restart still pending then: none of them started a worker. (Which slot's crash is the
+    // fifth depends on how long each worker takes to fail, so the pending one is found, not assumed.)
+    died.forEach((d, i) => {
+      if (timeOf(d) + Number(d['restartInMs']) > timeOf(fatal!)) {
+        assert.ok(Number.isNaN(observed[i]), `restart ${i} was pending when the primary gave up, yet it ran`);
+      }
+    });
+    assert.ok(
+      died.every((d) => timeOf(d) <= timeOf(fatal!)),
+      'no restart was scheduled after giving up',
+    );
     // It did not spin: exactly the crashes the policy allows, no fork after giving up, no worker left alive.
-    assert.equal(failed.length, 5);
-    assert.ok(failed.every((l) => timeOf(l) <= timeOf(fatal!)));
+    // The primary counted five crashes (recentCrashes above) and scheduled four restarts. The other slot's worker,
+    // forked before the give-up and failing the same way at the same moment, may still log its own failure: one more
+    // line at most, and nothing forked after that.
+    assert.equal(died.length, 4);
+    assert.ok(failed.length === 5 || failed.length === 6, `${failed.length} workers failed to start`);
+    assert.ok(failed.filter((l) => timeOf(l) > timeOf(fatal!)).length <= 1, 'a worker started after giving up');
     assert.ok(
       failed.every((l) => !isAlive(Number(l.pid))),
       'no worker left behind',
