@@ -1,11 +1,11 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
-import { preparedStatementsPerConnection } from './connection-budget.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
+import { openPooledConnection } from './open-pooled-connection.js';
 import { createPoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { createStatementDeadline } from './statement-deadline.js';
@@ -102,7 +102,6 @@ export interface DbPool {
 const defaultQueryTimeoutMs = 5000;
 const defaultMaxLifetimeMs = 30 * 60_000;
 const defaultPingAfterIdleMs = 30_000;
-const lifetimeJitter = 0.1;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const name = options.name ?? primaryDatabasePoolName;
@@ -138,62 +137,17 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     createRetryIntervalMillis: 100,
     // Fail the first waiter with the real cause (e.g. ECONNREFUSED) instead of making it wait out the deadline.
     propagateCreateError: true,
-    create: async () => {
-      const started = now();
-      let connection: mysql.Connection;
-      try {
-        connection = await mysql.createConnection({
-          ...options.connection,
-          connectTimeout: options.acquireTimeoutMs,
-          enableKeepAlive: true,
-          keepAliveInitialDelay: 10_000,
-          timezone: 'Z',
-          charset: 'utf8mb4_unicode_ci',
-          supportBigNumbers: true,
-          // No async stack capture per query (a visible share of a busy worker's CPU): our errors never show stacks.
-          trace: false,
-          // The budget counts this many server-side statements per connection (mysql2's default cache is 16,000).
-          maxPreparedStatements: preparedStatementsPerConnection,
-        });
-      } catch (error) {
-        observer.connectionError(errorCode(error));
-        throw error;
-      }
-      if (deps.onConnect) {
-        const admitted = await deps.onConnect(connection).catch(() => false);
-        if (!admitted) {
-          connection.destroy();
-          throw new DatabaseUnavailableError('no_share');
-        }
-      }
-      const pooled: PooledConnection = {
-        connection,
-        threadId: connection.threadId,
-        dead: false,
-        closeReason: undefined,
-        held: false,
-        acquiredAt: 0,
-        releasedAt: now(),
-        expiresAt: now() + maxLifetimeMs * (1 - lifetimeJitter * random()),
-        deadlineAt: 0,
-        killed: undefined,
-        gone: false,
-      };
-      // Without an 'error' listener a connection lost while idle would crash the worker.
-      const events = connection as unknown as NodeJS.EventEmitter;
-      events.on('error', (error: unknown) => {
-        pooled.dead = true;
-        observer.connectionError(errorCode(error));
-        logger.warn({ code: errorCode(error) }, 'database connection lost');
-      });
-      events.on('end', () => {
-        pooled.dead = true;
-        pooled.gone = true;
-      });
-      all.add(pooled);
-      observer.created((now() - started) / 1000);
-      return pooled;
-    },
+    create: openPooledConnection({
+      connection: options.connection,
+      connectTimeoutMs: options.acquireTimeoutMs,
+      maxLifetimeMs,
+      onConnect: deps.onConnect,
+      observer,
+      logger,
+      now,
+      random,
+      track: (pooled) => all.add(pooled),
+    }),
     // tarn awaits a validation that returns a promise (its _validateResource wraps it), though its types say boolean.
     validate: validate as (pooled: PooledConnection) => boolean,
     destroy: async (pooled) => {
