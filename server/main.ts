@@ -12,6 +12,7 @@ import {
   type WorkerMessage,
 } from './cluster/messages.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
+import { createListenSocketKeeper, primaryListenSockets } from './cluster/listen-socket-handover.js';
 import { startReplicaShare, type ReplicaShare } from './cluster/start-replica-share.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { createWorkerShare } from './cluster/worker-share.js';
@@ -72,6 +73,7 @@ async function runPrimary(): Promise<void> {
       spec: (slot) => (share ? share.spec(slot) : { config, budget, slot }),
       onWorkerRestart: (slot) => metrics.workerRestarted(slot),
       prepareReload,
+      ...(config.http.accept === 'reuseport' ? { listenSockets: createListenSocketKeeper() } : {}),
     },
   );
   const metrics: ClusterMetrics = await startClusterMetrics(config, budget, {
@@ -143,7 +145,8 @@ async function runWorker(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
   process.on('disconnect', () => stop('primary disconnected', 'replace'));
-  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share }).catch((error: unknown) =>
+  const listenSockets = spec.config.http.accept === 'reuseport' ? primaryListenSockets(process) : undefined;
+  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share, listenSockets }).catch((error: unknown) =>
     fail(logger, error, 'worker failed to start'),
   );
   registry = worker.registry;

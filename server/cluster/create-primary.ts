@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
+import type { ListenSocketKeeper } from './listen-socket-handover.js';
 import {
   encodeWorkerSpec,
   isReadyMessage,
@@ -74,6 +75,8 @@ export interface PrimaryDeps {
   readonly prepareReload?: () => Promise<boolean>;
   /** The clock for every deadline (Date.now by default). */
   readonly now?: () => number;
+  /** HTTP_ACCEPT=reuseport: keeps each slot's listening sockets across its workers (listen-socket-handover.ts). */
+  readonly listenSockets?: ListenSocketKeeper;
 }
 
 /** Forks workers, restarts the ones that die, reloads and shuts down without dropping requests. */
@@ -108,7 +111,8 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const entry: WorkerEntry = { worker, slot, state: 'starting', deadlineAt: now() + startTimeoutMs, ready, exited };
     entries.set(worker.id, entry);
-    worker.on('message', (message: unknown) => {
+    worker.on('message', (message: unknown, handle: unknown) => {
+      deps.listenSockets?.handle(worker, slot, message, handle);
       // Any message proves a running event loop; a stopping worker's deadline is not renewed by talking.
       if (entry.state === 'ready') entry.deadlineAt = now() + options.heartbeatTimeoutMs;
       if (!isReadyMessage(message) || entry.state !== 'starting') return;
@@ -223,6 +227,8 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
 
   async function drainAll(reason: string): Promise<number> {
     logger.info({ reason, workers: entries.size }, 'shutting down');
+    // The workers hold their own copies until they have drained; the sockets close with the last of them.
+    deps.listenSockets?.closeAll();
     // The shutdown deadline below kills stragglers itself, and its exit code says so.
     watchdog.stop();
     for (const slot of [...restartTimers.keys()]) cancelRestart(slot);

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import type { Config } from '../config/config.js';
+import type { ListenHandle, ListenSocketSource } from './listen-socket-handover.js';
 
 export interface ApiListener {
   /** Stop accepting; resolves once every connection this worker accepted has closed (net.Server#close). */
@@ -18,7 +19,12 @@ export interface ApiListener {
  * iteration, and the kernel spreads new connections over every socket of every worker. All of them feed the one HTTP
  * server, which tracks the connections (keep-alive, idle sweeps, closeAllConnections) as if it had accepted them.
  */
-export async function listenApi(server: Server, http: Config['http']): Promise<ApiListener> {
+export async function listenApi(
+  server: Server,
+  http: Config['http'],
+  /** In a cluster worker: the slot's sockets, kept by the primary across workers (listen-socket-handover.ts). */
+  source?: ListenSocketSource,
+): Promise<ApiListener> {
   if (http.accept !== 'reuseport') {
     // node:cluster shares the primary's socket: accepted by the primary (`primary`) or by every worker (`shared`).
     await listen(server, { port: http.port, host: http.host, backlog: http.listenBacklog });
@@ -28,20 +34,26 @@ export async function listenApi(server: Server, http: Config['http']): Promise<A
     { length: http.listenersPerWorker },
     () => new NetServer((socket) => server.emit('connection', socket)),
   );
+  const inherited = (await source?.inherit(sockets.length)) ?? [];
   try {
-    // exclusive: a socket of this worker's own, not the primary's; each with the full backlog.
-    for (const socket of sockets)
-      await listen(socket, {
-        port: http.port,
-        host: http.host,
-        backlog: http.listenBacklog,
-        exclusive: true,
-        reusePort: true,
-      });
+    for (const [i, socket] of sockets.entries()) {
+      const handle = inherited[i];
+      // exclusive: a socket of this worker's own, not the primary's; each with the full backlog.
+      if (handle) await listen(socket, handle);
+      else
+        await listen(socket, {
+          port: http.port,
+          host: http.host,
+          backlog: http.listenBacklog,
+          exclusive: true,
+          reusePort: true,
+        });
+    }
   } catch (error) {
     for (const socket of sockets) if (socket.listening) socket.close();
     throw error;
   }
+  if (inherited.length === 0) source?.keep(sockets);
   // node:http starts tracking connections (headersTimeout, requestTimeout, closeIdleConnections) on 'listening'.
   server.emit('listening');
   return {
@@ -54,11 +66,11 @@ export async function listenApi(server: Server, http: Config['http']): Promise<A
 
 function listen(
   server: NetServer,
-  options: { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean },
+  options: { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean } | ListenHandle,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options, () => {
+    server.listen(options as never, () => {
       server.off('error', reject);
       resolve();
     });

@@ -7,6 +7,7 @@ import { schedulePurge } from '../db/purge-expired.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import { composeWorker } from './compose-worker.js';
 import { listenApi } from './listen-api.js';
+import type { ListenSocketSource } from './listen-socket-handover.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
 import type { WorkerShare } from './worker-share.js';
 
@@ -36,12 +37,14 @@ export interface WorkerLoggers {
   readonly requestLog: Logger;
   /** APP_REPLICAS=auto: the live ceiling and the registration of new pool connections. */
   readonly share?: WorkerShare | undefined;
+  /** HTTP_ACCEPT=reuseport in a cluster: the slot's listening sockets, kept by the primary across workers. */
+  readonly listenSockets?: ListenSocketSource | undefined;
 }
 
 /** A worker: its parts (composeWorker) served on the cluster's port, with a purge job and a drain. */
 export async function startWorker(
   spec: WorkerSpec,
-  { logger, requestLog, share }: WorkerLoggers,
+  { logger, requestLog, share, listenSockets }: WorkerLoggers,
 ): Promise<RunningWorker> {
   const { config, budget } = spec;
   let draining: Promise<void> | undefined;
@@ -59,7 +62,7 @@ export async function startWorker(
     { keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 },
     app.callback(),
   );
-  const listener = await listenApi(server, config.http);
+  const listener = await listenApi(server, config.http, listenSockets);
 
   // One worker keeps the session and throttle tables small; the others need not repeat it.
   const stopPurge =

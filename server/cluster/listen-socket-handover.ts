@@ -1,0 +1,119 @@
+import type { Worker } from 'node:cluster';
+import type { Server as NetServer } from 'node:net';
+
+/*
+ * With HTTP_ACCEPT=reuseport each worker listens on sockets of its own. A listening socket closes when the last
+ * process holding it closes it, and Linux then resets every connection still queued on it, established but not yet
+ * accepted, unless net.ipv4.tcp_migrate_req is set (it is off by default). A worker that exits in a rolling reload, or
+ * crashes, would take its sockets and their queues with it.
+ *
+ * So the primary keeps a copy of every worker's sockets, by slot: the first worker of a slot opens them and hands the
+ * primary a copy; every later worker of that slot (a reload's replacement, a crash's restart) takes those same
+ * sockets instead of opening new ones. The kernel's queue outlives each worker: during a reload the old and the new
+ * worker accept from it together until the old one leaves, and after a crash the connections wait there for the
+ * restart. The primary never accepts on them; it closes its copies only when the service stops.
+ *
+ * The sockets travel over the cluster's IPC channel as their libuv handles (`net.Server#_handle`), the way node:cluster
+ * itself passes listening handles: the receiving process gets the same socket (SCM_RIGHTS), not a new one.
+ */
+
+/** A listening socket's handle, as node:child_process passes it between processes. */
+export type ListenHandle = object & { close(): void };
+
+/** Worker → primary: the slot's sockets, if the primary holds them; otherwise the worker opens them and offers them. */
+interface WantMessage {
+  readonly type: 'listen:want';
+  readonly count: number;
+}
+/** Worker → primary, with one socket: keep a copy for the slot's next worker. */
+interface KeepMessage {
+  readonly type: 'listen:keep';
+}
+/** Primary → worker: `count` sockets follow, one per `listen:socket` message (0: open your own). */
+interface OfferMessage {
+  readonly type: 'listen:offer';
+  readonly count: number;
+}
+interface SocketMessage {
+  readonly type: 'listen:socket';
+}
+
+const isMessage = <T extends { type: string }>(value: unknown, type: T['type']): value is T =>
+  typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
+
+export interface ListenSocketKeeper {
+  /** Answers one worker's `listen:*` messages; call it from that worker's 'message' listener. */
+  handle(worker: Worker, slot: number, message: unknown, handle: unknown): void;
+  /** Sockets held, over every slot. */
+  held(): number;
+  /** Closes the primary's copies (the service is stopping); the workers' own close as they drain. */
+  closeAll(): void;
+}
+
+/** The primary's side. */
+export function createListenSocketKeeper(): ListenSocketKeeper {
+  const bySlot = new Map<number, ListenHandle[]>();
+  let closed = false;
+  return {
+    handle(worker, slot, message, handle) {
+      if (isMessage<WantMessage>(message, 'listen:want')) {
+        const kept = bySlot.get(slot) ?? [];
+        const offered = !closed && kept.length === message.count ? kept : [];
+        worker.send({ type: 'listen:offer', count: offered.length } satisfies OfferMessage);
+        for (const socket of offered) worker.send({ type: 'listen:socket' } satisfies SocketMessage, socket as never);
+      } else if (isMessage<KeepMessage>(message, 'listen:keep') && isListenHandle(handle)) {
+        if (closed) handle.close();
+        else bySlot.set(slot, [...(bySlot.get(slot) ?? []), handle]);
+      }
+    },
+    held: () => [...bySlot.values()].reduce((sum, kept) => sum + kept.length, 0),
+    closeAll() {
+      closed = true;
+      for (const kept of bySlot.values()) for (const socket of kept) socket.close();
+      bySlot.clear();
+    },
+  };
+}
+
+function isListenHandle(value: unknown): value is ListenHandle {
+  return typeof value === 'object' && value !== null && typeof (value as { close?: unknown }).close === 'function';
+}
+
+/** What a worker's listener uses to inherit its slot's sockets and to hand over the ones it opened. */
+export interface ListenSocketSource {
+  /** The slot's `count` sockets held by the primary; none when the slot has none yet (open them, then `keep`). */
+  inherit(count: number): Promise<ListenHandle[]>;
+  keep(sockets: readonly NetServer[]): void;
+}
+
+type Channel = Pick<NodeJS.Process, 'on' | 'off' | 'send'>;
+
+/** The worker's side, over its IPC channel to the primary. */
+export function primaryListenSockets(channel: Channel): ListenSocketSource {
+  return {
+    inherit(count) {
+      return new Promise((resolve) => {
+        let expected: number | undefined;
+        const received: ListenHandle[] = [];
+        const done = () => {
+          channel.off('message', onMessage);
+          resolve(received);
+        };
+        const onMessage = (message: unknown, handle: unknown) => {
+          if (isMessage<OfferMessage>(message, 'listen:offer')) expected = message.count;
+          else if (isMessage<SocketMessage>(message, 'listen:socket') && isListenHandle(handle)) received.push(handle);
+          else return;
+          if (expected !== undefined && received.length >= expected) done();
+        };
+        channel.on('message', onMessage);
+        channel.send?.({ type: 'listen:want', count } satisfies WantMessage);
+      });
+    },
+    keep(sockets) {
+      for (const socket of sockets) {
+        const handle = (socket as unknown as { _handle?: unknown })._handle;
+        if (handle) channel.send?.({ type: 'listen:keep' } satisfies KeepMessage, handle as never);
+      }
+    },
+  };
+}
