@@ -367,7 +367,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`) */
+            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -379,9 +379,9 @@ export interface operations {
                         /** @constant */
                         status?: 503;
                         /** @enum {unknown} */
-                        error?: "service_unavailable";
+                        error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
-                        type?: "/problems/service-unavailable";
+                        type?: "/problems/service-unavailable" | "/problems/overloaded";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -534,7 +534,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -599,7 +599,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`) */
+            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -611,9 +611,9 @@ export interface operations {
                         /** @constant */
                         status?: 503;
                         /** @enum {unknown} */
-                        error?: "service_unavailable";
+                        error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
-                        type?: "/problems/service-unavailable";
+                        type?: "/problems/service-unavailable" | "/problems/overloaded";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -654,7 +654,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`) */
+            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -666,9 +666,9 @@ export interface operations {
                         /** @constant */
                         status?: 503;
                         /** @enum {unknown} */
-                        error?: "service_unavailable";
+                        error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
-                        type?: "/problems/service-unavailable";
+                        type?: "/problems/service-unavailable" | "/problems/overloaded";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -724,7 +724,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `shutting_down`) */
+            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `shutting_down`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];

@@ -1,26 +1,33 @@
 /**
- * Bounded concurrency with a bounded, time-limited queue: admission control for CPU-heavy work (password
- * hashing). Work beyond `concurrency` waits in line; when the line is full, or a waiter has waited
- * `maxWaitMs`, it is refused at once with OverloadedError (a fast 503) instead of piling up latency for
- * everyone. Hand-written because p-limit has no bounded wait and p-queue is
- * ESM-only, which this CommonJS build cannot load on Node 20.
+ * Bounded concurrency with a bounded, time-limited queue, first come first served: admission control for CPU-heavy
+ * work (password hashing) and for a worker's requests. Work beyond `concurrency` waits in line; when the line is
+ * full, or a waiter has waited `maxWaitMs`, it is refused with OverloadedError (a 503) instead of piling up latency
+ * for everyone. Hand-written because p-limit has no bounded wait and p-queue is ESM-only, which this CommonJS build
+ * cannot load.
  */
 export class OverloadedError extends Error {
   override readonly name = 'OverloadedError';
-  constructor(readonly reason: 'queue_full' | 'wait_timeout') {
+  constructor(
+    readonly reason: 'queue_full' | 'wait_timeout',
+    /** What the client is told, e.g. "Too many logins at once; retry shortly." */
+    readonly detail = 'The server is busy; retry shortly.',
+  ) {
     super(`overloaded: ${reason}`);
   }
 }
 
 export interface AdmissionLimiterOptions {
-  readonly concurrency: number;
+  /** A number, or read at every admission (a limit that follows the pool's live ceiling). */
+  readonly concurrency: number | (() => number);
   readonly maxQueue: number;
   readonly maxWaitMs: number;
+  /** Told to the refused client (OverloadedError#detail). */
+  readonly refusal?: string;
 }
 
 export interface AdmissionLimiter {
   run<T>(work: () => Promise<T>): Promise<T>;
-  state(): { readonly active: number; readonly queued: number };
+  state(): { readonly active: number; readonly queued: number; readonly limit: number };
   /** True when `run` would refuse at once (every slot busy, the line full): lets a caller shed before costly work. */
   full(): boolean;
 }
@@ -31,24 +38,32 @@ interface Waiter {
 }
 
 export function createAdmissionLimiter(options: AdmissionLimiterOptions): AdmissionLimiter {
+  const { concurrency } = options;
+  const limit = typeof concurrency === 'number' ? () => concurrency : concurrency;
   let active = 0;
   const queue: Waiter[] = [];
 
-  function release(): void {
-    active--;
-    const next = queue.shift();
-    if (next) {
+  /** Starts waiters while there is room: one per release, more when the limit was raised while they waited. */
+  function startWaiters(): void {
+    while (queue.length > 0 && active < limit()) {
+      const next = queue.shift()!;
       clearTimeout(next.timer);
       next.start();
     }
   }
 
+  function release(): void {
+    active--;
+    startWaiters();
+  }
+
   function admit(): Promise<void> {
-    if (active < options.concurrency) {
+    startWaiters();
+    if (active < limit()) {
       active++;
       return Promise.resolve();
     }
-    if (queue.length >= options.maxQueue) return Promise.reject(new OverloadedError('queue_full'));
+    if (queue.length >= options.maxQueue) return Promise.reject(new OverloadedError('queue_full', options.refusal));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         start: () => {
@@ -57,7 +72,7 @@ export function createAdmissionLimiter(options: AdmissionLimiterOptions): Admiss
         },
         timer: setTimeout(() => {
           queue.splice(queue.indexOf(waiter), 1);
-          reject(new OverloadedError('wait_timeout'));
+          reject(new OverloadedError('wait_timeout', options.refusal));
         }, options.maxWaitMs),
       };
       queue.push(waiter);
@@ -73,7 +88,7 @@ export function createAdmissionLimiter(options: AdmissionLimiterOptions): Admiss
         release();
       }
     },
-    state: () => ({ active, queued: queue.length }),
-    full: () => active >= options.concurrency && queue.length >= options.maxQueue,
+    state: () => ({ active, queued: queue.length, limit: limit() }),
+    full: () => active >= limit() && queue.length >= options.maxQueue,
   };
 }

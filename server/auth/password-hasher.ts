@@ -7,6 +7,9 @@ import type { AdmissionLimiter } from './admission-limiter.js';
  * Format: $scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt base64>$<hash base64>
  */
 
+/** What a login refused for overload is told (OverloadedError#detail). */
+export const hashingRefusal = 'Too many logins at once; retry shortly.';
+
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** Constant-time comparison; false (never an exception) for a malformed stored hash. */

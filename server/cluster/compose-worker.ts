@@ -2,18 +2,22 @@ import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createProcessRegistry } from '../../metrics/create-process-registry.js';
+import { createAdmissionMetrics } from '../../metrics/admission-metrics.js';
 import { createHttpMetrics } from '../../metrics/http-metrics.js';
 import { createPoolMetrics } from '../../metrics/pool-metrics.js';
 import { createPoolStateMetrics } from '../../metrics/pool-state-metrics.js';
 import { createAdmissionLimiter } from '../auth/admission-limiter.js';
 import { createLoginThrottle, defaultThrottlePolicy } from '../auth/login-throttle.js';
-import { createPasswordHasher, type PasswordHasher } from '../auth/password-hasher.js';
+import { createPasswordHasher, hashingRefusal, type PasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
 import type { Config } from '../config/config.js';
 import { createDbPool, primaryDatabasePoolName, type DbPool, type DbPoolDeps } from '../db/create-db-pool.js';
 import type { AppState } from '../http/app-state.js';
 import { createApp } from '../http/create-app.js';
+
+// A pool shrunk to a few connections (or fenced at 0) still lets requests through to get their answer, a 503 at worst.
+const minimumConcurrentRequests = 16;
 
 export interface WorkerComposition {
   /** The request handler; whoever owns the socket serves `app.callback()`. */
@@ -80,8 +84,19 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
         concurrency: config.auth.hashConcurrency,
         maxQueue: config.auth.hashQueue,
         maxWaitMs: config.auth.hashQueueTimeoutMs,
+        refusal: hashingRefusal,
       }),
     }));
+  const { http } = config;
+  const admission = createAdmissionLimiter({
+    concurrency:
+      http.maxConcurrentRequests === 'pool'
+        ? () => Math.max(minimumConcurrentRequests, 2 * db.ceiling())
+        : http.maxConcurrentRequests,
+    maxQueue: http.queueMax,
+    maxWaitMs: http.queueTimeoutMs,
+  });
+  const admissionObserver = createAdmissionMetrics(registry, admission);
   const app = createApp({
     logger,
     requestLog: deps.requestLog,
@@ -96,6 +111,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
     requestTimeoutMs: config.db.acquireTimeoutMs + config.db.queryTimeoutMs,
     isShuttingDown: deps.isShuttingDown,
     instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
+    admission: { limiter: admission, observer: instrumented ? admissionObserver : undefined },
   });
   return { app, db, registry };
 }

@@ -34,6 +34,16 @@ export interface Config {
     readonly accept: HttpAccept;
     /** With `reuseport`: sockets each worker listens on; libuv accepts one connection per socket per loop iteration. */
     readonly listenersPerWorker: number;
+    /**
+     * Requests a worker runs at once; the rest wait in line, first come first served, before any work is done for
+     * them. `pool`: twice the pool's live ceiling. Every request in flight holds memory and timers and waits on the
+     * pool anyway: 10,000 of them at once cost a worker a third of its throughput.
+     */
+    readonly maxConcurrentRequests: number | 'pool';
+    /** Requests that may wait in that line; beyond it a request is answered 503 `overloaded` at once. */
+    readonly queueMax: number;
+    /** The longest a request waits in that line before its 503 `overloaded`. */
+    readonly queueTimeoutMs: number;
   };
   readonly metrics: {
     readonly port: number;

@@ -17,6 +17,9 @@ const envSchema = z.object({
   HTTP_LISTEN_BACKLOG: int(1, 65_535).default(4096),
   HTTP_ACCEPT: z.enum(['primary', 'shared', 'reuseport']).default('primary'),
   HTTP_LISTENERS_PER_WORKER: int(1, 256).optional(),
+  HTTP_MAX_CONCURRENT_REQUESTS: int(1, 100_000).optional(),
+  HTTP_QUEUE_MAX: int(0, 1_000_000).default(10_000),
+  HTTP_QUEUE_TIMEOUT_MS: int(1, 600_000).default(10_000),
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
   APP_REPLICAS: z.union([z.literal('auto'), int(1, 10_000)]).default(1),
@@ -103,6 +106,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       listenBacklog: e.HTTP_LISTEN_BACKLOG,
       accept: e.HTTP_ACCEPT,
       listenersPerWorker: e.HTTP_LISTENERS_PER_WORKER ?? 1,
+      // Unset: twice the pool's live ceiling, so the pool always has the next request waiting for a connection.
+      maxConcurrentRequests: e.HTTP_MAX_CONCURRENT_REQUESTS ?? 'pool',
+      queueMax: e.HTTP_QUEUE_MAX,
+      queueTimeoutMs: e.HTTP_QUEUE_TIMEOUT_MS,
     },
     metrics: { port: e.METRICS_PORT, instrumentation: e.METRICS_INSTRUMENTATION },
     cluster: {

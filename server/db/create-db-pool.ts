@@ -92,6 +92,8 @@ export interface DbPool {
    * come home (never failing the request that holds them); at 0 every acquire fails at once with 503.
    */
   setCeiling(ceiling: number): void;
+  /** The current ceiling (state().max), without counting connections: read once per request. */
+  ceiling(): number;
   /** Connections whose server thread may still exist: open (used, idle) or being opened. */
   liveConnections(): number;
   /** Waits for held connections to come back, then closes every connection. Idempotent. */
@@ -277,6 +279,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       };
     },
     setCeiling: ceiling.set,
+    ceiling: ceiling.current,
     liveConnections: ceiling.live,
     end() {
       ending ??= tarn.destroy().then(() => undefined);

@@ -8,6 +8,8 @@ import type { UserStore } from '../auth/user-store.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
+import type { AdmissionLimiter } from '../auth/admission-limiter.js';
+import { requestAdmission, type AdmissionObserver } from './request-admission.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
 import { requestDeadline } from './request-deadline.js';
 import { healthRoutes } from './routes/health-routes.js';
@@ -39,6 +41,8 @@ export interface AppDeps {
   readonly requestTimeoutMs?: number;
   /** True once this worker started draining: readiness fails and responses close their connection. */
   readonly isShuttingDown: () => boolean;
+  /** Requests beyond the limiter's concurrency wait in line (requestAdmission); none wait when absent. */
+  readonly admission?: { readonly limiter: AdmissionLimiter; readonly observer?: AdmissionObserver | undefined };
 }
 
 /** What the API is: middleware and routes. How it runs (listen, signals) lives in cluster/. */
@@ -58,6 +62,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     }),
   );
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
+  if (deps.admission) app.use(requestAdmission(deps.admission.limiter, deps.admission.observer));
   if (deps.requestTimeoutMs !== undefined) app.use(requestDeadline(deps.requestTimeoutMs));
   // One router, so 405 (path known, method not) is decided over every route at once.
   const router = new Router<AppState>();

@@ -18,7 +18,7 @@ const bodyErrors: Record<string, () => HttpError> = {
 function toHttpError(error: unknown, bodyLimitBytes: number): HttpError | undefined {
   if (error instanceof HttpError) return error;
   if (error instanceof OverloadedError) {
-    return httpErrors.serviceUnavailable('overloaded', 'Too many logins at once; retry shortly.');
+    return httpErrors.serviceUnavailable('overloaded', error.detail);
   }
   if (error instanceof DatabaseUnavailableError) {
     return httpErrors.serviceUnavailable('service_unavailable', 'The database is unavailable; retry shortly.');

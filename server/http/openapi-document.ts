@@ -57,11 +57,11 @@ function okResponse(description: string, schema: Json, example?: unknown): Json 
   };
 }
 
-const unavailable = (codes: readonly string[] = ['service_unavailable']): ProblemSpec => ({
+const unavailable = (codes: readonly string[] = ['service_unavailable', 'overloaded']): ProblemSpec => ({
   status: 503,
   codes,
   description:
-    'The database is unavailable or did not answer within its deadlines (or, for a login, the hashing budget is full); retry after Retry-After seconds',
+    'The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds',
   headers: ['Retry-After'],
 });
 const jsonBodyProblems: readonly ProblemSpec[] = [
@@ -203,7 +203,7 @@ export function createOpenApiDocument(): Json {
                 description: 'Too many failed logins for this account (from this client); wait Retry-After seconds',
                 headers: ['Retry-After'],
               },
-              unavailable(['service_unavailable', 'overloaded']),
+              unavailable(),
             ],
           ),
         },

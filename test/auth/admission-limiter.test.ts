@@ -21,7 +21,7 @@ describe('admission limiter', () => {
     );
     assert.equal(peak, 2);
     assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
-    assert.deepEqual(limiter.state(), { active: 0, queued: 0 });
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 2 });
   });
 
   it('refuses at once when the queue is full', async () => {
@@ -49,7 +49,7 @@ describe('admission limiter', () => {
     assert.ok(waited >= 25 && waited < 1000, `waited ${waited} ms`);
     await slow;
     assert.equal(await limiter.run(async () => 'next'), 'next');
-    assert.deepEqual(limiter.state(), { active: 0, queued: 0 });
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 1 });
   });
 
   it('frees the slot when the work throws', async () => {
@@ -59,5 +59,28 @@ describe('admission limiter', () => {
       /boom/,
     );
     assert.equal(await limiter.run(async () => 1), 1);
+  });
+
+  it('reads a concurrency given as a function at every admission, and starts every waiter the raised limit has room for', async () => {
+    let concurrency = 1;
+    const limiter = createAdmissionLimiter({ concurrency: () => concurrency, maxQueue: 10, maxWaitMs: 1000 });
+    let release = () => {};
+    const held = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const started: number[] = [];
+    const waiting = [1, 2, 3].map((i) =>
+      limiter.run(async () => {
+        started.push(i);
+        await sleep(10);
+      }),
+    );
+    await sleep(10);
+    assert.deepEqual(limiter.state(), { active: 1, queued: 3, limit: 1 });
+    // Raised while they wait: the next admission starts the waiters first, in order, then itself.
+    concurrency = 5;
+    await limiter.run(async () => started.push(4));
+    assert.deepEqual(started, [1, 2, 3, 4]);
+    release();
+    await Promise.all([held, ...waiting]);
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 5 });
   });
 });

@@ -51,7 +51,14 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
 
   it('sizes the pools from the account limit of 20: two workers under load never get errno 1203/1226', async () => {
     const url = await createAccount(admin!, mariadb!.port, account, 20);
-    cluster = await startCluster({ WORKERS: '2', DB_POOL_MAX: '50', DB_RESERVED_CONNECTIONS: '2', DATABASE_URL: url });
+    cluster = await startCluster({
+      WORKERS: '2',
+      DB_POOL_MAX: '50',
+      DB_RESERVED_CONNECTIONS: '2',
+      DATABASE_URL: url,
+      // Every client's request goes to the pools at once: it is the pools this test presses, not the request line.
+      HTTP_MAX_CONCURRENT_REQUESTS: '1000',
+    });
     const line = cluster.logs.find((l) => l.msg === 'connection budget') as { budget: ConnectionBudget } | undefined;
     assert.ok(line, 'the primary logs its budget decision');
     // floor((20 − 2 reserve − 1 primary) / (2 workers + 1 surge)) = 5

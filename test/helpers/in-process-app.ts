@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { createPasswordHasher, type PasswordHasher } from '../../server/auth/password-hasher.js';
 import { composeWorker } from '../../server/cluster/compose-worker.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
@@ -12,6 +13,8 @@ export interface InProcessApp {
   readonly url: string;
   readonly db: DbPool;
   readonly server: Server;
+  /** The worker's metrics, as the primary would collect them. */
+  readonly registry: Registry;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,8 @@ export interface InProcessAppOptions {
   readonly logger?: Logger;
   /** The production hasher at the lowest cost when not given. */
   readonly hasher?: PasswordHasher;
+  /** More configuration variables, parsed with the rest (e.g. HTTP_MAX_CONCURRENT_REQUESTS). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -42,11 +47,12 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     SESSION_TTL_SECONDS: '3600',
     ENABLE_TEST_ROUTES: String(options.testRoutes ?? true),
     ...(hops > 0 ? { TRUST_PROXY: 'true', TRUST_PROXY_HOPS: String(hops) } : {}),
+    ...options.env,
   });
   const config = deepFreeze({ ...parsed, db: { ...parsed.db, connection: options.connection } });
   // The lowest cost the config allows keeps the suite fast; the format and code path are the production ones.
   const hasher = options.hasher ?? (await createPasswordHasher({ cost: 10 }));
-  const { app, db } = await composeWorker(
+  const { app, db, registry } = await composeWorker(
     { config, poolMax: options.poolMax ?? 5, slot: 0 },
     { logger, requestLog: logger, isShuttingDown: () => false, hasher },
   );
@@ -57,6 +63,7 @@ export async function startInProcessApp(options: InProcessAppOptions): Promise<I
     url: `http://127.0.0.1:${port}`,
     db,
     server,
+    registry,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

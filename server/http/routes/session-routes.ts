@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { OverloadedError } from '../../auth/admission-limiter.js';
-import type { PasswordHasher } from '../../auth/password-hasher.js';
+import { hashingRefusal, type PasswordHasher } from '../../auth/password-hasher.js';
 import type { LoginThrottle } from '../../auth/login-throttle.js';
 import type { SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';
@@ -64,7 +64,7 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
   router.post('/api/login', async (ctx) => {
     // Under a flood, shed first: a login the hasher would refuse anyway costs neither a body parse nor a query.
     // Its body is left for node:http to discard, which keeps the connection usable.
-    if (deps.hasher.saturated()) throw new OverloadedError('queue_full');
+    if (deps.hasher.saturated()) throw new OverloadedError('queue_full', hashingRefusal);
     const input = validate(loginSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
     // A blocked client is refused before it waits for the hasher: guessing then costs the server one indexed read,
     // no lock and no hashing slot. (Blocks that start while this one waits are caught when its attempt is counted.)

@@ -1,0 +1,40 @@
+import type { Middleware } from 'koa';
+import { OverloadedError, type AdmissionLimiter } from '../auth/admission-limiter.js';
+import type { AppState } from './app-state.js';
+
+/** Told how long each admitted request waited in line, and why a refused one was refused. */
+export interface AdmissionObserver {
+  admitted(waitSeconds: number): void;
+  refused(reason: OverloadedError['reason']): void;
+}
+
+// Probes answer at once, whatever waits: a load balancer must not take a busy worker for a dead one. The OpenAPI
+// document is served from memory; it does no work worth a place in line.
+const unqueued = new Set(['/healthz', '/readyz', '/openapi.json']);
+
+/*
+ * A worker runs at most `limiter`'s concurrency of requests; the rest wait in line, first come first served, before
+ * any work is done for them. Without it, a burst of 10,000 connections puts 10,000 requests in flight at once: each
+ * holds its context, promises and timers while it waits for the pool, the garbage collector copies them all, the
+ * worker's throughput falls by a third, and the pool's acquire deadline turns the longer wait into 503s. In line, a
+ * request holds only what node:http and koa made for it, and its wait is bounded by the line's own timeout.
+ *
+ * It sits inside the error boundary (a refusal is a 503 `overloaded` with Retry-After, and the request line and
+ * the HTTP metrics count the wait) and outside the request deadline, which starts when the request is admitted.
+ */
+export function requestAdmission(limiter: AdmissionLimiter, observer?: AdmissionObserver): Middleware<AppState> {
+  return (ctx, next) => {
+    if (unqueued.has(ctx.path)) return next();
+    const arrived = performance.now();
+    return limiter
+      .run(() => {
+        observer?.admitted((performance.now() - arrived) / 1000);
+        // A client that gave up while waiting is not served: its work would only delay the next in line.
+        return ctx.req.socket.destroyed ? Promise.resolve() : next();
+      })
+      .catch((error: unknown) => {
+        if (error instanceof OverloadedError) observer?.refused(error.reason);
+        throw error;
+      });
+  };
+}
