@@ -3,14 +3,14 @@ import { fixedColor, row, gauge, limitLine, stat, timeseries } from './panels.js
 
 /** The "MySQL" row and its panels. */
 export const mysqlRow: (Panel | RowPanel)[] = [
-  row(17, 'MySQL', 38),
+  row(17, 'MySQL', 46),
   timeseries({
     id: 18,
     title: 'MySQL connections: connected vs max_connections vs our budget',
     description:
       "Threads_connected is everyone's connections to MySQL; max_connections is where MySQL starts refusing (errno 1040). Budget is what all pools of all replicas may use (limit − reserve − primaries); pools' max is what they could open right now, and must stay at or below the budget (else DbPoolBudgetOversubscribed). Connected above our open connections is someone else's. \"Limit the budget used\" is the bound the primaries read at start, named by its source: max_connections, max_user_connections_global, or max_user_connections_account (the account's own MAX_USER_CONNECTIONS, invisible in max_connections).",
     unit: 'short',
-    gridPos: { x: 0, y: 39, w: 12, h: 8 },
+    gridPos: { x: 0, y: 47, w: 12, h: 8 },
     queries: [
       ['max(mysql_global_status_threads_connected{instance=~"$instance"})', 'threads connected'],
       ['min(mysql_global_variables_max_connections{instance=~"$instance"})', 'max_connections'],
@@ -30,7 +30,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     description:
       'Threads_connected / max_connections. Above 80% for 5 minutes warns, above 95% for 1 minute pages (MySQLConnectionsNearLimit): at 100% MySQL refuses every new connection, ours included.',
     unit: 'percentunit',
-    gridPos: { x: 12, y: 39, w: 6, h: 8 },
+    gridPos: { x: 12, y: 47, w: 6, h: 8 },
     queries: [
       [
         'max(mysql_global_status_threads_connected{instance=~"$instance"}) / min(mysql_global_variables_max_connections{instance=~"$instance"})',
@@ -49,7 +49,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     description:
       "MySQL's high-water mark of simultaneous connections since it started, against max_connections. Close to max_connections means it has nearly refused connections before, even if it is quiet now.",
     unit: 'short',
-    gridPos: { x: 18, y: 39, w: 6, h: 8 },
+    gridPos: { x: 18, y: 47, w: 6, h: 8 },
     queries: [
       ['max(mysql_global_status_max_used_connections{instance=~"$instance"})', 'max used'],
       ['min(mysql_global_variables_max_connections{instance=~"$instance"})', 'max_connections'],
@@ -61,7 +61,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     description:
       'Refused: MySQL answered "Too many connections" (Connection_errors_max_connections, errno 1040, the original incident), from any client: any is a warning, refusals in every 2 minutes for 5 minutes page (MySQLRefusingConnections). Aborted: failed logins or clients that gave up during the handshake (wrong password, network). 0 when healthy.',
     unit: 'ops',
-    gridPos: { x: 0, y: 47, w: 12, h: 8 },
+    gridPos: { x: 0, y: 55, w: 12, h: 8 },
     queries: [
       [
         'max(rate(mysql_global_status_connection_errors_total{instance=~"$instance", error="max_connections"}[$__rate_interval]))',
@@ -77,7 +77,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     description:
       'Statements executing inside MySQL right now. High while pools are full means MySQL itself is the bottleneck (locks, missing index, I/O); low while pools are full means connections are held while waiting on something else.',
     unit: 'short',
-    gridPos: { x: 12, y: 47, w: 12, h: 8 },
+    gridPos: { x: 12, y: 55, w: 12, h: 8 },
     queries: [['max(mysql_global_status_threads_running{instance=~"$instance"})', 'threads running']],
   }),
   timeseries({
@@ -86,7 +86,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     description:
       "Each replica's published grant (every connection it may hold: its primary's plus its pools at the current ceiling), the per-pool ceiling, and the live replicas counted. On a join the others' grants step down first, then the newcomer's grows; after a crash the survivors grow once its lease has run out (5 s) and its threads are killed. With a fixed APP_REPLICAS the lines are flat.",
     unit: 'short',
-    gridPos: { x: 0, y: 55, w: 12, h: 8 },
+    gridPos: { x: 0, y: 63, w: 12, h: 8 },
     queries: [
       ['max by (instance) (db_pool_budget_granted_connections{instance=~"$instance"})', 'granted {{instance}}'],
       [
@@ -102,7 +102,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     description:
       'APP_REPLICAS=auto: grants raised (grow) and lowered (shrink) per replica, coordination steps that failed (the lease not renewed: DbReplicaLeaseRenewalsFailing when it goes on), and fences (a replica withdrew its whole share after 4 s without a renewal and answered 503 until it joined again: DbReplicaFenced).',
     unit: 'short',
-    gridPos: { x: 12, y: 55, w: 12, h: 8 },
+    gridPos: { x: 12, y: 63, w: 12, h: 8 },
     queries: [
       [
         'sum by (instance, direction) (increase(db_pool_budget_share_changes_total{instance=~"$instance"}[$__rate_interval]))',

@@ -1,5 +1,5 @@
 import { MappingType, type Panel, type RowPanel } from '@grafana/schema';
-import { row, stat, timeseries } from './panels.js';
+import { fixedColor, limitLine, row, stat, timeseries } from './panels.js';
 
 /** The "Overview" row and its panels. */
 export const overviewRow: (Panel | RowPanel)[] = [
@@ -104,5 +104,41 @@ export const overviewRow: (Panel | RowPanel)[] = [
     unit: 'short',
     gridPos: { x: 18, y: 9, w: 6, h: 4 },
     queries: [['sum(http_server_active_requests{instance=~"$instance", worker=~"$worker"})', 'in flight']],
+  }),
+  timeseries({
+    id: 40,
+    title: 'Request line: waiting vs the limit that runs at once',
+    description:
+      'Each worker runs at most HTTP_MAX_CONCURRENT_REQUESTS requests at once (by default twice its pool); the rest wait in line, first come first served, before any work is done for them. Waiting above zero means more requests arrive than the workers run: a burst of connections, or a slow database holding the ones that run. Refused: answered 503 overloaded because the line was full (HTTP_QUEUE_MAX) or a request waited HTTP_QUEUE_TIMEOUT_MS.',
+    unit: 'short',
+    gridPos: { x: 0, y: 13, w: 12, h: 8 },
+    queries: [
+      ['sum(http_server_queued_requests{instance=~"$instance", worker=~"$worker"})', 'waiting'],
+      ['sum(http_server_active_requests{instance=~"$instance", worker=~"$worker"})', 'in flight (waiting included)'],
+      ['sum(http_server_concurrency_limit{instance=~"$instance", worker=~"$worker"})', 'limit'],
+      [
+        'sum(rate(http_server_queue_refusals_total{instance=~"$instance", worker=~"$worker"}[$__rate_interval])) or vector(0)',
+        'refused per second',
+      ],
+    ],
+    overrides: [fixedColor('A', 'orange'), fixedColor('B', 'blue'), limitLine('C', 'dark-red'), fixedColor('D', 'red')],
+  }),
+  timeseries({
+    id: 41,
+    title: 'Time waited in the request line p50 / p99',
+    description:
+      "How long requests waited for their turn before the worker ran them. The server's request duration (API latency) includes it; the pool's wait for a connection comes after it. Near HTTP_QUEUE_TIMEOUT_MS, requests are about to be refused.",
+    unit: 's',
+    gridPos: { x: 12, y: 13, w: 12, h: 8 },
+    queries: [
+      [
+        'histogram_quantile(0.5, sum by (le) (rate(http_server_queue_wait_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        'p50',
+      ],
+      [
+        'histogram_quantile(0.99, sum by (le) (rate(http_server_queue_wait_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        'p99',
+      ],
+    ],
   }),
 ];
