@@ -30,7 +30,11 @@ describe('loadConfig', () => {
     assert.equal(config.log.requestFlushMs, 1000);
     assert.equal(config.http.trustedProxyHops, 0);
     assert.equal(config.http.listenBacklog, 4096);
-    assert.equal(config.http.accept, 'primary');
+    assert.equal(config.http.accept, 'reuseport');
+    assert.equal(config.http.listenersPerWorker, 16);
+    assert.equal(config.http.maxConcurrentRequests, 'pool');
+    assert.equal(config.http.queueMax, 10_000);
+    assert.equal(config.http.queueTimeoutMs, 10_000);
   });
 
   it('parses every variable and treats empty strings as unset', () => {
@@ -59,6 +63,9 @@ describe('loadConfig', () => {
       HTTP_LISTEN_BACKLOG: '4096',
       HTTP_ACCEPT: 'reuseport',
       HTTP_LISTENERS_PER_WORKER: '8',
+      HTTP_MAX_CONCURRENT_REQUESTS: '64',
+      HTTP_QUEUE_MAX: '500',
+      HTTP_QUEUE_TIMEOUT_MS: '2000',
     });
     assert.equal(config.http.port, 9000);
     assert.equal(config.metrics.port, 9464);
@@ -89,6 +96,9 @@ describe('loadConfig', () => {
     assert.equal(config.http.listenBacklog, 4096);
     assert.equal(config.http.accept, 'reuseport');
     assert.equal(config.http.listenersPerWorker, 8);
+    assert.equal(config.http.maxConcurrentRequests, 64);
+    assert.equal(config.http.queueMax, 500);
+    assert.equal(config.http.queueTimeoutMs, 2000);
   });
 
   it('takes APP_REPLICAS=auto: replicas agree on their shares live', () => {
@@ -152,14 +162,15 @@ describe('loadConfig', () => {
 
   it('refuses HTTP_LISTENERS_PER_WORKER unless each worker has sockets of its own (HTTP_ACCEPT=reuseport)', () => {
     assert.throws(
-      () => loadConfig({ HTTP_LISTENERS_PER_WORKER: '8' }),
+      () => loadConfig({ HTTP_ACCEPT: 'primary', HTTP_LISTENERS_PER_WORKER: '8' }),
       /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/,
     );
     assert.throws(
       () => loadConfig({ HTTP_ACCEPT: 'shared', HTTP_LISTENERS_PER_WORKER: '2' }),
       /HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport/,
     );
-    assert.equal(loadConfig({ HTTP_ACCEPT: 'reuseport' }).http.listenersPerWorker, 1);
+    assert.equal(loadConfig({ HTTP_ACCEPT: 'reuseport' }).http.listenersPerWorker, 16);
+    assert.equal(loadConfig({ HTTP_ACCEPT: 'primary' }).http.listenersPerWorker, 1);
   });
 
   it('keeps /metrics off the API port', () => {
