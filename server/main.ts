@@ -146,8 +146,8 @@ async function runWorker(): Promise<void> {
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
   process.on('disconnect', () => stop('primary disconnected', 'replace'));
   const listenSockets = spec.config.http.accept === 'reuseport' ? primaryListenSockets(process) : undefined;
-  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share, listenSockets }).catch((error: unknown) =>
-    fail(logger, error, 'worker failed to start'),
+  worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share, listenSockets }).catch(
+    (error: unknown) => fail(logger, error, 'worker failed to start'),
   );
   registry = worker.registry;
   if (pendingStop) {
