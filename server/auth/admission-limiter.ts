@@ -27,6 +27,12 @@ export interface AdmissionLimiterOptions {
 
 export interface AdmissionLimiter {
   run<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * The fast path of `run`, without its promises: takes a slot when one is free and nobody waits (true), and the
+   * caller then owes exactly one `leave()`. False: wait in line with `run`.
+   */
+  tryEnter(): boolean;
+  leave(): void;
   state(): { readonly active: number; readonly queued: number; readonly limit: number };
   /** True when `run` would refuse at once (every slot busy, the line full): lets a caller shed before costly work. */
   full(): boolean;
@@ -88,6 +94,13 @@ export function createAdmissionLimiter(options: AdmissionLimiterOptions): Admiss
         release();
       }
     },
+    tryEnter() {
+      startWaiters();
+      if (queue.length > 0 || active >= limit()) return false;
+      active++;
+      return true;
+    },
+    leave: release,
     state: () => ({ active, queued: queue.length, limit: limit() }),
     full: () => active >= limit() && queue.length >= options.maxQueue,
   };

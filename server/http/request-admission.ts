@@ -23,8 +23,14 @@ const unqueued = new Set(['/healthz', '/readyz', '/openapi.json']);
  * the HTTP metrics count the wait) and outside the request deadline, which starts when the request is admitted.
  */
 export function requestAdmission(limiter: AdmissionLimiter, observer?: AdmissionObserver): Middleware<AppState> {
+  const leave = () => limiter.leave();
   return (ctx, next) => {
     if (unqueued.has(ctx.path)) return next();
+    // Room and nobody waiting: no line, and no promise more than the rest of the chain's (most requests, most times).
+    if (limiter.tryEnter()) {
+      observer?.admitted(0);
+      return next().finally(leave);
+    }
     const arrived = performance.now();
     return limiter
       .run(() => {

@@ -83,4 +83,18 @@ describe('admission limiter', () => {
     await Promise.all([held, ...waiting]);
     assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 5 });
   });
+
+  it('enters at once without promises when there is room and nobody waits, and never jumps the line', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 10, maxWaitMs: 1000 });
+    assert.equal(limiter.tryEnter(), true);
+    assert.equal(limiter.tryEnter(), false, 'no room');
+    const waiting = limiter.run(async () => 'waited');
+    limiter.leave();
+    // The slot just freed went to the waiter, not to a newcomer.
+    assert.equal(limiter.tryEnter(), false);
+    assert.equal(await waiting, 'waited');
+    assert.equal(limiter.tryEnter(), true);
+    limiter.leave();
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 1 });
+  });
 });
