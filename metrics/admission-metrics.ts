@@ -25,7 +25,7 @@ export function createAdmissionMetrics(registry: Registry, limiter: AdmissionLim
   });
   const wait = new Histogram({
     name: 'http_server_queue_wait_seconds',
-    help: 'Time HTTP requests waited in line before the worker ran them.',
+    help: 'Time HTTP requests that found the worker at its limit waited in line before it ran them.',
     buckets: [...httpDurationBuckets],
     registers: [registry],
   });

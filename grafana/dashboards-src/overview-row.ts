@@ -127,7 +127,7 @@ export const overviewRow: (Panel | RowPanel)[] = [
     id: 41,
     title: 'Time waited in the request line p50 / p99',
     description:
-      "How long requests waited for their turn before the worker ran them. The server's request duration (API latency) includes it; the pool's wait for a connection comes after it. Near HTTP_QUEUE_TIMEOUT_MS, requests are about to be refused.",
+      "How long the requests that found their worker at its limit waited for their turn (requests let in at once are not counted). The server's request duration (API latency) includes it; the pool's wait for a connection comes after it. Near HTTP_QUEUE_TIMEOUT_MS, requests are about to be refused.",
     unit: 's',
     gridPos: { x: 12, y: 13, w: 12, h: 8 },
     queries: [

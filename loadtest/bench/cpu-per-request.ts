@@ -38,7 +38,7 @@ async function productVariant(
   name: string,
   connection: DbConnectionOptions,
   devNull: number,
-  options: { requestLines: boolean; instrumentation: boolean },
+  options: { requestLines: boolean; instrumentation: boolean; requestLine?: boolean },
 ): Promise<Variant> {
   const base = { role: 'worker', worker: 0 };
   const logger = createLogger({ level: 'info', base, destination: pino.destination({ fd: devNull, sync: true }) });
@@ -53,6 +53,7 @@ async function productVariant(
     PASSWORD_HASH_COST: '10',
     SESSION_TTL_SECONDS: '3600',
     METRICS_INSTRUMENTATION: String(options.instrumentation),
+    ...(options.requestLine === false ? { HTTP_MAX_CONCURRENT_REQUESTS: '0' } : {}),
   });
   const config = deepFreeze({ ...parsed, db: { ...parsed.db, connection } });
   const { app, db } = await composeWorker(
@@ -121,6 +122,11 @@ async function main(): Promise<void> {
     await productVariant('product, instrumentation off', connection, devNull, {
       requestLines: true,
       instrumentation: false,
+    }),
+    await productVariant('product, no request line', connection, devNull, {
+      requestLines: true,
+      instrumentation: true,
+      requestLine: false,
     }),
   ];
   const servers: Server[] = [];

@@ -88,15 +88,18 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
       }),
     }));
   const { http } = config;
-  const admission = createAdmissionLimiter({
-    concurrency:
-      http.maxConcurrentRequests === 'pool'
-        ? () => Math.max(minimumConcurrentRequests, 2 * db.ceiling())
-        : http.maxConcurrentRequests,
-    maxQueue: http.queueMax,
-    maxWaitMs: http.queueTimeoutMs,
-  });
-  const admissionObserver = createAdmissionMetrics(registry, admission);
+  const admission =
+    http.maxConcurrentRequests === 'off'
+      ? undefined
+      : createAdmissionLimiter({
+          concurrency:
+            http.maxConcurrentRequests === 'pool'
+              ? () => Math.max(minimumConcurrentRequests, 2 * db.ceiling())
+              : http.maxConcurrentRequests,
+          maxQueue: http.queueMax,
+          maxWaitMs: http.queueTimeoutMs,
+        });
+  const admissionObserver = admission && createAdmissionMetrics(registry, admission);
   const app = createApp({
     logger,
     requestLog: deps.requestLog,
@@ -111,7 +114,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
     requestTimeoutMs: config.db.acquireTimeoutMs + config.db.queryTimeoutMs,
     isShuttingDown: deps.isShuttingDown,
     instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
-    admission: { limiter: admission, observer: instrumented ? admissionObserver : undefined },
+    ...(admission ? { admission: { limiter: admission, observer: instrumented ? admissionObserver : undefined } } : {}),
   });
   return { app, db, registry };
 }

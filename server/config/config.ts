@@ -36,10 +36,11 @@ export interface Config {
     readonly listenersPerWorker: number;
     /**
      * Requests a worker runs at once; the rest wait in line, first come first served, before any work is done for
-     * them. `pool`: twice the pool's live ceiling. Every request in flight holds memory and timers and waits on the
-     * pool anyway: 10,000 of them at once cost a worker a third of its throughput.
+     * them. `pool`: twice the pool's live ceiling; `off`: no line, every request runs at once (HTTP_MAX_CONCURRENT_REQUESTS=0).
+     * Every request in flight holds memory and timers while it waits for the pool: 10,000 of them at once cost a
+     * worker a good part of its throughput.
      */
-    readonly maxConcurrentRequests: number | 'pool';
+    readonly maxConcurrentRequests: number | 'pool' | 'off';
     /** Requests that may wait in that line; beyond it a request is answered 503 `overloaded` at once. */
     readonly queueMax: number;
     /** The longest a request waits in that line before its 503 `overloaded`. */

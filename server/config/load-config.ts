@@ -17,7 +17,7 @@ const envSchema = z.object({
   HTTP_LISTEN_BACKLOG: int(1, 65_535).default(4096),
   HTTP_ACCEPT: z.enum(['primary', 'shared', 'reuseport']).default('reuseport'),
   HTTP_LISTENERS_PER_WORKER: int(1, 256).optional(),
-  HTTP_MAX_CONCURRENT_REQUESTS: int(1, 100_000).optional(),
+  HTTP_MAX_CONCURRENT_REQUESTS: int(0, 100_000).optional(),
   HTTP_QUEUE_MAX: int(0, 1_000_000).default(10_000),
   HTTP_QUEUE_TIMEOUT_MS: int(1, 600_000).default(10_000),
   METRICS_PORT: port.default(9464),
@@ -108,7 +108,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       // 16 sockets take in a burst of connections 16 at a time per loop iteration; `primary` and `shared` have one.
       listenersPerWorker: e.HTTP_LISTENERS_PER_WORKER ?? (e.HTTP_ACCEPT === 'reuseport' ? 16 : 1),
       // Unset: twice the pool's live ceiling, so the pool always has the next request waiting for a connection.
-      maxConcurrentRequests: e.HTTP_MAX_CONCURRENT_REQUESTS ?? 'pool',
+      maxConcurrentRequests: e.HTTP_MAX_CONCURRENT_REQUESTS === 0 ? 'off' : (e.HTTP_MAX_CONCURRENT_REQUESTS ?? 'pool'),
       queueMax: e.HTTP_QUEUE_MAX,
       queueTimeoutMs: e.HTTP_QUEUE_TIMEOUT_MS,
     },

@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import { OverloadedError, type AdmissionLimiter } from '../auth/admission-limiter.js';
 import type { AppState } from './app-state.js';
 
-/** Told how long each admitted request waited in line, and why a refused one was refused. */
+/** Told how long each request that had to wait in line waited, and why a refused one was refused. */
 export interface AdmissionObserver {
   admitted(waitSeconds: number): void;
   refused(reason: OverloadedError['reason']): void;
@@ -24,13 +24,15 @@ const unqueued = new Set(['/healthz', '/readyz', '/openapi.json']);
  */
 export function requestAdmission(limiter: AdmissionLimiter, observer?: AdmissionObserver): Middleware<AppState> {
   const leave = () => limiter.leave();
+  const leaveAndThrow = (error: unknown) => {
+    limiter.leave();
+    throw error;
+  };
   return (ctx, next) => {
     if (unqueued.has(ctx.path)) return next();
-    // Room and nobody waiting: no line, and no promise more than the rest of the chain's (most requests, most times).
-    if (limiter.tryEnter()) {
-      observer?.admitted(0);
-      return next().finally(leave);
-    }
+    // Room and nobody waiting (most requests, most times): one promise more than the rest of the chain's, no clock
+    // read, nothing observed.
+    if (limiter.tryEnter()) return next().then(leave, leaveAndThrow);
     const arrived = performance.now();
     return limiter
       .run(() => {

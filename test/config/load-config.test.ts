@@ -99,6 +99,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.maxConcurrentRequests, 64);
     assert.equal(config.http.queueMax, 500);
     assert.equal(config.http.queueTimeoutMs, 2000);
+    assert.equal(loadConfig({ HTTP_MAX_CONCURRENT_REQUESTS: '0' }).http.maxConcurrentRequests, 'off');
   });
 
   it('takes APP_REPLICAS=auto: replicas agree on their shares live', () => {
