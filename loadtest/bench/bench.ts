@@ -2,11 +2,13 @@ import os from 'node:os';
 import { loginBench } from './login-bench.js';
 import { originalFailureBench } from './original-failure-bench.js';
 import { overheadBench } from './overhead-bench.js';
+import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { tailBench } from './tail-bench.js';
 import { numberFlag, stringFlag } from './bench-flags.js';
 import { printTable, writeResult } from './bench-results.js';
 
 /*
- * `npm run bench [-- --only overhead|failure|login] [--duration S] [--rounds N]`. Each figure is a
+ * `npm run bench [-- --only overhead|failure|login|tail] [--duration S] [--rounds N]`. Each figure is a
  * ratio against a baseline measured in the same run: these machines are noisy, absolute numbers are not
  * comparable between runs. Writes loadtest/results/bench.json.
  */
@@ -94,6 +96,47 @@ async function main(): Promise<void> {
       ratio: r.ratio,
       target: '≥ 0.9',
     });
+  }
+  if (wants('tail')) {
+    // With wrk (apt-get install wrk); `npm run bench:storm` adds the other ways of accepting connections.
+    const mariadb = await startThrowawayMariadb();
+    try {
+      const r = await tailBench({
+        workers,
+        durationSeconds,
+        listeners: 16,
+        databaseUrl: mariadb.url,
+        withOthers: false,
+      });
+      results['tail'] = r;
+      const answered = (run: typeof r.product) =>
+        `${((100 * run.load.answered) / Math.max(1, run.load.sent)).toFixed(2)} % of ${run.load.sent} answered ≤ 10 s`;
+      rows.push(
+        {
+          benchmark: `4. tail, ${r.connections} conns (wrk)`,
+          measure: 'client p99 vs hand-written koa+mysql2',
+          value: `${r.product.load.p99Ms} vs ${r.baseline.load.p99Ms} ms (p50 ${r.product.load.p50Ms} vs ${r.baseline.load.p50Ms} ms)`,
+          ratio: Number(r.p99Ratio.toFixed(2)),
+          target: '≤ 0.5',
+        },
+        {
+          benchmark: '',
+          measure: "product: the server's own p99",
+          value: `≤ ${r.product.serverP99Ms} ms (its histogram's bucket; the baseline has none)`,
+          ratio: '',
+          target: '',
+        },
+        {
+          benchmark: '',
+          measure: 'answered within 10 s',
+          value: `product ${answered(r.product)}; baseline ${answered(r.baseline)}`,
+          ratio: Number((r.product.load.answered / Math.max(1, r.product.load.sent)).toFixed(4)),
+          target: '≥ 0.999',
+        },
+      );
+    } finally {
+      await mariadb.destroy();
+    }
   }
   printTable(rows);
   console.log(`written ${writeResult('bench', results)}`);

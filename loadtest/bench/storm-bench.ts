@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
-import { scrape } from '../../harness/scrape.js';
-import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
+import { benchToken, metricValue, startProduct } from './bench-processes.js';
 import { numberFlag, stringFlag } from './bench-flags.js';
 import { printTable, writeResult } from './bench-results.js';
+import { serverBuckets, serverQuantileMs } from './server-latency.js';
+import { tailBench, tailLines } from './tail-bench.js';
 import { runWrk, type WrkResult } from './wrk.js';
 
 /*
@@ -48,24 +49,6 @@ function tcpExt(): Record<string, number> {
   const names = lines[0]!.split(/\s+/).slice(1);
   const values = lines[1]!.split(/\s+/).slice(1).map(Number);
   return Object.fromEntries(names.map((name, i) => [name, values[i]!]));
-}
-
-/** The p-quantile of the server's request-duration histogram, summed over workers and routes, in ms. */
-function serverQuantileMs(before: Map<number, number>, after: Map<number, number>, p: number): number {
-  const les = [...after.keys()].sort((a, b) => a - b);
-  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
-  if (total <= 0) return Number.NaN;
-  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= total * p) return le * 1000;
-  return Number.POSITIVE_INFINITY;
-}
-
-async function serverBuckets(metricsUrl: string): Promise<Map<number, number>> {
-  const buckets = new Map<number, number>();
-  for (const s of (await scrape(metricsUrl)).series('http_server_request_duration_seconds_bucket')) {
-    const le = s.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels['le']);
-    buckets.set(le, (buckets.get(le) ?? 0) + s.value);
-  }
-  return buckets;
 }
 
 interface StormRow {
@@ -193,89 +176,10 @@ async function main(): Promise<void> {
       results['reload'] = rows;
     }
     if (only === undefined || only === 'tail') {
-      const tail = async (
-        name: string,
-        start: () => Promise<{ url: string; metricsPort?: number; stop: () => Promise<void> }>,
-        token?: string,
-      ) => {
-        const server = await start();
-        try {
-          const auth = token ?? (await benchToken(server.url));
-          // The server's own view, where it has one: its request-duration histogram over the same run.
-          const metricsUrl =
-            server.metricsPort === undefined ? undefined : `http://127.0.0.1:${server.metricsPort}/metrics`;
-          const before = metricsUrl === undefined ? undefined : await serverBuckets(metricsUrl);
-          const load = await runWrk({
-            url: `${server.url}/api/me`,
-            connections: 1000,
-            threads: 2,
-            durationSeconds,
-            timeoutSeconds: 10,
-            headers: { authorization: `Bearer ${auth}` },
-          });
-          const serverP99Ms =
-            metricsUrl === undefined || before === undefined
-              ? Number.NaN
-              : serverQuantileMs(before, await serverBuckets(metricsUrl), 0.99);
-          return { name, token: auth, load, serverP99Ms };
-        } finally {
-          await server.stop();
-        }
-      };
-      const product = await tail('product as shipped', () =>
-        startProduct({
-          WORKERS: String(workers),
-          DATABASE_URL: mariadb.url,
-          LOG_LEVEL: 'warn',
-          HTTP_LISTENERS_PER_WORKER: String(listeners),
-        }),
-      );
-      const primary = await tail('product, HTTP_ACCEPT=primary (the default before)', () =>
-        startProduct({
-          WORKERS: String(workers),
-          DATABASE_URL: mariadb.url,
-          LOG_LEVEL: 'warn',
-          HTTP_ACCEPT: 'primary',
-        }),
-      );
-      const single = await tail('product, reuseport, 1 socket per worker', () =>
-        startProduct({
-          WORKERS: String(workers),
-          DATABASE_URL: mariadb.url,
-          LOG_LEVEL: 'warn',
-          HTTP_LISTENERS_PER_WORKER: '1',
-        }),
-      );
-      const baseline = await tail(
-        'hand-written koa + mysql2 (node default backlog 511)',
-        () => startBaseline({ WORKERS: String(workers), DATABASE_URL: mariadb.url, MODE: 'pool' }),
-        // The product's session, in the same database: the baseline reads it with the same query.
-        product.token,
-      );
+      const tail = await tailBench({ workers, durationSeconds, listeners, databaseUrl: mariadb.url });
       console.log(`tail: wrk -t2 -c1000 -d${durationSeconds}s --timeout 10s on /api/me, ${workers} workers`);
-      printTable(
-        [product, primary, single, baseline].map(({ name, load, serverP99Ms }) => ({
-          server: name,
-          sent: load.sent,
-          '% answered ≤ 10 s': `${((100 * load.answered) / Math.max(1, load.sent)).toFixed(2)} %`,
-          '% ok': `${((100 * load.ok) / Math.max(1, load.sent)).toFixed(2)} %`,
-          'p50 ms': load.p50Ms,
-          'p90 ms': load.p90Ms,
-          'p99 ms': load.p99Ms,
-          'server p99 ms': Number.isNaN(serverP99Ms) ? '(none)' : serverP99Ms,
-          'p99 vs baseline':
-            name === baseline.name
-              ? '1'
-              : `${(load.p99Ms / baseline.load.p99Ms).toFixed(2)}${name === product.name ? ' (target ≤ 0.5)' : ''}`,
-        })),
-      );
-      results['tail'] = {
-        product: product.load,
-        primary: primary.load,
-        reuseportSingle: single.load,
-        listeners,
-        baseline: baseline.load,
-      };
+      printTable(tailLines(tail));
+      results['tail'] = tail;
     }
     console.log(`written ${writeResult('bench-storm', results)}`);
   } finally {
