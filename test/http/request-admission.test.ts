@@ -29,7 +29,7 @@ async function metricValue(app: InProcessApp, name: string, labels: Record<strin
 const hold = (app: InProcessApp, seconds: number) => request(`${app.url}/test/db-sleep?seconds=${seconds}`);
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+  for (let attempt = 0; attempt < 500; attempt++) {
     if (await condition()) return;
     await sleep(10);
   }
@@ -65,7 +65,8 @@ describe('request admission', function () {
 
   it('runs at most the limit at once; the rest wait in line and are served in turn, and probes do not wait', async () => {
     const app = await start({ HTTP_MAX_CONCURRENT_REQUESTS: '2' });
-    const held = [hold(app, 0.4), hold(app, 0.4)];
+    // Held long enough that the requests below arrive while these still run, even on a busy machine.
+    const held = [hold(app, 2), hold(app, 2)];
     await until(async () => (await metricValue(app, 'http_server_active_requests')) === 2, 'two requests run');
     const waiting = [hold(app, 0), hold(app, 0), hold(app, 0)];
     await until(async () => (await metricValue(app, 'http_server_queued_requests')) === 3, 'three requests wait');
@@ -83,7 +84,7 @@ describe('request admission', function () {
 
   it('answers 503 overloaded, with Retry-After, to a request that waited HTTP_QUEUE_TIMEOUT_MS, and never runs it', async () => {
     const app = await start({ HTTP_MAX_CONCURRENT_REQUESTS: '1', HTTP_QUEUE_TIMEOUT_MS: '100' });
-    const held = hold(app, 1);
+    const held = hold(app, 3);
     await until(async () => (await metricValue(app, 'http_server_active_requests')) === 1, 'one request runs');
     const email = 'waited-too-long@example.test';
     assertOverloaded(
@@ -100,7 +101,7 @@ describe('request admission', function () {
 
   it('answers 503 overloaded at once when the line is full', async () => {
     const app = await start({ HTTP_MAX_CONCURRENT_REQUESTS: '1', HTTP_QUEUE_MAX: '1' });
-    const held = hold(app, 0.5);
+    const held = hold(app, 2);
     await until(async () => (await metricValue(app, 'http_server_active_requests')) === 1, 'one request runs');
     const waiting = hold(app, 0);
     await until(async () => (await metricValue(app, 'http_server_queued_requests')) === 1, 'one request waits');
@@ -112,7 +113,7 @@ describe('request admission', function () {
 
   it('does nothing for a client that gave up while its request waited', async () => {
     const app = await start({ HTTP_MAX_CONCURRENT_REQUESTS: '1' });
-    const held = hold(app, 0.5);
+    const held = hold(app, 2);
     await until(async () => (await metricValue(app, 'http_server_active_requests')) === 1, 'one request runs');
     const email = 'gave-up@example.test';
     const gaveUp = new AbortController();
