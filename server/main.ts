@@ -12,7 +12,14 @@ import {
   type WorkerMessage,
 } from './cluster/messages.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
-import { createListenSocketKeeper, primaryListenSockets } from './cluster/listen-socket-handover.js';
+import {
+  createListenSocketKeeper,
+  isListenHandle,
+  isMessage,
+  primaryListenSockets,
+  type AdoptMessage,
+  type ReleaseMessage,
+} from './cluster/listen-socket-handover.js';
 import { startReplicaShare, type ReplicaShare } from './cluster/start-replica-share.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { createWorkerShare } from './cluster/worker-share.js';
@@ -139,8 +146,11 @@ async function runWorker(): Promise<void> {
     if (!worker) pendingStop ??= { reason, kind };
     else void worker.shutdown(reason, kind).then(() => process.exit(0));
   };
-  process.on('message', (message: unknown) => {
+  process.on('message', (message: unknown, handle: unknown) => {
     if (isShutdownMessage(message)) stop(`primary asked (${message.kind})`, message.kind);
+    else if (isMessage<AdoptMessage>(message, 'listen:adopt') && isListenHandle(handle))
+      worker ? worker.listener.adopt(message.slot, handle) : handle.close();
+    else if (isMessage<ReleaseMessage>(message, 'listen:release')) worker?.listener.release(message.slot);
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.

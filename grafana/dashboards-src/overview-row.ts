@@ -127,16 +127,16 @@ export const overviewRow: (Panel | RowPanel)[] = [
     id: 41,
     title: 'Time waited in the request line p50 / p99',
     description:
-      "How long the requests that found their worker at its limit waited for their turn (requests let in at once are not counted). The server's request duration (API latency) includes it; the pool's wait for a connection comes after it. Near HTTP_QUEUE_TIMEOUT_MS, requests are about to be refused.",
+      "How long the requests that found their worker at its limit waited for their turn (requests let in at once are not counted; 0 when none waited). The server's request duration (API latency) includes it; the pool's wait for a connection comes after it. Near HTTP_QUEUE_TIMEOUT_MS, requests are about to be refused.",
     unit: 's',
     gridPos: { x: 12, y: 13, w: 12, h: 8 },
     queries: [
       [
-        'histogram_quantile(0.5, sum by (le) (rate(http_server_queue_wait_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        '(histogram_quantile(0.5, sum by (le) (rate(http_server_queue_wait_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))) >= 0) or vector(0)',
         'p50',
       ],
       [
-        'histogram_quantile(0.99, sum by (le) (rate(http_server_queue_wait_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval])))',
+        '(histogram_quantile(0.99, sum by (le) (rate(http_server_queue_wait_seconds_bucket{instance=~"$instance", worker=~"$worker"}[$__rate_interval]))) >= 0) or vector(0)',
         'p99',
       ],
     ],

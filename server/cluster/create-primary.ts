@@ -119,6 +119,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       entry.state = 'ready';
       entry.deadlineAt = now() + options.heartbeatTimeoutMs;
       markReady();
+      deps.listenSockets?.reclaim(slot);
       if (serving.size === options.workers && [...serving.values()].every((e) => e.state === 'ready'))
         announceStarted(true);
     });
@@ -154,8 +155,13 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     const workerPid = entry.worker.process.pid;
     const wasServing = serving.get(entry.slot) === entry;
     if (wasServing) serving.delete(entry.slot);
-    if (wasServing && entry.state !== 'stopping' && !shuttingDown) onCrash(entry.slot, workerPid, code, signal);
-    else logger.info({ slot: entry.slot, workerPid, code, signal }, 'worker exited');
+    deps.listenSockets?.forget(entry.worker);
+    if (wasServing && entry.state !== 'stopping' && !shuttingDown) {
+      // Until the restart is ready, another worker accepts on the slot's sockets: what is queued there is served now.
+      const borrower = [...serving.values()].find((e) => e.state === 'ready');
+      if (borrower) deps.listenSockets?.lend(entry.slot, borrower.worker);
+      onCrash(entry.slot, workerPid, code, signal);
+    } else logger.info({ slot: entry.slot, workerPid, code, signal }, 'worker exited');
     for (const slot of [...waitingForRoom]) fill(slot);
     for (const listener of [...exitListeners]) listener();
   }

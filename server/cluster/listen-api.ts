@@ -6,6 +6,10 @@ import type { ListenHandle, ListenSocketSource } from './listen-socket-handover.
 export interface ApiListener {
   /** Stop accepting; resolves once every connection this worker accepted has closed (net.Server#close). */
   close(): Promise<void>;
+  /** Accepts on a socket of `slot` too, while that slot has no worker (listen-socket-handover.ts). */
+  adopt(slot: number, handle: ListenHandle): void;
+  /** Stops accepting on `slot`'s sockets: its worker is back. */
+  release(slot: number): void;
 }
 
 /*
@@ -28,7 +32,11 @@ export async function listenApi(
   if (http.accept !== 'reuseport') {
     // node:cluster shares the primary's socket: accepted by the primary (`primary`) or by every worker (`shared`).
     await listen(server, { port: http.port, host: http.host, backlog: http.listenBacklog });
-    return { close: () => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())) };
+    return {
+      close: () => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
+      adopt: (_slot, handle) => handle.close(),
+      release: () => {},
+    };
   }
   const sockets = Array.from(
     { length: http.listenersPerWorker },
@@ -56,11 +64,28 @@ export async function listenApi(
   if (inherited.length === 0) source?.keep(sockets);
   // node:http starts tracking connections (headersTimeout, requestTimeout, closeIdleConnections) on 'listening'.
   server.emit('listening');
+  const adopted = new Map<number, NetServer[]>();
+  const closeAll = (list: readonly NetServer[]) =>
+    Promise.all(list.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
+  let closing = false;
   return {
-    close: () =>
-      Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve())))).then(
-        () => {},
-      ),
+    close() {
+      closing = true;
+      const all = [...sockets, ...[...adopted.values()].flat()];
+      adopted.clear();
+      return closeAll(all).then(() => {});
+    },
+    adopt(slot, handle) {
+      if (closing) return handle.close();
+      const socket = new NetServer((connection) => server.emit('connection', connection));
+      adopted.set(slot, [...(adopted.get(slot) ?? []), socket]);
+      listen(socket, handle).catch(() => socket.close());
+    },
+    release(slot) {
+      const list = adopted.get(slot) ?? [];
+      adopted.delete(slot);
+      void closeAll(list);
+    },
   };
 }
 

@@ -13,6 +13,10 @@ import type { Server as NetServer } from 'node:net';
  * worker accept from it together until the old one leaves, and after a crash the connections wait there for the
  * restart. The primary never accepts on them; it closes its copies only when the service stops.
  *
+ * While a slot has no worker (after a crash, or the watchdog's kill of a hung one, until the restart is ready) the
+ * primary lends its sockets to a worker of another slot, which accepts on them too, so the connections queued there
+ * are served at once rather than after the restart; the lender takes them back when the slot's worker is ready.
+ *
  * The sockets travel over the cluster's IPC channel as their libuv handles (`net.Server#_handle`), the way node:cluster
  * itself passes listening handles: the receiving process gets the same socket (SCM_RIGHTS), not a new one.
  */
@@ -37,13 +41,28 @@ interface OfferMessage {
 interface SocketMessage {
   readonly type: 'listen:socket';
 }
+/** Primary → worker, with one socket of another slot: accept on it too until `listen:release` for that slot. */
+export interface AdoptMessage {
+  readonly type: 'listen:adopt';
+  readonly slot: number;
+}
+export interface ReleaseMessage {
+  readonly type: 'listen:release';
+  readonly slot: number;
+}
 
-const isMessage = <T extends { type: string }>(value: unknown, type: T['type']): value is T =>
+export const isMessage = <T extends { type: string }>(value: unknown, type: T['type']): value is T =>
   typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
 
 export interface ListenSocketKeeper {
   /** Answers one worker's `listen:*` messages; call it from that worker's 'message' listener. */
   handle(worker: Worker, slot: number, message: unknown, handle: unknown): void;
+  /** Lends `slot`'s sockets to `worker` (of another slot) while `slot` has no worker. */
+  lend(slot: number, worker: Worker): void;
+  /** `slot` has a ready worker again: the borrower closes its copies of the slot's sockets. */
+  reclaim(slot: number): void;
+  /** `worker` exited: the slots it borrowed are lent to nobody now. */
+  forget(worker: Worker): void;
   /** Sockets held, over every slot. */
   held(): number;
   /** Closes the primary's copies (the service is stopping); the workers' own close as they drain. */
@@ -53,8 +72,23 @@ export interface ListenSocketKeeper {
 /** The primary's side. */
 export function createListenSocketKeeper(): ListenSocketKeeper {
   const bySlot = new Map<number, ListenHandle[]>();
+  const lentTo = new Map<number, Worker>();
   let closed = false;
   return {
+    lend(slot, worker) {
+      const kept = bySlot.get(slot) ?? [];
+      if (closed || kept.length === 0 || !worker.isConnected()) return;
+      lentTo.set(slot, worker);
+      for (const socket of kept) worker.send({ type: 'listen:adopt', slot } satisfies AdoptMessage, socket as never);
+    },
+    reclaim(slot) {
+      const borrower = lentTo.get(slot);
+      lentTo.delete(slot);
+      if (borrower?.isConnected()) borrower.send({ type: 'listen:release', slot } satisfies ReleaseMessage);
+    },
+    forget(worker) {
+      for (const [slot, borrower] of lentTo) if (borrower === worker) lentTo.delete(slot);
+    },
     handle(worker, slot, message, handle) {
       if (isMessage<WantMessage>(message, 'listen:want')) {
         const kept = bySlot.get(slot) ?? [];
@@ -75,7 +109,7 @@ export function createListenSocketKeeper(): ListenSocketKeeper {
   };
 }
 
-function isListenHandle(value: unknown): value is ListenHandle {
+export function isListenHandle(value: unknown): value is ListenHandle {
   return typeof value === 'object' && value !== null && typeof (value as { close?: unknown }).close === 'function';
 }
 

@@ -6,7 +6,7 @@ import { defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { schedulePurge } from '../db/purge-expired.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import { composeWorker } from './compose-worker.js';
-import { listenApi } from './listen-api.js';
+import { listenApi, type ApiListener } from './listen-api.js';
 import type { ListenSocketSource } from './listen-socket-handover.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
 import type { WorkerShare } from './worker-share.js';
@@ -18,6 +18,8 @@ export interface RunningWorker {
   readonly registry: Registry;
   /** Stop accepting, finish in-flight requests, close the pool. Idempotent; resolves when drained. */
   shutdown(reason: string, kind: ShutdownKind): Promise<void>;
+  /** The listening sockets, for those of another slot lent while it has no worker (listen-socket-handover.ts). */
+  readonly listener: Pick<ApiListener, 'adopt' | 'release'>;
 }
 
 // Connections stay open longer than typical load balancer idle timeouts (60 s), so the balancer closes first.
@@ -104,6 +106,7 @@ export async function startWorker(
     server,
     db,
     registry,
+    listener,
     shutdown(reason, kind) {
       draining ??= drain(reason, kind);
       return draining;

@@ -11,10 +11,10 @@ import { describeFailures, figures, isAlive, lines, ok, signUp, timeOf } from '.
  * stopped worker costs a scrape at most its 1 s timeout); the primary kills the silent worker after the heartbeat
  * timeout (checked every timeout/4, so 2–2.5 s) and replaces it in its slot.
  *
- * What the clients see, documented rather than hidden: requests routed to the stopped worker hang. Those on its
- * keep-alive connections end with a reset when it is killed; new connections the primary's round-robin handed to
- * it while it was stopped are never answered nor closed (node:cluster keeps the handle in the primary), so they
- * hang until the client's own timeout (here 4 s; a load balancer's would apply in production).
+ * What the clients see, documented rather than hidden: requests on the stopped worker's keep-alive connections hang
+ * until it is killed, then end with a reset. New connections the kernel puts on the stopped worker's sockets wait in
+ * their queue; at the kill the primary lends those sockets to the other worker, which answers them, before the
+ * client's own timeout (here 4 s) as long as the heartbeat timeout is shorter.
  */
 
 const heartbeatTimeoutMs = 2000;
@@ -155,8 +155,8 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
       [...perClient.values()].every((n) => n === 1),
       `a client was reset twice: ${JSON.stringify([...perClient])}`,
     );
-    // The round-robin hands a worker one connection at a time and waits for its ack, so a stopped worker swallows
-    // about one new connection (plus, rarely, one that races the kill).
+    // New connections queued on the stopped worker's sockets are answered by the other worker after the kill; one
+    // that raced the kill (accepted by the stopped worker as it was killed) may still hang.
     assert.ok(hung.length <= 3, `${hung.length} requests hung until the client timeout`);
     assert.ok(failures.length <= 24, `${failures.length} failures > 24 clients`);
     // Once the replacement is up, everything succeeds.
