@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lines, startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { request } from '../../harness/http-client.js';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 
@@ -95,13 +96,34 @@ describe('the API listening socket', function () {
     const victimSockets = inodes(before.filter((s) => s.pids.includes(victim!)));
     assert.equal(victimSockets.length, 4);
 
-    // A crash: while the slot has no worker its sockets stay open in the primary, and the restart takes them.
+    // A crash: while the slot has no worker its sockets stay open in the primary, lent to the other worker, which
+    // accepts on them until the restart is ready and takes them.
+    const survivor = c.readyWorkerPids().find((pid) => pid !== victim)!;
     let mark = c.logs.length;
     process.kill(victim!, 'SIGKILL');
+    let lent = false;
+    const watching = (async () => {
+      while (lines(c, 'worker ready', mark).length === 0) {
+        const held = listeners(c.port).filter((s) => victimSockets.includes(s.inode));
+        lent ||= held.length === 4 && held.every((s) => s.pids.includes(survivor));
+        await sleep(20);
+      }
+    })();
     const restarted = await c.waitForLog((l) => l.msg === 'worker ready', 20_000, mark);
-    const afterCrash = listeners(c.port);
+    await watching;
+    assert.ok(lent, "the survivor held the crashed worker's sockets while its slot had none");
+    // The lender takes them back once the restart is ready: each socket is the primary's and one worker's again.
+    let afterCrash = listeners(c.port);
+    for (let attempt = 0; attempt < 100 && !afterCrash.every((s) => s.pids.length === 2); attempt++) {
+      await sleep(20);
+      afterCrash = listeners(c.port);
+    }
     assert.deepEqual(inodes(afterCrash), inodes(before), 'no socket was closed or opened');
     assert.deepEqual(inodes(afterCrash.filter((s) => s.pids.includes(Number(restarted.pid)))), victimSockets);
+    assert.ok(
+      afterCrash.every((s) => s.pids.length === 2),
+      `each socket is held by the primary and one worker: ${JSON.stringify(afterCrash)}`,
+    );
 
     // A rolling reload: every new worker takes its slot's sockets; none is closed under its queue.
     mark = c.logs.length;
