@@ -21,6 +21,12 @@ const variableNames = {
   max_connections: 'mysql_global_variables_max_connections',
   max_user_connections: 'mysql_global_variables_max_user_connections',
 } as const;
+// The limit MySQL applies to this account's sessions: its own MAX_USER_CONNECTIONS when it has one, else the global
+// max_user_connections (0: none). The status connection logs in as the app does, so its session has the app's limit.
+const sessionNames = {
+  max_user_connections: 'mysql_session_max_user_connections',
+} as const;
+const sessionSql = 'SELECT @@SESSION.max_user_connections AS max_user_connections';
 // What is read is what is exported: the queries are built from the names above (plus the refusal counter's source).
 const quoted = (names: readonly string[]) => names.map((name) => `'${name}'`).join(',');
 const statusSql = `SHOW GLOBAL STATUS WHERE Variable_name IN (${quoted([...Object.keys(statusNames), 'Connection_errors_max_connections'])})`;
@@ -85,6 +91,8 @@ export function createMysqlStatusMetrics(
       const [status] = await conn.query<RowDataPacket[]>(statusSql);
       const [variables] = await conn.query<RowDataPacket[]>(variablesSql);
       for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), Number(row['Value']));
+      const [[session]] = await conn.query<RowDataPacket[]>(sessionSql);
+      for (const variable of Object.keys(sessionNames)) values.set(`session.${variable}`, Number(session?.[variable]));
     })();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>(
@@ -124,14 +132,20 @@ export function createMysqlStatusMetrics(
     registers: [upRegistry],
     aggregator: 'first',
   });
-  const gauges = Object.entries({ ...statusNames, ...variableNames }).map(([variable, name]) => ({
-    variable,
-    gauge: new Gauge({
+  const gauges = [
+    ...Object.entries({ ...statusNames, ...variableNames }).map(([variable, name]) => ({
+      variable,
       name,
       help: `MySQL ${variable} (SHOW GLOBAL ${variable in statusNames ? 'STATUS' : 'VARIABLES'}).`,
-      registers: [statusRegistry],
-      aggregator: 'first',
-    }),
+    })),
+    ...Object.entries(sessionNames).map(([variable, name]) => ({
+      variable: `session.${variable}`,
+      name,
+      help: `MySQL @@SESSION.${variable} of the app's account: its own MAX_USER_CONNECTIONS when it has one, else the global value (0: no limit).`,
+    })),
+  ].map(({ variable, name, help }) => ({
+    variable,
+    gauge: new Gauge({ name, help, registers: [statusRegistry], aggregator: 'first' }),
   }));
   // A counter (it only grows until MySQL restarts), so rate()/increase() and promtool's lint treat it right.
   const refused = new Counter({

@@ -68,6 +68,8 @@ describe('connection budget against a per-account MAX_USER_CONNECTIONS', functio
     );
     const metrics = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
     assert.match(metrics, /db_pool_budget_limit_info\{limit_source="max_user_connections_account"\} 1/);
+    // MySQL's limit for the account, live, where the alert rules can compare the pools with it.
+    assert.match(metrics, /^mysql_session_max_user_connections 20$/m);
 
     const { auth } = await signUp(cluster.url, 'account');
     const stopper = new Stopper();

@@ -43,6 +43,7 @@ export const primaryMetricNames = [
   'mysql_global_status_connection_errors_total',
   'mysql_global_variables_max_connections',
   'mysql_global_variables_max_user_connections',
+  'mysql_session_max_user_connections',
 ] as const;
 
 export const histogramMetricNames = [
