@@ -10,8 +10,8 @@ import type { Server as NetServer } from 'node:net';
  * So the primary keeps a copy of every worker's sockets, by slot: the first worker of a slot opens them and hands the
  * primary a copy; every later worker of that slot (a reload's replacement, a crash's restart) takes those same
  * sockets instead of opening new ones. The kernel's queue outlives each worker: during a reload the old and the new
- * worker accept from it together until the old one leaves, and after a crash the connections wait there for the
- * restart. The primary never accepts on them; it closes its copies only when the service stops.
+ * worker accept from it together until the old one leaves, and a crash does not close it either. The primary never
+ * accepts on them; it closes its copies only when the service stops.
  *
  * While a slot has no worker (after a crash, or the watchdog's kill of a hung one, until the restart is ready) the
  * primary lends its sockets to a worker of another slot, which accepts on them too, so the connections queued there
@@ -93,6 +93,12 @@ export function createListenSocketKeeper(): ListenSocketKeeper {
       if (isMessage<WantMessage>(message, 'listen:want')) {
         const kept = bySlot.get(slot) ?? [];
         const offered = !closed && kept.length === message.count ? kept : [];
+        if (offered.length === 0 && kept.length > 0) {
+          // Fewer than a whole set (a worker died while handing its sockets over): nobody would accept on these, so
+          // they are closed, and the new worker opens and hands over a whole set of its own.
+          for (const socket of kept) socket.close();
+          bySlot.delete(slot);
+        }
         worker.send({ type: 'listen:offer', count: offered.length } satisfies OfferMessage);
         for (const socket of offered) worker.send({ type: 'listen:socket' } satisfies SocketMessage, socket as never);
       } else if (isMessage<KeepMessage>(message, 'listen:keep') && isListenHandle(handle)) {
