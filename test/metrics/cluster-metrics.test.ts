@@ -38,6 +38,9 @@ describe('cluster /metrics', function () {
       DB_RESERVED_CONNECTIONS: '5',
       DB_ACQUIRE_TIMEOUT_MS: '2000',
       DB_MAX_IDLE: '3',
+      // Round-robin: the 8 held requests below split 4 and 4, so each worker's waiter gets a connection within the
+      // acquire deadline. With reuseport the kernel's hash may put 7 on one worker, and its last one times out.
+      HTTP_ACCEPT: 'primary',
     });
     metricsUrl = `http://127.0.0.1:${cluster.metricsPort}/metrics`;
     const { database: _db, ...server } = parseDatabaseUrl(mariadb.url);
