@@ -63,8 +63,6 @@ export interface ListenSocketKeeper {
   reclaim(slot: number): void;
   /** `worker` exited: the slots it borrowed are lent to nobody now. */
   forget(worker: Worker): void;
-  /** Sockets held, over every slot. */
-  held(): number;
   /** Closes the primary's copies (the service is stopping); the workers' own close as they drain. */
   closeAll(): void;
 }
@@ -106,7 +104,6 @@ export function createListenSocketKeeper(): ListenSocketKeeper {
         else bySlot.set(slot, [...(bySlot.get(slot) ?? []), handle]);
       }
     },
-    held: () => [...bySlot.values()].reduce((sum, kept) => sum + kept.length, 0),
     closeAll() {
       closed = true;
       for (const kept of bySlot.values()) for (const socket of kept) socket.close();
