@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ReloadOutcome } from '../server/cluster/rolling-reload.js';
-import type { ConnectionBudget } from '../server/db/connection-budget.js';
+import type { ConnectionBudget } from '../server/budget/connection-budget.js';
 
 export interface ClusterCounts {
   readonly byState: Readonly<Record<'starting' | 'ready' | 'stopping', number>>;
@@ -79,7 +79,7 @@ export function createPrimaryMetrics(
   function showBudget(next: ConnectionBudget): void {
     showLimits(next);
     replicas.set(next.replicas);
-    granted.set(next.primaryConnections + (next.workers + next.surgeWorkers) * next.perWorker);
+    granted.set(next.granted);
   }
   showBudget(budget);
   constant(

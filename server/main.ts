@@ -25,7 +25,7 @@ import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { createWorkerShare } from './cluster/worker-share.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
-import { BudgetError } from './db/connection-budget.js';
+import { BudgetError } from './budget/connection-budget.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
 import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
 import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';

@@ -11,13 +11,11 @@ import { createLoginThrottle, defaultThrottlePolicy } from '../auth/login-thrott
 import { createPasswordHasher, hashingRefusal, type PasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
 import { createUserStore } from '../auth/user-store.js';
+import { requestsAtOnce } from '../budget/connection-budget.js';
 import type { Config } from '../config/config.js';
 import { createDbPool, primaryDatabasePoolName, type DbPool, type DbPoolDeps } from '../db/create-db-pool.js';
 import type { AppState } from '../http/app-state.js';
 import { createApp } from '../http/create-app.js';
-
-// A pool shrunk to a few connections (or fenced at 0) still lets requests through to get their answer, a 503 at worst.
-const minimumConcurrentRequests = 16;
 
 export interface WorkerComposition {
   /** The request handler; whoever owns the socket serves `app.callback()`. */
@@ -93,9 +91,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
       ? undefined
       : createAdmissionLimiter({
           concurrency:
-            http.maxConcurrentRequests === 'pool'
-              ? () => Math.max(minimumConcurrentRequests, 2 * db.ceiling())
-              : http.maxConcurrentRequests,
+            http.maxConcurrentRequests === 'pool' ? () => requestsAtOnce(db.ceiling()) : http.maxConcurrentRequests,
           maxQueue: http.queueMax,
           maxWaitMs: http.queueTimeoutMs,
         });

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import { deepFreeze } from '../config/load-config.js';
-import type { ConnectionBudget } from '../db/connection-budget.js';
+import type { ConnectionBudget } from '../budget/connection-budget.js';
 
 /** Everything a worker needs, decided once by the primary and handed over in the fork environment. */
 export interface WorkerSpec {

@@ -3,35 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Connection } from 'mysql2/promise';
 import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
-import { computeConnectionBudget, type ConnectionBudget, type ServerLimits } from '../db/connection-budget.js';
+import { budgetFor, type ConnectionBudget } from '../budget/connection-budget.js';
 import { errorCode, isUnavailableError } from '../db/db-errors.js';
 import { runMigrations } from '../db/run-migrations.js';
-
-/** Connections the primary holds for itself: the one that reads MySQL's status for /metrics. */
-export const primaryConnections = 1;
-
-/** With APP_REPLICAS=auto the primary also holds the coordination connection, counted in its grant. */
-export const autoPrimaryConnections = primaryConnections + 1;
-
-/** One extra worker per replica during a rolling reload (see connection-budget.ts). */
-export const reloadSurgeWorkers = 1;
-
-/**
- * The budget this configuration gets from a server with these limits. With APP_REPLICAS=auto: the budget of a replica
- * alone, so a configuration in which not even one replica fits fails at start (the live shares come later).
- */
-export function budgetFor(config: Config, limits: ServerLimits): ConnectionBudget {
-  const auto = config.cluster.replicas === 'auto';
-  return computeConnectionBudget({
-    limits,
-    poolMax: config.db.poolMax,
-    reservedConnections: config.db.reservedConnections,
-    replicas: auto ? 1 : (config.cluster.replicas as number),
-    workers: config.cluster.workers,
-    primaryConnections: auto ? autoPrimaryConnections : primaryConnections,
-    surgeWorkers: reloadSurgeWorkers,
-  });
-}
 
 /**
  * Before any worker exists: create the database if needed, migrate, read the server's connection limits

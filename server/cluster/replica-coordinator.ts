@@ -3,10 +3,12 @@ import type { Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { DbConnectionOptions } from '../config/config.js';
 import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
-import { effectiveLimit, type ConnectionBudget, type ServerLimits } from '../db/connection-budget.js';
+import { liveBudget, type ConnectionBudget } from '../budget/connection-budget.js';
+import { planStep } from '../budget/live-shares.js';
+import { wantedBy, type ReplicaShape } from '../budget/replica-shape.js';
+import { effectiveLimit, type ServerLimits } from '../budget/server-limits.js';
 import { errorCode } from '../db/db-errors.js';
 import * as claims from '../db/replica-claims.js';
-import { planStep, wantedBy, type ReplicaShape } from '../db/replica-shares.js';
 import type { PoolCeilings } from './pool-ceilings.js';
 
 /*
@@ -184,23 +186,15 @@ export function createReplicaCoordinator(
   }
 
   function budget(): ConnectionBudget {
-    const { limit, limitSource } = limits
-      ? effectiveLimit(limits)
-      : { limit: 0, limitSource: 'max_connections' as const };
-    const ceiling = ceilings.current();
-    return {
-      limit,
-      limitSource,
+    return liveBudget({
+      limits,
       reservedConnections: options.reservedConnections,
-      primaryConnections: shape.primaryConnections,
-      replicas: live,
+      shape,
       workers: options.workers,
-      surgeWorkers: shape.pools - options.workers,
-      usable: Math.max(0, limit - options.reservedConnections - live * shape.primaryConnections),
-      perWorker: ceiling,
-      boundBy: ceiling === shape.poolMax ? 'DB_POOL_MAX' : 'server_limit',
-      worstCaseConnections: granted,
-    };
+      replicas: live,
+      ceiling: ceilings.current(),
+      granted,
+    });
   }
 
   return {

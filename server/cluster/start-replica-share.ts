@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { ClusterMetrics } from '../../metrics/start-cluster-metrics.js';
 import type { Config } from '../config/config.js';
-import type { ConnectionBudget } from '../db/connection-budget.js';
+import type { ConnectionBudget } from '../budget/connection-budget.js';
 import type { WorkerSpec } from './messages.js';
 import { createPoolCeilings } from './pool-ceilings.js';
-import { autoPrimaryConnections, reloadSurgeWorkers } from './prepare-database.js';
+import { replicaShape } from '../budget/replica-shape.js';
 import { createReplicaCoordinator, type ReplicaCoordinator } from './replica-coordinator.js';
 
 /** How often a replica renews its lease, and how long a lease lasts on MySQL's clock (README, "APP_REPLICAS=auto"). */
@@ -31,11 +31,7 @@ export async function startReplicaShare(
   const coordinator = createReplicaCoordinator(
     {
       connection: config.db.connection,
-      shape: {
-        primaryConnections: autoPrimaryConnections,
-        pools: config.cluster.workers + reloadSurgeWorkers,
-        poolMax: config.db.poolMax,
-      },
+      shape: replicaShape({ workers: config.cluster.workers, poolMax: config.db.poolMax, live: true }),
       workers: config.cluster.workers,
       reservedConnections: config.db.reservedConnections,
       heartbeatMs: replicaHeartbeatMs,

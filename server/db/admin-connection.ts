@@ -1,6 +1,6 @@
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { DbConnectionOptions } from '../config/config.js';
-import type { ServerLimits } from './connection-budget.js';
+import type { ServerLimits } from '../budget/server-limits.js';
 
 /**
  * Opens the primary's single connection, creating the application database first if it is missing

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { DbConnectionOptions } from '../config/config.js';
-import { preparedStatementsPerConnection } from './connection-budget.js';
+import { preparedStatementsPerConnection } from '../budget/server-limits.js';
 import { DatabaseUnavailableError, errorCode } from './db-errors.js';
 import type { PoolObserver } from './pool-observer.js';
 import type { PooledConnection } from './pooled-connection.js';

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { ClaimView } from './replica-shares.js';
+import type { ClaimView } from '../budget/live-shares.js';
 
 /*
  * The replica claims table, spoken to on one connection (the coordinator's). Every grant change runs in a

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
-import type { ConnectionBudget } from '../../server/db/connection-budget.js';
+import type { ConnectionBudget } from '../../server/budget/connection-budget.js';
 import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { signUp } from '../helpers/sign-up.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createConnection, type Connection } from 'mysql2/promise';
-import type { ConnectionBudget } from '../../server/db/connection-budget.js';
+import type { ConnectionBudget } from '../../server/budget/connection-budget.js';
 import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
 import { request } from '../../harness/http-client.js';
 import { signUp } from '../helpers/sign-up.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { preparedStatementsPerConnection } from '../../server/db/connection-budget.js';
+import { preparedStatementsPerConnection } from '../../server/budget/server-limits.js';
 import { createDbPool } from '../../server/db/create-db-pool.js';
 import { silentLogger } from '../../harness/test-database.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { budgetFor } from '../../server/cluster/prepare-database.js';
+import { budgetFor } from '../../server/budget/connection-budget.js';
 import { loadConfig } from '../../server/config/load-config.js';
 import {
   asList,

@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  ceilingFor,
-  fairShares,
-  grantFor,
-  planStep,
-  quantize,
-  wantedBy,
-  type ClaimView,
-  type ReplicaShape,
-} from '../../server/db/replica-shares.js';
+import { fairShares, planStep, type ClaimView } from '../../server/budget/live-shares.js';
+import { ceilingFor, grantFor, quantize, wantedBy, type ReplicaShape } from '../../server/budget/replica-shape.js';
 
 /*
  * The arithmetic of APP_REPLICAS=auto under random join, step, confirm, leave, crash and cut-off orders. The model

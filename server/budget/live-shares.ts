@@ -1,35 +1,9 @@
+import { ceilingFor, grantFor, quantize, type ReplicaShape } from './replica-shape.js';
+
 /**
  * The arithmetic of live shares (APP_REPLICAS=auto), kept pure so it can be checked under random join, leave and
- * crash orders. A replica's *grant* is every connection it may hold: its primary's own (the coordination and the
- * MySQL status connection) plus (workers + reload surge) pools of `ceiling` each. Grants only take the shapes
- * `0` (no pool may open) or `primary + pools × c` with c ≥ 1, so a grant is always exactly what its pools can reach.
+ * crash orders. A replica's *grant* is every connection it may hold (replica-shape.ts).
  */
-
-export interface ReplicaShape {
-  /** Connections the primary holds itself. */
-  readonly primaryConnections: number;
-  /** Pools that may be open at once: workers + reload surge. */
-  readonly pools: number;
-  /** DB_POOL_MAX: no pool grows past it, however much room there is. */
-  readonly poolMax: number;
-}
-
-/** The grant that lets every pool of this replica reach `ceiling`. */
-export function grantFor(shape: ReplicaShape, ceiling: number): number {
-  return ceiling < 1 ? 0 : shape.primaryConnections + shape.pools * ceiling;
-}
-
-/** The per-pool ceiling a grant pays for (0 below one connection per pool). */
-export function ceilingFor(shape: ReplicaShape, grant: number): number {
-  const ceiling = Math.floor((grant - shape.primaryConnections) / shape.pools);
-  return Math.max(0, Math.min(shape.poolMax, ceiling));
-}
-
-/** The largest grant of the allowed shape that is not above `amount`. */
-export const quantize = (shape: ReplicaShape, amount: number): number => grantFor(shape, ceilingFor(shape, amount));
-
-/** What a replica would use with all its pools at DB_POOL_MAX: it never asks for more. */
-export const wantedBy = (shape: ReplicaShape): number => grantFor(shape, shape.poolMax);
 
 export interface Demand {
   readonly id: string;

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import {
   BudgetError,
   computeConnectionBudget,
-  preparedStatementsPerConnection,
   type BudgetInput,
   type ConnectionBudget,
-} from '../../server/db/connection-budget.js';
+} from '../../server/budget/connection-budget.js';
+import { preparedStatementsPerConnection } from '../../server/budget/server-limits.js';
 
 const base: BudgetInput = {
   limits: { maxConnections: 151, maxUserConnections: 0, accountMaxUserConnections: 0, maxPreparedStatements: 16_382 },
