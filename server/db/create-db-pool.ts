@@ -5,8 +5,9 @@ import type { DbConnectionOptions } from '../config/config.js';
 import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
+import { createConnectionCloser, type CloseHow } from './connection-closer.js';
 import { openPooledConnection } from './open-pooled-connection.js';
-import { createPoolCeiling } from './pool-ceiling.js';
+import { createPoolCeiling, type PoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { createStatementDeadline } from './statement-deadline.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
@@ -104,6 +105,8 @@ export interface DbPool {
 const defaultQueryTimeoutMs = 5000;
 const defaultMaxLifetimeMs = 30 * 60_000;
 const defaultPingAfterIdleMs = 30_000;
+// How long the server has to close a connection after COM_QUIT before it is abandoned (and its thread killed).
+const quitTimeoutMs = 1000;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const name = options.name ?? primaryDatabasePoolName;
@@ -115,25 +118,34 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const maxLifetimeMs = options.maxLifetimeMs ?? defaultMaxLifetimeMs;
   const pingAfterIdleMs = options.pingAfterIdleMs ?? defaultPingAfterIdleMs;
   const random = deps.random ?? Math.random;
+  const killTimeoutMs = Math.max(1000, options.acquireTimeoutMs);
   const killer =
-    deps.killer ??
-    createThreadKiller(
-      { connection: options.connection, timeoutMs: Math.max(1000, options.acquireTimeoutMs) },
-      { logger },
-    );
+    deps.killer ?? createThreadKiller({ connection: options.connection, timeoutMs: killTimeoutMs }, { logger });
+  // The longest a close may take: COM_QUIT unanswered, then the kill.
+  const closeTimeoutMs = quitTimeoutMs + killTimeoutMs + 1000;
+  const closer = createConnectionCloser({ quitTimeoutMs }, { killer, logger });
   const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
-  const { run } = createStatementDeadline({ killer, observer, logger, now });
-  const all = new Set<PooledConnection>();
   let ending: Promise<void> | undefined;
+  // Set once the ceiling exists (it holds the bookkeeping close reports to); nothing closes before that.
+  let ceiling: PoolCeiling;
+
+  /** The pool's one way to close a connection: it counts until its server thread is gone (connection-closer.ts). */
+  function close(pooled: PooledConnection, how: CloseHow): Promise<void> {
+    pooled.closing ??= closer.close(pooled.connection, how).finally(() => ceiling.closed(pooled));
+    return pooled.closing;
+  }
+  const { run } = createStatementDeadline({ close, observer, logger, now });
 
   const tarn = new TarnPool<PooledConnection>({
     min: Math.min(idleMax, Math.max(1, options.max)),
     // tarn wants max ≥ 1 at construction; a ceiling of 0 is enforced in acquire().
     max: Math.max(1, options.max),
     acquireTimeoutMillis: options.acquireTimeoutMs,
-    // A connect that outlives the acquire deadline is useless to the waiter that asked for it.
-    createTimeoutMillis: options.acquireTimeoutMs,
-    destroyTimeoutMillis: 2000,
+    // A create bounds itself (openPooledConnection: room, connect and admission within the acquire deadline, then
+    // the kill of a connection it gave up on). tarn's own create timeout would forget a create that is still under
+    // way and start another beside it, so it only backs ours up.
+    createTimeoutMillis: options.acquireTimeoutMs + closeTimeoutMs,
+    destroyTimeoutMillis: closeTimeoutMs,
     idleTimeoutMillis: options.idleTimeoutMs,
     reapIntervalMillis: Math.min(1000, Math.max(50, Math.floor(options.idleTimeoutMs / 2))),
     createRetryIntervalMillis: 100,
@@ -148,21 +160,17 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       logger,
       now,
       random,
-      track: (pooled) => all.add(pooled),
+      threads: { reserve: (deadlineAt) => ceiling.reserve(deadlineAt), opened: (pooled) => ceiling.opened(pooled) },
+      close,
     }),
     // tarn awaits a validation that returns a promise (its _validateResource wraps it), though its types say boolean.
     validate: validate as (pooled: PooledConnection) => boolean,
-    destroy: async (pooled) => {
-      all.delete(pooled);
+    destroy: (pooled) => {
       observer.closed(pooled.closeReason ?? (pooled.dead ? 'error' : ending ? 'shutdown' : 'idle_timeout'));
-      if (pooled.dead) {
-        pooled.connection.destroy();
-        return;
-      }
-      await pooled.connection.end().catch(() => pooled.connection.destroy());
+      return close(pooled, pooled.dead ? 'abandon' : 'quit');
     },
   });
-  const ceiling = createPoolCeiling(options.max, { tarn, all, idleMax });
+  ceiling = createPoolCeiling(options.max, { tarn, idleMax, now, close });
 
   async function acquire(): Promise<PooledConnection> {
     if (ending) throw new DatabaseUnavailableError('pool_closed');
@@ -193,7 +201,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       if (ceiling.shouldRetire(pooled)) ceiling.retire(pooled);
       tarn.release(pooled);
     };
-    if (pooled.killed) void pooled.killed.then(giveBack);
+    if (pooled.closing) void pooled.closing.then(giveBack);
     else giveBack();
   }
 
@@ -268,7 +276,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     state() {
       // A broken connection waiting in the free list to be discarded is neither used nor idle.
       let brokenIdle = 0;
-      for (const pooled of all) if (pooled.dead && !pooled.held) brokenIdle++;
+      for (const pooled of ceiling.all) if (pooled.dead && !pooled.held) brokenIdle++;
       return {
         used: tarn.numUsed(),
         idle: tarn.numFree() - brokenIdle,

@@ -1,8 +1,10 @@
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
-import type { DbConnectionOptions } from '../config/config.js';
 import { preparedStatementsPerConnection } from '../budget/server-limits.js';
+import type { DbConnectionOptions } from '../config/config.js';
+import { withDeadline } from '../deadline/with-deadline.js';
 import { DatabaseUnavailableError, errorCode } from './db-errors.js';
+import type { PoolCeiling } from './pool-ceiling.js';
 import type { PoolObserver } from './pool-observer.js';
 import type { PooledConnection } from './pooled-connection.js';
 
@@ -11,6 +13,7 @@ const lifetimeJitter = 0.1;
 
 export interface OpenPooledConnectionSpec {
   readonly connection: DbConnectionOptions;
+  /** Connecting and admitting together (the pool waits for room first, within the same deadline). */
   readonly connectTimeoutMs: number;
   readonly maxLifetimeMs: number;
   /** Admits a new connection (APP_REPLICAS=auto registers it under the replica's claim); false closes it again. */
@@ -19,20 +22,32 @@ export interface OpenPooledConnectionSpec {
   readonly logger: Logger;
   readonly now: () => number;
   readonly random: () => number;
-  /** Called with every connection that is opened and admitted. */
-  readonly track: (pooled: PooledConnection) => void;
+  /**
+   * The pool's count of server threads (pool-ceiling.ts): a create reserves room under the ceiling before it
+   * connects, and the connection counts from the moment it exists, admitted or not, until its close has settled.
+   */
+  readonly threads: Pick<PoolCeiling, 'reserve' | 'opened'>;
+  /** The one way the pool closes a connection (connection-closer.ts through the pool's bookkeeping). */
+  readonly close: (pooled: PooledConnection, reason: 'abandon') => Promise<void>;
 }
 
-/** The pool's `create`: opens one MySQL connection with the session settings the service relies on, and wraps it. */
+/**
+ * The pool's `create`: waits for room under the ceiling, opens one MySQL connection with the session settings the
+ * service relies on, admits it, and wraps it. Every step is inside one deadline; a connection that cannot be admitted
+ * in time is abandoned (its server thread killed) before the create fails, so tarn never starts a replacement while
+ * the server still holds it.
+ */
 export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Promise<PooledConnection> {
-  const { observer, logger, now, random, maxLifetimeMs } = spec;
+  const { observer, logger, now, random, maxLifetimeMs, threads } = spec;
   return async () => {
     const started = now();
+    const deadlineAt = started + spec.connectTimeoutMs;
+    const release = await threads.reserve(deadlineAt);
     let connection: mysql.Connection;
     try {
       connection = await mysql.createConnection({
         ...spec.connection,
-        connectTimeout: spec.connectTimeoutMs,
+        connectTimeout: Math.max(1, Math.round(deadlineAt - now())),
         enableKeepAlive: true,
         keepAliveInitialDelay: 10_000,
         timezone: 'Z',
@@ -44,15 +59,9 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
         maxPreparedStatements: preparedStatementsPerConnection,
       });
     } catch (error) {
+      release();
       observer.connectionError(errorCode(error));
       throw error;
-    }
-    if (spec.onConnect) {
-      const admitted = await spec.onConnect(connection).catch(() => false);
-      if (!admitted) {
-        connection.destroy();
-        throw new DatabaseUnavailableError('no_share');
-      }
     }
     const pooled: PooledConnection = {
       connection,
@@ -64,21 +73,28 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
       releasedAt: now(),
       expiresAt: now() + maxLifetimeMs * (1 - lifetimeJitter * random()),
       deadlineAt: 0,
-      killed: undefined,
-      gone: false,
+      closing: undefined,
     };
+    threads.opened(pooled);
+    release();
     // Without an 'error' listener a connection lost while idle would crash the worker.
-    const events = connection as unknown as NodeJS.EventEmitter;
-    events.on('error', (error: unknown) => {
+    (connection as unknown as NodeJS.EventEmitter).on('error', (error: unknown) => {
       pooled.dead = true;
       observer.connectionError(errorCode(error));
       logger.warn({ code: errorCode(error) }, 'database connection lost');
     });
-    events.on('end', () => {
-      pooled.dead = true;
-      pooled.gone = true;
-    });
-    spec.track(pooled);
+    const { onConnect } = spec;
+    if (onConnect) {
+      const admitted = await withDeadline(deadlineAt - now(), () => onConnect(connection), {
+        what: 'admitting a new connection',
+      }).catch(() => false);
+      if (!admitted) {
+        pooled.dead = true;
+        pooled.closeReason = 'not_admitted';
+        await spec.close(pooled, 'abandon');
+        throw new DatabaseUnavailableError('no_share');
+      }
+    }
     observer.created((now() - started) / 1000);
     return pooled;
   };

@@ -9,7 +9,9 @@ export type CloseReason =
   | 'query_timeout'
   | 'max_lifetime'
   | 'failed_ping'
-  | 'ceiling';
+  | 'ceiling'
+  /** Opened but not admitted in time (APP_REPLICAS=auto: not registered under the replica's claim). */
+  | 'not_admitted';
 
 export interface PoolObserver {
   /** A waiter got a connection after `waitSeconds`. */

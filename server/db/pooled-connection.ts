@@ -18,8 +18,9 @@ export interface PooledConnection {
   readonly expiresAt: number;
   /** When the current borrower must be done with it (the statement deadline), on the `now` clock. */
   deadlineAt: number;
-  /** Set once abandoned at the deadline: settles when its server thread is gone (or could not be reached). */
-  killed: Promise<void> | undefined;
-  /** Its socket is closed: the server no longer counts it (a lowered ceiling waits for this). */
-  gone: boolean;
+  /**
+   * Set once it is being closed (connection-closer.ts): settles when its server thread is gone, or the kill was
+   * given up. Until then it keeps its place in the pool's count, so no replacement takes the pool past its ceiling.
+   */
+  closing: Promise<void> | undefined;
 }

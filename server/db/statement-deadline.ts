@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { DatabaseUnavailableError } from './db-errors.js';
 import type { PoolObserver } from './pool-observer.js';
 import type { PooledConnection } from './pooled-connection.js';
-import type { ThreadKiller } from './thread-killer.js';
 
 export interface StatementDeadline {
   /** Runs one statement, failing it with `query_timeout` at the borrower's deadline (`pooled.deadlineAt`). */
@@ -16,15 +15,16 @@ export interface StatementDeadline {
  * destroyed, never reused, and its server thread killed so the statement does not run on in MySQL.
  */
 export function createStatementDeadline(deps: {
-  readonly killer: ThreadKiller;
+  /** The pool's one way to close a connection: destroyed and its server thread killed. */
+  readonly close: (pooled: PooledConnection, how: 'abandon') => Promise<void>;
   readonly observer: PoolObserver;
   readonly logger: Logger;
   readonly now: () => number;
 }): StatementDeadline {
-  const { killer, observer, logger, now } = deps;
+  const { close, observer, logger, now } = deps;
 
   function abandon(pooled: PooledConnection): void {
-    if (pooled.killed) return;
+    if (pooled.closing) return;
     pooled.dead = true;
     pooled.closeReason = 'query_timeout';
     observer.statementTimedOut();
@@ -32,13 +32,12 @@ export function createStatementDeadline(deps: {
       { threadId: pooled.threadId, heldMs: Math.round(now() - pooled.acquiredAt) },
       'statement deadline reached; destroying the connection and killing its server thread',
     );
-    pooled.connection.destroy();
-    pooled.killed = killer.kill(pooled.threadId).then(() => undefined);
+    void close(pooled, 'abandon');
   }
 
   return {
     run<T>(pooled: PooledConnection, statement: () => Promise<T>): Promise<T> {
-      if (pooled.killed) return Promise.reject(new DatabaseUnavailableError('query_timeout'));
+      if (pooled.closing) return Promise.reject(new DatabaseUnavailableError('query_timeout'));
       const remaining = pooled.deadlineAt - now();
       if (remaining <= 0) {
         abandon(pooled);
