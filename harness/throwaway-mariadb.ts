@@ -17,6 +17,8 @@ import { ensureTemplate, INNODB_ARGS, MARIADBD } from './mariadb-template.js';
 export interface ThrowawayMariadbOptions {
   maxConnections?: number;
   extraArgs?: string[];
+  /** Extra environment for mariadbd, e.g. LD_PRELOAD of libfaketime to step its clock. */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface ThrowawayMariadb {
@@ -71,6 +73,7 @@ class Server implements ThrowawayMariadb {
   readonly url: string;
   private readonly logFile: string;
   private readonly args: string[];
+  private readonly env: Readonly<Record<string, string>> | undefined;
   private child: ChildProcess | undefined;
   private childExited: Promise<void> | undefined;
   private databaseCreated = false;
@@ -97,6 +100,7 @@ class Server implements ThrowawayMariadb {
     this.datadir = path.join(dir, 'data');
     this.logFile = path.join(dir, 'mariadbd.log');
     this.url = `mysql://root@127.0.0.1:${port}/${DATABASE}`;
+    this.env = opts.env;
     this.args = [
       '--no-defaults', // must be first: ignore /etc/mysql/*
       `--datadir=${this.datadir}`,
@@ -127,7 +131,10 @@ class Server implements ThrowawayMariadb {
     const logFd = openSync(this.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(MARIADBD, this.args, { stdio: ['ignore', logFd, logFd] });
+      child = spawn(MARIADBD, this.args, {
+        stdio: ['ignore', logFd, logFd],
+        ...(this.env ? { env: { ...process.env, ...this.env } } : {}),
+      });
     } finally {
       closeSync(logFd);
     }

@@ -3,12 +3,15 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsJson } from './worker-metrics-ipc.js';
 import type { DbConnectionOptions } from '../server/config/config.js';
+import { withDeadline } from '../server/deadline/with-deadline.js';
+import type { ConnectionCloser } from '../server/db/connection-closer.js';
 
 /*
  * MySQL's own view of its connections, under the names mysqld_exporter uses, so community dashboards and
- * alert rules work unchanged. Read by the primary on ONE dedicated connection (counted in the budget as
- * the primary's connection), at most once per `minIntervalMs`, with a short timeout so a dead MySQL
- * never blocks a scrape: then `mysql_up` is 0 and the other series are absent.
+ * alert rules work unchanged. Read by the primary on its ONE connection (counted in the budget as the primary's
+ * connection: its own with a fixed budget, the coordination connection with APP_REPLICAS=auto, which exists whether or
+ * not the replica has a grant), at most once per `minIntervalMs`, with a short timeout so a dead MySQL never blocks a
+ * scrape: then `mysql_up` is 0 and the other series are absent. So mysql_up says whether MySQL answers, and nothing else.
  */
 
 const statusNames = {
@@ -53,65 +56,94 @@ export interface MysqlStatusMetrics {
   close(): Promise<void>;
 }
 
-export function createMysqlStatusMetrics(
-  options: { readonly connection: DbConnectionOptions; readonly timeoutMs: number; readonly minIntervalMs: number },
-  deps: {
-    readonly logger: Logger;
-    /** APP_REPLICAS=auto: registers the connection under the replica's claim; false or a throw: it is closed unused. */
-    readonly onConnect?: ((connection: Connection) => Promise<boolean>) | undefined;
-  },
-): MysqlStatusMetrics {
-  let connection: Connection | undefined;
-  let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
-  let closed = false;
+/** Where the status reads run: the primary's one connection to MySQL. */
+export interface StatusSource {
+  /** Runs `sql`, failing at `timeoutMs`. */
+  query<T>(sql: string, timeoutMs: number): Promise<T>;
+  close(): Promise<void>;
+}
 
-  async function connect(): Promise<Connection> {
+/**
+ * A status connection of the primary's own (the fixed budget counts it as the primary's connection). One that fails
+ * or outlives a read is given up by the one rule (connection-closer.ts): closed and its server thread killed.
+ */
+export function createOwnStatusConnection(
+  options: { readonly connection: DbConnectionOptions },
+  deps: { readonly closer: ConnectionCloser },
+): StatusSource {
+  let connection: Promise<Connection> | undefined;
+  const drop = (which: Promise<Connection> | undefined) => {
+    if (which === undefined || which !== connection) return;
+    connection = undefined;
+    which.then(
+      (conn) => void deps.closer.close(conn, 'abandon'),
+      () => undefined,
+    );
+  };
+  function connect(timeoutMs: number): Promise<Connection> {
     if (connection) return connection;
     // No default database: the app database's PROCESSLIST then shows exactly the workers' pools.
     const { database: _database, ...server } = options.connection;
-    const fresh = await mysql.createConnection({ ...server, connectTimeout: options.timeoutMs, enableKeepAlive: true });
-    // A lost connection is replaced on the next read rather than crashing the primary.
-    (fresh as unknown as NodeJS.EventEmitter).on('error', () => {
-      if (connection === fresh) connection = undefined;
-    });
-    if (deps.onConnect && !(await deps.onConnect(fresh).catch(() => false))) {
-      fresh.destroy();
-      throw Object.assign(new Error('no share of the connection budget for the status connection'), {
-        code: 'NO_SHARE',
-      });
-    }
-    connection = fresh;
-    return fresh;
+    const opening = mysql.createConnection({ ...server, connectTimeout: timeoutMs, enableKeepAlive: true });
+    connection = opening;
+    opening.then(
+      // A lost connection is replaced on the next read rather than crashing the primary.
+      (conn) => (conn as unknown as NodeJS.EventEmitter).on('error', () => drop(opening)),
+      () => drop(opening),
+    );
+    return opening;
   }
+  return {
+    async query<T>(sql: string, timeoutMs: number): Promise<T> {
+      const opened = connection;
+      try {
+        return await withDeadline(
+          timeoutMs,
+          async () => {
+            const [rows] = await (await connect(timeoutMs)).query(sql);
+            return rows as T;
+          },
+          { what: 'status read' },
+        );
+      } catch (error) {
+        drop(opened ?? connection);
+        throw error;
+      }
+    },
+    async close() {
+      const last = connection;
+      connection = undefined;
+      const conn = await last?.catch(() => undefined);
+      if (conn) await deps.closer.close(conn, 'quit');
+    },
+  };
+}
+
+export function createMysqlStatusMetrics(
+  options: { readonly timeoutMs: number; readonly minIntervalMs: number },
+  deps: { readonly logger: Logger; readonly source: StatusSource },
+): MysqlStatusMetrics {
+  let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
+  let closed = false;
 
   async function read(): Promise<Snapshot> {
     const values = new Map<string, number>();
-    const work = (async () => {
-      const conn = await connect();
-      const [status] = await conn.query<RowDataPacket[]>(statusSql);
-      const [variables] = await conn.query<RowDataPacket[]>(variablesSql);
-      for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), Number(row['Value']));
-      const [[session]] = await conn.query<RowDataPacket[]>(sessionSql);
-      for (const variable of Object.keys(sessionNames)) values.set(`session.${variable}`, Number(session?.[variable]));
-    })();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>(
-      (_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), options.timeoutMs)),
-    );
     try {
-      await Promise.race([work, timeout]);
+      const run = (sql: string) => deps.source.query<RowDataPacket[]>(sql, options.timeoutMs);
+      const [status, variables, [session]] = await withDeadline(
+        options.timeoutMs,
+        async () => [await run(statusSql), await run(variablesSql), await run(sessionSql)],
+        { what: 'status read' },
+      );
+      for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), Number(row['Value']));
+      for (const variable of Object.keys(sessionNames)) values.set(`session.${variable}`, Number(session?.[variable]));
       return { up: true, values };
     } catch (error) {
       deps.logger.warn(
         { code: driverCode(error), message: error instanceof Error ? error.message : undefined },
         'cannot read MySQL status',
       );
-      connection?.destroy();
-      connection = undefined;
-      work.catch(() => undefined);
       return { up: false, values: new Map() };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -170,8 +202,7 @@ export function createMysqlStatusMetrics(
     collect,
     async close() {
       closed = true;
-      await connection?.end().catch(() => connection?.destroy());
-      connection = undefined;
+      await deps.source.close();
     },
   };
 }

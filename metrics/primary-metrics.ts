@@ -13,8 +13,8 @@ export interface PrimaryMetrics {
   /** A reload recomputed the budget and its new workers run with it. */
   budgetChanged(budget: ConnectionBudget): void;
   reloadEnded(outcome: ReloadOutcome): void;
-  /** APP_REPLICAS=auto, after every coordination step: the live budget and this replica's published grant. */
-  replicaObserved(budget: ConnectionBudget, granted: number): void;
+  /** APP_REPLICAS=auto, after every coordination step: the live budget, this replica's published grant included. */
+  replicaObserved(budget: ConnectionBudget): void;
   shareChanged(direction: 'grow' | 'shrink'): void;
   leaseRenewFailed(): void;
   fenced(): void;
@@ -156,11 +156,7 @@ export function createPrimaryMetrics(
     reloadEnded(outcome) {
       if (outcome !== 'skipped') reloads.inc({ outcome });
     },
-    replicaObserved(next, grant) {
-      showLimits(next);
-      replicas.set(next.replicas);
-      granted.set(grant);
-    },
+    replicaObserved: showBudget,
     shareChanged: (direction) => shareChanges.inc({ direction }),
     leaseRenewFailed: () => renewFailures.inc(),
     fenced: () => fences.inc(),

@@ -5,9 +5,8 @@ import type { Config } from '../server/config/config.js';
 import type { ConnectionBudget } from '../server/budget/connection-budget.js';
 import { createWorkerMetricsCollector, type MetricsSource } from './worker-metrics-ipc.js';
 import { createMetricsServer } from './create-metrics-server.js';
-import { createMysqlStatusMetrics } from './mysql-status-metrics.js';
+import { createMysqlStatusMetrics, type StatusSource } from './mysql-status-metrics.js';
 import { createPrimaryMetrics, type ClusterCounts, type PrimaryMetrics } from './primary-metrics.js';
-import type { Connection } from 'mysql2/promise';
 
 /** How long a scrape waits for each worker; a hung worker costs the scrape at most this. */
 export const workerScrapeTimeoutMs = 1000;
@@ -31,8 +30,8 @@ export async function startClusterMetrics(
     logger: Logger;
     counts: () => ClusterCounts;
     workers: () => readonly MetricsSource[];
-    /** APP_REPLICAS=auto: the status connection registers under the replica's claim. */
-    onStatusConnect?: ((connection: Connection) => Promise<boolean>) | undefined;
+    /** The primary's one connection, where MySQL's status is read (mysql-status-metrics.ts). */
+    statusSource: StatusSource;
   },
 ): Promise<ClusterMetrics> {
   const primaryMetrics = createPrimaryMetrics(
@@ -40,8 +39,8 @@ export async function startClusterMetrics(
     { auto: config.cluster.replicas === 'auto' },
   );
   const mysqlStatus = createMysqlStatusMetrics(
-    { connection: config.db.connection, timeoutMs: mysqlStatusTimeoutMs, minIntervalMs: 1000 },
-    { logger: deps.logger, onConnect: deps.onStatusConnect },
+    { timeoutMs: mysqlStatusTimeoutMs, minIntervalMs: 1000 },
+    { logger: deps.logger, source: deps.statusSource },
   );
   const collect = createWorkerMetricsCollector({ timeoutMs: workerScrapeTimeoutMs });
   const server = createMetricsServer({

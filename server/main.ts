@@ -26,7 +26,10 @@ import { createWorkerShare } from './cluster/worker-share.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './budget/connection-budget.js';
+import { createConnectionCloser } from './db/connection-closer.js';
+import { createThreadKiller } from './db/thread-killer.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
+import { createOwnStatusConnection } from '../metrics/mysql-status-metrics.js';
 import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
 import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
 
@@ -35,6 +38,12 @@ import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
  * The primary reads .env once and validates it; workers receive the result through the fork environment
  * and never read .env or process.env themselves (README, "Configuration").
  */
+
+// What a stop keeps, of SHUTDOWN_TIMEOUT_MS, for leaving the replicas' table and closing metrics after the drain.
+const stopTailMs = 1500;
+const metricsCloseMs = 200;
+// How long MySQL has to close one of the primary's connections after COM_QUIT before it is abandoned.
+const primaryQuitTimeoutMs = 1000;
 
 async function runPrimary(): Promise<void> {
   dotenv.config({ quiet: true });
@@ -48,8 +57,21 @@ async function runPrimary(): Promise<void> {
   // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
   // Metrics start after the share is agreed; the coordinator reports to them once they exist.
   let liveMetrics: ClusterMetrics | undefined;
+  // The primary's one rule for giving up a connection: closed, and its server thread killed (connection-closer.ts).
+  const closer = createConnectionCloser(
+    { quitTimeoutMs: primaryQuitTimeoutMs },
+    {
+      killer: createThreadKiller(
+        { connection: config.db.connection, timeoutMs: Math.max(1000, config.db.acquireTimeoutMs) },
+        { logger },
+      ),
+      logger,
+    },
+  );
   const share: ReplicaShare | undefined =
-    config.cluster.replicas === 'auto' ? await startReplicaShare(config, budget, logger, () => liveMetrics) : undefined;
+    config.cluster.replicas === 'auto'
+      ? await startReplicaShare(config, budget, { logger, closer, metrics: () => liveMetrics })
+      : undefined;
   if (share) budget = share.coordinator.budget();
   async function prepareReload(): Promise<boolean> {
     // The live share follows MySQL's limits on every heartbeat already; new workers start at the current ceiling.
@@ -87,23 +109,38 @@ async function runPrimary(): Promise<void> {
     logger,
     counts: () => primary.counts(),
     workers: () => primary.workers(),
-    onStatusConnect: share ? (connection) => share.coordinator.register(connection) : undefined,
+    statusSource: share
+      ? { query: (sql, timeoutMs) => share.coordinator.query(sql, timeoutMs), close: async () => {} }
+      : createOwnStatusConnection({ connection: config.db.connection }, { closer }),
   }).catch((error: unknown) => fail(logger, error, `cannot serve /metrics on port ${config.metrics.port}`));
   liveMetrics = metrics;
-  // Metrics keep answering while workers drain; they close last.
-  const exit = (code: number) => void metrics.close().finally(() => process.exit(code));
-  // The claim is deleted once every pool is closed: the grant is free for the others at once.
-  const leave = (code: number) => (share ? share.coordinator.leave().then(() => code) : Promise.resolve(code));
-  const stop = (reason: string) => void primary.shutdown(reason).then(leave).then(exit);
+  // A stop ends within SHUTDOWN_TIMEOUT_MS whatever MySQL does: the workers drain for most of it, then the claim is
+  // deleted (the grant is free for the others at once) and metrics, which kept answering, close last. Whatever is
+  // still running at the deadline is killed; an undeleted claim expires on its own.
+  let stopping = false;
+  const stop = (reason: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    const timeoutMs = config.cluster.shutdownTimeoutMs;
+    const deadlineAt = Date.now() + timeoutMs;
+    setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown deadline reached; exiting');
+      for (const { worker } of primary.workers()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }, timeoutMs).unref();
+    const finishMs = Math.min(stopTailMs, Math.floor(timeoutMs / 4));
+    void primary
+      .shutdown(reason, timeoutMs - finishMs)
+      .then(async (drained) => {
+        await share?.coordinator.leave(Math.max(0, deadlineAt - Date.now() - metricsCloseMs));
+        return code || drained;
+      })
+      .then((exitCode) => metrics.close().finally(() => process.exit(exitCode)));
+  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));
-  void primary.fatal.then((code) =>
-    primary
-      .shutdown('crash loop')
-      .then(() => leave(code))
-      .then(exit),
-  );
+  void primary.fatal.then((code) => stop('crash loop', code));
   if (!(await primary.start())) return;
   logger.info(
     { workers: config.cluster.workers, port: config.http.port, perWorkerConnections: budget.perWorker },

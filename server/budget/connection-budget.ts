@@ -98,7 +98,7 @@ export function computeConnectionBudget(input: BudgetInput): ConnectionBudget {
  */
 export function budgetFor(config: Config, limits: ServerLimits): ConnectionBudget {
   const live = config.cluster.replicas === 'auto';
-  const shape = replicaShape({ workers: config.cluster.workers, poolMax: config.db.poolMax, live });
+  const shape = replicaShape({ workers: config.cluster.workers, poolMax: config.db.poolMax });
   return computeConnectionBudget({
     limits,
     poolMax: shape.poolMax,

@@ -4,11 +4,11 @@
  * reach: `0` (no pool may open) or `primaryConnections + pools × c` with c ≥ 1.
  */
 
-/** Connections the primary holds for itself in the fixed budget: the one that reads MySQL's status for /metrics. */
+/**
+ * Connections the primary holds for itself: one, that reads MySQL's status for /metrics. With APP_REPLICAS=auto it is
+ * the coordination connection, which reads the status too, so a replica waiting for a grant still exports mysql_up.
+ */
 export const primaryConnections = 1;
-
-/** With APP_REPLICAS=auto the primary also holds the coordination connection, counted in its grant. */
-export const autoPrimaryConnections = primaryConnections + 1;
 
 /**
  * Extra workers that may run at once per replica. A rolling reload starts the new worker before the old one stops,
@@ -25,10 +25,10 @@ export interface ReplicaShape {
   readonly poolMax: number;
 }
 
-/** The shape of a replica with `workers` workers whose pools stop at `poolMax`; `live`: APP_REPLICAS=auto. */
-export function replicaShape(options: { workers: number; poolMax: number; live: boolean }): ReplicaShape {
+/** The shape of a replica with `workers` workers whose pools stop at `poolMax`. */
+export function replicaShape(options: { workers: number; poolMax: number }): ReplicaShape {
   return {
-    primaryConnections: options.live ? autoPrimaryConnections : primaryConnections,
+    primaryConnections,
     pools: options.workers + reloadSurgeWorkers,
     poolMax: options.poolMax,
   };

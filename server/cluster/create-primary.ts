@@ -54,8 +54,11 @@ export interface Primary {
   start(): Promise<boolean>;
   /** Rolling reload: per slot, a new worker is ready before the old one drains. Ignored while one runs. */
   reload(): Promise<ReloadOutcome>;
-  /** Drains every worker; kills stragglers at the deadline. Idempotent. Resolves with the exit code. */
-  shutdown(reason: string): Promise<number>;
+  /**
+   * Drains every worker; kills stragglers `drainMs` after the call (SHUTDOWN_TIMEOUT_MS by default). Idempotent.
+   * Resolves with the exit code.
+   */
+  shutdown(reason: string, drainMs?: number): Promise<number>;
   /** Resolves with an exit code when the primary must stop on its own (a crash loop). */
   readonly fatal: Promise<number>;
   /** Worker processes by state; restarts are reported through `onWorkerRestart`. */
@@ -231,7 +234,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     { logger },
   );
 
-  async function drainAll(reason: string): Promise<number> {
+  async function drainAll(reason: string, drainMs: number): Promise<number> {
     logger.info({ reason, workers: entries.size }, 'shutting down');
     // The workers hold their own copies until they have drained; the sockets close with the last of them.
     deps.listenSockets?.closeAll();
@@ -244,7 +247,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     const drained = await Promise.race([
       Promise.all(all.map((entry) => stopWorker(entry, 'stop'))).then(() => 'drained' as const),
       // Aborted once the race is decided, so no timer outlives it; the abort's rejection is nobody's result.
-      sleep(options.shutdownTimeoutMs, 'timeout' as const, { signal: deadline.signal }).catch(() => 'drained' as const),
+      sleep(drainMs, 'timeout' as const, { signal: deadline.signal }).catch(() => 'drained' as const),
     ]).finally(() => deadline.abort());
     if (drained === 'timeout') {
       const stragglers = [...entries.values()];
@@ -268,9 +271,9 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       return Promise.race([started, fatal.then(() => false)]);
     },
     reload: () => reloader.reload(),
-    shutdown(reason) {
+    shutdown(reason, drainMs = options.shutdownTimeoutMs) {
       shuttingDown = true;
-      stopping ??= drainAll(reason);
+      stopping ??= drainAll(reason, drainMs);
       return stopping;
     },
     workers() {

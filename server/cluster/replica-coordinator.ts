@@ -1,26 +1,34 @@
 import { randomBytes } from 'node:crypto';
-import type { Connection } from 'mysql2/promise';
+import mysql, { type Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
-import type { DbConnectionOptions } from '../config/config.js';
-import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
 import { liveBudget, type ConnectionBudget } from '../budget/connection-budget.js';
-import { planStep } from '../budget/live-shares.js';
-import { wantedBy, type ReplicaShape } from '../budget/replica-shape.js';
+import { planStep, type ClaimView } from '../budget/live-shares.js';
+import { ceilingFor, wantedBy, type ReplicaShape } from '../budget/replica-shape.js';
 import { effectiveLimit, type ServerLimits } from '../budget/server-limits.js';
+import type { DbConnectionOptions } from '../config/config.js';
+import { DeadlineError, withDeadline } from '../deadline/with-deadline.js';
+import { readServerLimits } from '../db/admin-connection.js';
+import type { ConnectionCloser } from '../db/connection-closer.js';
 import { errorCode } from '../db/db-errors.js';
 import * as claims from '../db/replica-claims.js';
 import type { PoolCeilings } from './pool-ceilings.js';
 
 /*
  * APP_REPLICAS=auto: the primary's side of the live budget. Every `heartbeatMs`, on its one coordination connection:
- * renew the lease, publish a lower grant once the workers' pools are down to it, grow into free room up to the fair
- * share, tell the workers the ceiling, and retire the claims of replicas that stopped renewing (server/db/replica-claims.ts).
+ * renew the lease, grow into free room up to its share or publish a lower grant once the pools are down to it, tell
+ * the workers the ceiling, and retire the claims of replicas that stopped renewing (server/db/replica-claims.ts).
  *
  * Order is what keeps Σ of every replica's connections ≤ limit − reserve: a grant is raised before the pools may grow,
- * and lowered only after they have shrunk. A replica that cannot renew for `leaseMs − heartbeatMs` (by its own
- * monotonic clock, measured from before the last renewal was sent) fences itself: ceiling 0, every pool closes what
- * comes home, requests get 503. Others may take its grant only once the lease has run out on MySQL's clock and its
- * threads are killed, so the fenced replica always stops first. It then joins again as a new claim.
+ * and lowered only after they have shrunk; another replica's grant is freed only once its threads are gone.
+ *
+ * Expiry is judged the way Kubernetes leader election judges a lease: by each observer's own monotonic clock. A claim
+ * is expired when this replica has not seen it change for a whole lease; MySQL's clock decides nothing, so no step of
+ * it can expire anyone. A replica that cannot renew for `leaseMs − heartbeatMs` (by its own monotonic clock, from
+ * before the last renewal was sent) fences itself: ceiling 0, requests get 503. So it stops before any observer can
+ * have seen a full lease without a change from it. It then joins again as a new claim.
+ *
+ * Everything the coordination holds on MySQL is bounded by MySQL itself (the session settings below): a replica that
+ * freezes mid-step holds nothing longer than the session's wait_timeout, and waits of its own end after a second.
  */
 
 export interface ReplicaCoordinatorOptions {
@@ -33,8 +41,8 @@ export interface ReplicaCoordinatorOptions {
 }
 
 export interface CoordinatorObserver {
-  /** After every step: the budget as this replica sees it and its published grant. */
-  observed(budget: ConnectionBudget, granted: number): void;
+  /** After every step: the budget as this replica sees it. */
+  observed(budget: ConnectionBudget): void;
   shareChanged(direction: 'grow' | 'shrink'): void;
   renewFailed(): void;
   fenced(): void;
@@ -44,27 +52,47 @@ export interface ReplicaCoordinator {
   /** Joins and waits (up to `waitMs`) for a first share; the replica starts with ceiling 0 if none came. */
   start(waitMs: number): Promise<void>;
   budget(): ConnectionBudget;
-  /** Registers a primary-side connection (the MySQL status reader's) under the claim; false: close it. */
-  register(connection: Connection): Promise<boolean>;
-  /** After every pool is closed: frees the grant at once. Idempotent. */
-  leave(): Promise<void>;
+  /**
+   * Runs a read of MySQL's status on the coordination connection (the primary's one connection: it exists whether
+   * or not the replica has a grant), within `timeoutMs`.
+   */
+  query<T>(sql: string, timeoutMs: number): Promise<T>;
+  /** After every pool is closed: frees the grant at once. Idempotent; gives up at `deadlineMs` (the claim expires). */
+  leave(deadlineMs: number): Promise<void>;
 }
 
-const retireWaitMs = 1500;
+// Seconds MySQL lets the coordination session idle (in a transaction or not) before it ends it and releases its locks.
+const sessionIdleSeconds = 3;
+// Seconds any lock wait of the coordination session may last, row locks and metadata locks (FTWRL included).
+const lockWaitSeconds = 1;
 const forgetEveryBeats = 30;
+
+const sessionSettings =
+  `SET SESSION wait_timeout = ${sessionIdleSeconds}, innodb_lock_wait_timeout = ${lockWaitSeconds},` +
+  ` lock_wait_timeout = ${lockWaitSeconds}, net_read_timeout = ${sessionIdleSeconds}, net_write_timeout = ${sessionIdleSeconds}`;
 
 export function createReplicaCoordinator(
   options: ReplicaCoordinatorOptions,
-  deps: { logger: Logger; ceilings: PoolCeilings; observer: CoordinatorObserver; now?: () => number },
+  deps: {
+    logger: Logger;
+    ceilings: PoolCeilings;
+    observer: CoordinatorObserver;
+    closer: ConnectionCloser;
+    now?: () => number;
+  },
 ): ReplicaCoordinator {
   const { shape, heartbeatMs, leaseMs } = options;
-  const { ceilings, observer } = deps;
+  const { ceilings, observer, closer } = deps;
   const now = deps.now ?? (() => performance.now());
   const logger = deps.logger.child({ component: 'replica-coordinator' });
-  const stepTimeoutMs = Math.max(heartbeatMs * 2, retireWaitMs + heartbeatMs);
-  let connection: Connection | undefined;
+  const stepTimeoutMs = 2 * heartbeatMs;
+  const connectTimeoutMs = Math.max(1000, heartbeatMs);
+  let session: Promise<Connection> | undefined;
   let replicaId: string | undefined;
-  let lapsedId: string | undefined;
+  /** This replica's own earlier claims (it fenced itself): retired as soon as MySQL answers. */
+  const lapsed = new Set<string>();
+  /** Every claim seen, and when (on this replica's clock) it last changed. */
+  const seen = new Map<string, { version: string; changedAt: number }>();
   let granted = 0;
   let live = 0;
   let limits: ServerLimits | undefined;
@@ -79,70 +107,141 @@ export function createReplicaCoordinator(
     clearTimeout(fenceTimer);
     if (replicaId === undefined) return;
     logger.warn({ replicaId, reason }, 'replica fenced: its share is withdrawn until it joins again');
-    lapsedId = replicaId;
+    lapsed.add(replicaId);
     replicaId = undefined;
     granted = 0;
     ceilings.set(0, undefined);
     observer.fenced();
   }
 
-  async function connect(): Promise<Connection> {
-    const fresh = await openAdminConnection(options.connection, stepTimeoutMs);
-    (fresh as unknown as NodeJS.EventEmitter).on('error', () => {
-      if (connection === fresh) connection = undefined;
+  /** The coordination connection, opened with MySQL-enforced bounds; a connection it gave up on is closed and killed. */
+  function connection(): Promise<Connection> {
+    if (session) return session;
+    const opening = withDeadline(
+      connectTimeoutMs,
+      async () => {
+        const fresh = await mysql.createConnection({
+          ...options.connection,
+          connectTimeout: connectTimeoutMs,
+          enableKeepAlive: true,
+          timezone: 'Z',
+        });
+        (fresh as unknown as NodeJS.EventEmitter).on('error', () => dropSession(opening));
+        try {
+          await fresh.query(sessionSettings);
+          await fresh.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+          if (replicaId !== undefined) await claims.registerCoordinator(fresh, replicaId);
+        } catch (error) {
+          void closer.close(fresh, 'abandon');
+          throw error;
+        }
+        return fresh;
+      },
+      { what: 'coordination connect', late: (fresh) => void closer.close(fresh, 'abandon') },
+    );
+    session = opening;
+    opening.catch(() => dropSession(opening));
+    return opening;
+  }
+
+  /** Forgets the session (only if it is still the current one) and makes sure its thread ends. */
+  function dropSession(which: Promise<Connection> | undefined = session): void {
+    if (which === undefined || which !== session) return;
+    session = undefined;
+    which.then(
+      (conn) => void closer.close(conn, 'abandon'),
+      () => undefined,
+    );
+  }
+
+  /** Marks what changed since the last look, and which claims have not changed for a whole lease. */
+  function observe(rows: readonly claims.ClaimRow[]): ClaimView[] {
+    const at = now();
+    const ids = new Set(rows.map((row) => row.id));
+    for (const id of seen.keys()) if (!ids.has(id)) seen.delete(id);
+    return rows.map(({ version, retired, ...row }) => {
+      const last = seen.get(row.id);
+      if (!last || last.version !== version) seen.set(row.id, { version, changedAt: at });
+      const quiet = at - (seen.get(row.id)?.changedAt ?? at);
+      return { ...row, expired: row.id !== replicaId && (retired || lapsed.has(row.id) || quiet >= leaseMs) };
     });
-    await claims.forgetRegistrationsBeforeBoot(fresh);
-    return fresh;
   }
 
-  async function join(conn: Connection): Promise<void> {
-    if (lapsedId !== undefined && (await claims.retireClaim(conn, lapsedId, retireWaitMs))) lapsedId = undefined;
-    const id = randomBytes(16).toString('hex');
-    await claims.withClaimsLock(conn, () => claims.insertClaim(conn, id, wantedBy(shape), leaseMs));
-    replicaId = id;
-    logger.info({ replicaId }, 'replica joined: announced with no grant yet');
-  }
-
-  async function step(): Promise<void> {
+  async function step(signal: AbortSignal): Promise<void> {
+    const stillMine = () => {
+      if (signal.aborted) throw new DeadlineError('coordination step');
+    };
+    const conn = await connection();
+    stillMine();
+    if (replicaId === undefined) {
+      const id = randomBytes(16).toString('hex');
+      // Counted as lapsed until this step owns it: an insert that commits after the step gave up is retired at once.
+      lapsed.add(id);
+      await claims.insertClaim(conn, id, shape, wantedBy(shape), leaseMs);
+      stillMine();
+      lapsed.delete(id);
+      replicaId = id;
+      logger.info({ replicaId }, 'replica joined: announced with no grant yet');
+    }
+    const id = replicaId;
     const sentAt = now();
-    connection ??= await connect();
-    const conn = connection;
-    if (replicaId === undefined) await join(conn);
-    const id = replicaId!;
-    limits = await readServerLimits(conn);
-    const usable = effectiveLimit(limits).limit - options.reservedConnections;
-    const outcome = await claims.withClaimsLock(conn, async (rows) => {
-      if (!(await claims.renewClaim(conn, id, leaseMs))) return undefined;
-      const before = rows.find((row) => row.id === id)?.granted ?? 0;
-      const plan = planStep({ id, shape, bound: Math.max(ceilings.bound(), ceilings.current()) }, rows, usable);
-      if (plan.granted !== before) await claims.publishGrant(conn, id, plan.granted);
-      const others = rows.filter((row) => row.id !== id);
-      return {
-        before,
-        ...plan,
-        live: 1 + others.filter((row) => !row.expired).length,
-        expired: others.filter((row) => row.expired).map((row) => row.id),
-      };
-    });
-    if (!outcome) return fence('lease expired before it was renewed');
-    // Fenced by the local deadline while this step ran: the fence stands, the next beat joins again.
+    const renewed = await claims.renewClaim(conn, id, leaseMs);
+    stillMine();
+    if (!renewed) return fence('its claim was retired');
+    // Fenced by the local deadline while the renewal was under way: the fence stands, the next beat joins again.
     if (replicaId !== id) return;
     armFence(sentAt);
-    granted = outcome.granted;
-    live = outcome.live;
-    if (granted !== outcome.before) observer.shareChanged(granted > outcome.before ? 'grow' : 'shrink');
+    limits = await readServerLimits(conn);
+    const usable = effectiveLimit(limits).limit - options.reservedConnections;
+    const bound = Math.max(ceilings.bound(), ceilings.current());
+    const rows = await claims.readClaims(conn);
+    stillMine();
+    let views = observe(rows);
+    const published = views.find((claim) => claim.id === id)?.granted ?? 0;
+    let plan = planStep({ id, shape, bound }, views, usable);
+    if (plan.grows) {
+      try {
+        await claims.growGrant(conn, id, (fresh) => {
+          views = observe(fresh);
+          plan = planStep({ id, shape, bound }, views, usable);
+          return plan.grows ? plan.granted : undefined;
+        });
+      } catch (error) {
+        // Someone holds the claims lock (a replica that stalled mid-step, until MySQL ends its session): grow later.
+        logger.info({ code: errorCode(error), replicaId: id }, 'could not grow this beat; trying again');
+        const ceiling = Math.min(ceilingFor(shape, published), ceilingFor(shape, plan.target));
+        plan = { granted: published, target: plan.target, ceiling, grows: false };
+      }
+    } else if (plan.granted < published) await claims.publishGrant(conn, id, plan.granted);
+    stillMine();
+    if (replicaId !== id) return;
+    const before = granted;
+    granted = plan.granted;
+    live = views.filter((claim) => !claim.expired).length;
+    if (granted !== before) observer.shareChanged(granted > before ? 'grow' : 'shrink');
+    if (plan.ceiling !== ceilings.current())
+      logger.info({ replicaId: id, ceiling: plan.ceiling, granted, target: plan.target, live }, 'pool ceiling changed');
     // Raised only after the grant that covers it is committed; lowered now, published once the pools confirm.
-    if (outcome.ceiling !== ceilings.current())
-      logger.info(
-        { replicaId: id, ceiling: outcome.ceiling, granted, target: outcome.target, live },
-        'pool ceiling changed',
-      );
-    ceilings.set(outcome.ceiling, id);
-    for (const expired of outcome.expired) {
-      if (await claims.retireClaim(conn, expired, retireWaitMs))
-        logger.warn({ replicaId: expired }, 'retired a replica whose lease ran out (its threads killed)');
+    ceilings.set(plan.ceiling, id);
+    await retire(conn, views, stillMine);
+    if (++beats % forgetEveryBeats === 0) await claims.forgetEndedThreads(conn);
+  }
+
+  /** Claims nobody renews any more (and this replica's own lapsed ones): kill their threads, then free their grants. */
+  async function retire(conn: Connection, views: readonly ClaimView[], stillMine: () => void): Promise<void> {
+    const ended = views.filter((claim) => claim.expired);
+    if (ended.length === 0) return;
+    await claims.markRetired(
+      conn,
+      ended.map((claim) => claim.id),
+    );
+    for (const claim of ended) {
+      stillMine();
+      if (await claims.retireStep(conn, claim.id)) {
+        lapsed.delete(claim.id);
+        logger.warn({ replicaId: claim.id }, 'retired a replica that stopped renewing (its threads killed)');
+      }
     }
-    if (++beats % forgetEveryBeats === 0) await claims.forgetEndedThreads(conn, id);
   }
 
   function armFence(renewalSentAt: number): void {
@@ -155,26 +254,14 @@ export function createReplicaCoordinator(
   }
 
   async function beat(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>(
-      (_, reject) =>
-        (timer = setTimeout(
-          () => reject(Object.assign(new Error('coordination step timed out'), { code: 'STEP_TIMEOUT' })),
-          stepTimeoutMs,
-        )),
-    );
-    const work = step();
     try {
-      await Promise.race([work, deadline]);
+      await withDeadline(stepTimeoutMs, step, { what: 'coordination step' });
     } catch (error) {
-      work.catch(() => {});
       observer.renewFailed();
-      logger.warn({ code: errorCode(error), replicaId }, 'lease renewal failed; reconnecting');
-      connection?.destroy();
-      connection = undefined;
+      logger.warn({ code: errorCode(error), replicaId }, 'coordination step failed; reconnecting');
+      dropSession();
     } finally {
-      clearTimeout(timer);
-      observer.observed(budget(), granted);
+      observer.observed(budget());
     }
   }
 
@@ -204,41 +291,60 @@ export function createReplicaCoordinator(
       running = beat();
       await running;
       // Joining takes a beat to announce and more for the others to shrink: wait for a first share, not forever.
-      while (ceilings.current() < 1 && now() < giveUpAt) {
+      while (ceilings.current() < 1 && now() < giveUpAt && !stopped) {
         await new Promise((resolve) => setTimeout(resolve, heartbeatMs));
         running = beat();
         await running;
       }
       schedule();
     },
-    async register(conn) {
-      const id = replicaId;
-      return id !== undefined && (await claims.registerConnection(conn, id, options.connection.database));
+    async query<T>(sql: string, timeoutMs: number): Promise<T> {
+      const opened = session;
+      try {
+        return await withDeadline(
+          timeoutMs,
+          async () => {
+            const [rows] = await (await connection()).query(sql);
+            return rows as T;
+          },
+          { what: 'status read' },
+        );
+      } catch (error) {
+        // A read that timed out left its command queued on the connection: the next step gets a fresh one.
+        if (error instanceof DeadlineError) dropSession(opened ?? session);
+        throw error;
+      }
     },
-    leave() {
+    leave(deadlineMs) {
       leaving ??= (async () => {
+        const giveUpAt = now() + deadlineMs;
         stopped = true;
         clearTimeout(loopTimer);
-        await running.catch(() => {});
-        clearTimeout(fenceTimer);
         const id = replicaId;
-        replicaId = undefined;
-        ceilings.set(0, undefined);
         try {
-          if (id !== undefined) {
-            connection ??= await connect();
-            await claims.deleteClaim(connection, id);
-          }
+          await withDeadline(deadlineMs, () => running, { what: 'the last coordination step' }).catch(() => {});
+          clearTimeout(fenceTimer);
+          replicaId = undefined;
+          ceilings.set(0, undefined);
+          if (id !== undefined)
+            await withDeadline(giveUpAt - now(), async () => claims.deleteClaim(await connection(), id), {
+              what: 'deleting the claim',
+            });
           logger.info({ replicaId: id }, 'replica left: its grant is free');
         } catch (error) {
           logger.warn(
             { code: errorCode(error), replicaId: id },
-            `could not delete the claim; it expires within ${leaseMs} ms`,
+            `could not delete the claim; the others retire it once it has not changed for ${leaseMs} ms`,
           );
         } finally {
-          await connection?.end().catch(() => connection?.destroy());
-          connection = undefined;
+          const last = session;
+          session = undefined;
           ceilings.stop();
+          const conn = await last?.catch(() => undefined);
+          if (conn)
+            await withDeadline(Math.max(0, giveUpAt - now()), () => closer.close(conn, 'quit'), {
+              what: 'closing the coordination connection',
+            }).catch(() => {});
         }
       })();
       return leaving;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ClusterMetrics } from '../../metrics/start-cluster-metrics.js';
 import type { Config } from '../config/config.js';
 import type { ConnectionBudget } from '../budget/connection-budget.js';
+import type { ConnectionCloser } from '../db/connection-closer.js';
 import type { WorkerSpec } from './messages.js';
 import { createPoolCeilings } from './pool-ceilings.js';
 import { replicaShape } from '../budget/replica-shape.js';
@@ -24,14 +25,19 @@ export interface ReplicaShare {
 export async function startReplicaShare(
   config: Config,
   budget: ConnectionBudget,
-  logger: Logger,
-  metrics: () => ClusterMetrics | undefined,
+  deps: {
+    readonly logger: Logger;
+    /** The primary's one rule for giving up a connection (connection-closer.ts). */
+    readonly closer: ConnectionCloser;
+    readonly metrics: () => ClusterMetrics | undefined;
+  },
 ): Promise<ReplicaShare> {
+  const { logger, metrics } = deps;
   const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined });
   const coordinator = createReplicaCoordinator(
     {
       connection: config.db.connection,
-      shape: replicaShape({ workers: config.cluster.workers, poolMax: config.db.poolMax, live: true }),
+      shape: replicaShape({ workers: config.cluster.workers, poolMax: config.db.poolMax }),
       workers: config.cluster.workers,
       reservedConnections: config.db.reservedConnections,
       heartbeatMs: replicaHeartbeatMs,
@@ -40,8 +46,9 @@ export async function startReplicaShare(
     {
       logger,
       ceilings,
+      closer: deps.closer,
       observer: {
-        observed: (next, granted) => metrics()?.replicas.replicaObserved(next, granted),
+        observed: (next) => metrics()?.replicas.replicaObserved(next),
         shareChanged: (direction) => metrics()?.replicas.shareChanged(direction),
         renewFailed: () => metrics()?.replicas.leaseRenewFailed(),
         fenced: () => metrics()?.replicas.fenced(),

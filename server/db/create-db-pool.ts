@@ -113,7 +113,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const observer = deps.observer ?? noopPoolObserver;
   const now = deps.now ?? (() => performance.now());
   const logger = deps.logger.child({ pool: name });
-  const idleMax = Math.min(options.maxIdle, options.max);
+  // Against the live ceiling, not the one the pool was made with: a worker forked at 0 keeps idle ones once raised.
+  const idleMax = options.maxIdle;
   const queryTimeoutMs = options.queryTimeoutMs ?? defaultQueryTimeoutMs;
   const maxLifetimeMs = options.maxLifetimeMs ?? defaultMaxLifetimeMs;
   const pingAfterIdleMs = options.pingAfterIdleMs ?? defaultPingAfterIdleMs;

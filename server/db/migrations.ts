@@ -74,4 +74,21 @@ export const migrations: readonly Migration[] = [
       `INSERT IGNORE INTO replica_claims_lock (id) VALUES (1)`,
     ],
   },
+  {
+    version: 4,
+    name: 'replica claims judged by their observers',
+    statements: [
+      // Registrations go with a server restart, as the thread ids they name do (ids start again from 1): one from
+      // before a restart can never get a new owner's thread killed. Re-running this is harmless.
+      'ALTER TABLE replica_connections ENGINE=MEMORY',
+      // seq: join order, oldest first when not every replica fits. retired: no renewal and no registration from
+      // now on, its threads are being killed. primary_connections and pools: the claim's shape, so every replica
+      // deals the others' grants in their own whole units. One statement, so it applies whole or not at all.
+      `ALTER TABLE replica_claims
+         ADD COLUMN seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, ADD UNIQUE KEY replica_claims_seq (seq),
+         ADD COLUMN retired TINYINT UNSIGNED NOT NULL DEFAULT 0,
+         ADD COLUMN primary_connections INT UNSIGNED NOT NULL DEFAULT 0,
+         ADD COLUMN pools INT UNSIGNED NOT NULL DEFAULT 1`,
+    ],
+  },
 ];

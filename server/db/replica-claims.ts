@@ -1,23 +1,38 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { ClaimView } from '../budget/live-shares.js';
+import type { ReplicaShape } from '../budget/replica-shape.js';
 
 /*
- * The replica claims table, spoken to on one connection (the coordinator's). Every grant change runs in a
- * transaction that first locks the single row of replica_claims_lock, so Σ granted is read and changed by one replica
- * at a time; leases are on MySQL's clock (UTC_TIMESTAMP(6)).
+ * The replica claims table (APP_REPLICAS=auto), spoken to by each replica's coordinator on its one connection.
  *
- * Fencing: a replica's threads are registered under its claim when they open (`registerSql`, a conditional insert
- * that refuses once the claim is expired or gone). A claim is retired in three steps: expire it and list its threads
- * under the row lock (no registration can slip in after that), KILL them and wait until MySQL shows them gone, then
- * delete the rows. Only then is its grant free for others: a replica cut off from MySQL may keep server threads
- * alive for hours (its path froze, MySQL never saw a close), and those count against max_connections.
+ * Only a raise of a grant takes the claims lock (the single row of replica_claims_lock): two replicas must not grow
+ * into the same room. Everything else is a single-row statement that never waits on another replica: a renewal
+ * touches only the replica's own row, a lower grant, a retirement and a deletion only ever make room. So a replica
+ * that stalls while it holds the lock (its path froze, its host paused) delays others' growth until MySQL ends its
+ * session (the coordination session's wait_timeout), and never their renewals.
+ *
+ * Registrations: every connection a replica opens registers its thread under its claim (`registerConnection`, a
+ * conditional insert that refuses once the claim is retired or gone), so that the threads of a replica that stopped
+ * renewing can be killed before its grant is handed to others: a replica cut off from MySQL leaves its threads alive
+ * on the server (MySQL never saw a close) until wait_timeout, and those count against max_connections. The
+ * registrations live in a MEMORY table, emptied by every server restart, because thread ids start again from 1 then:
+ * a registration from before a restart must never get a new owner's thread killed.
  */
 
+/** A claim as read, with what changes at each renewal: its owner is alive while this keeps changing. */
+export interface ClaimRow extends Omit<ClaimView, 'expired'> {
+  readonly version: string;
+  readonly retired: boolean;
+}
+
+const quoteId = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+const micros = (ms: number) => Math.round(ms * 1000);
+
 /**
- * On a pool or status connection, as it opens: registers its thread under the claim. False (nothing registered) when
- * the claim is gone, expired or has no grant: the caller must close the connection. `database` qualifies the tables
- * for a connection opened without one (the status reader's).
+ * On a pool connection, as it opens: registers its thread under the claim. False (nothing registered) when the claim
+ * is retired, gone or has no grant: the caller must close the connection. `database` qualifies the tables for a
+ * connection opened without one.
  */
 export async function registerConnection(
   connection: Pick<Connection, 'query'>,
@@ -28,140 +43,154 @@ export async function registerConnection(
   const [result] = await connection.query<ResultSetHeader>(
     `INSERT INTO ${prefix}replica_connections (connection_id, replica_id, registered_at)` +
       ` SELECT CONNECTION_ID(), replica_id, UTC_TIMESTAMP(6) FROM ${prefix}replica_claims` +
-      ' WHERE replica_id = ? AND granted > 0 AND expires_at > UTC_TIMESTAMP(6)' +
+      ' WHERE replica_id = ? AND granted > 0 AND retired = 0' +
       ' ON DUPLICATE KEY UPDATE replica_id = VALUES(replica_id), registered_at = VALUES(registered_at)',
     [replicaId],
   );
   return result.affectedRows > 0;
 }
 
-const quoteId = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+/** The coordination connection's own registration: it needs no grant (it is how the replica waits for one). */
+export async function registerCoordinator(connection: Connection, replicaId: string): Promise<boolean> {
+  const [result] = await connection.query<ResultSetHeader>(
+    'INSERT INTO replica_connections (connection_id, replica_id, registered_at)' +
+      ' SELECT CONNECTION_ID(), replica_id, UTC_TIMESTAMP(6) FROM replica_claims WHERE replica_id = ? AND retired = 0' +
+      ' ON DUPLICATE KEY UPDATE replica_id = VALUES(replica_id), registered_at = VALUES(registered_at)',
+    [replicaId],
+  );
+  return result.affectedRows > 0;
+}
 
-const micros = (ms: number) => Math.round(ms * 1000);
+/** Announces a replica with no grant yet (the others count it from now on) and registers the coordinator's thread. */
+export async function insertClaim(
+  connection: Connection,
+  replicaId: string,
+  shape: ReplicaShape,
+  wanted: number,
+  leaseMs: number,
+): Promise<void> {
+  await connection.query(
+    'INSERT INTO replica_claims (replica_id, granted, wanted, primary_connections, pools, joined_at, expires_at)' +
+      ' VALUES (?, 0, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)',
+    [replicaId, wanted, shape.primaryConnections, shape.pools, micros(leaseMs)],
+  );
+  await registerCoordinator(connection, replicaId);
+}
 
-/** Runs `fn` inside a transaction that holds the claims lock; rolls back on any error. */
-export async function withClaimsLock<T>(connection: Connection, fn: (claims: ClaimView[]) => Promise<T>): Promise<T> {
+/**
+ * Shows the replica alive: its row changes (expires_at only ever moves forward, whatever MySQL's clock does, so every
+ * renewal is a change the others see). False when the claim was retired or is gone: the replica must fence itself.
+ * expires_at also keeps the lease readable for people and for replicas that judge by MySQL's clock.
+ */
+export async function renewClaim(connection: Connection, replicaId: string, leaseMs: number): Promise<boolean> {
+  const [result] = await connection.query<ResultSetHeader>(
+    'UPDATE replica_claims SET expires_at = GREATEST(UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, expires_at + INTERVAL 1 MICROSECOND)' +
+      ' WHERE replica_id = ? AND retired = 0',
+    [micros(leaseMs), replicaId],
+  );
+  return result.affectedRows > 0;
+}
+
+const claimsSql =
+  'SELECT replica_id, seq, granted, wanted, primary_connections, pools, retired,' +
+  " CONCAT(DATE_FORMAT(expires_at, '%Y-%m-%d %H:%i:%s.%f'), '/', granted) AS version FROM replica_claims";
+
+export async function readClaims(connection: Pick<Connection, 'query'>): Promise<ClaimRow[]> {
+  const [rows] = await connection.query<RowDataPacket[]>(claimsSql);
+  return rows.map((row) => ({
+    id: String(row['replica_id']),
+    seq: Number(row['seq']),
+    granted: Number(row['granted']),
+    wanted: Number(row['wanted']),
+    // Claims written before these columns existed deal in single connections.
+    primaryConnections: Number(row['primary_connections']),
+    pools: Math.max(1, Number(row['pools'])),
+    retired: Number(row['retired']) === 1,
+    version: String(row['version']),
+  }));
+}
+
+/**
+ * Raises this replica's grant under the claims lock: `decide` sees the claims as they are while no one else can grow,
+ * and returns the grant to publish, or undefined to leave it. Rolls back on any error (a lock wait that timed out
+ * included: the next step tries again).
+ */
+export async function growGrant(
+  connection: Connection,
+  replicaId: string,
+  decide: (claims: readonly ClaimRow[]) => number | undefined,
+): Promise<number | undefined> {
   await connection.query('START TRANSACTION');
   try {
     await connection.query('SELECT id FROM replica_claims_lock WHERE id = 1 FOR UPDATE');
-    const [rows] = await connection.query<RowDataPacket[]>(
-      'SELECT replica_id, granted, wanted, expires_at <= UTC_TIMESTAMP(6) AS expired FROM replica_claims FOR UPDATE',
-    );
-    const claims = rows.map((row) => ({
-      id: String(row['replica_id']),
-      granted: Number(row['granted']),
-      wanted: Number(row['wanted']),
-      expired: Number(row['expired']) === 1,
-    }));
-    const result = await fn(claims);
+    const granted = decide(await readClaims(connection));
+    if (granted !== undefined)
+      await connection.query('UPDATE replica_claims SET granted = ? WHERE replica_id = ? AND retired = 0', [
+        granted,
+        replicaId,
+      ]);
     await connection.query('COMMIT');
-    return result;
+    return granted;
   } catch (error) {
     await connection.query('ROLLBACK').catch(() => {});
     throw error;
   }
 }
 
+/** Publishes a lower grant, once the pools are down to it: it only makes room, so it needs no lock. */
+export async function publishGrant(connection: Connection, replicaId: string, granted: number): Promise<void> {
+  await connection.query('UPDATE replica_claims SET granted = LEAST(granted, ?) WHERE replica_id = ?', [
+    granted,
+    replicaId,
+  ]);
+}
+
 /**
- * Announces a replica with no grant yet (the others count it from now on and shrink to make room) and registers the
- * coordinator's own thread under it. Call inside withClaimsLock.
+ * Starts retiring claims: from now on none of them registers a thread or renews. Their grants still count until
+ * `retireStep` has seen their threads gone.
  */
-export async function insertClaim(
-  connection: Connection,
-  replicaId: string,
-  wanted: number,
-  leaseMs: number,
-): Promise<void> {
+export async function markRetired(connection: Connection, replicaIds: readonly string[]): Promise<void> {
+  if (replicaIds.length === 0) return;
   await connection.query(
-    'INSERT INTO replica_claims (replica_id, granted, wanted, joined_at, expires_at) VALUES (?, 0, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)',
-    [replicaId, wanted, micros(leaseMs)],
+    'UPDATE replica_claims SET retired = 1, expires_at = LEAST(expires_at, UTC_TIMESTAMP(6)) WHERE replica_id IN (?)',
+    [replicaIds],
   );
-  await connection.query(
-    'INSERT INTO replica_connections (connection_id, replica_id, registered_at) VALUES (CONNECTION_ID(), ?, UTC_TIMESTAMP(6))' +
-      ' ON DUPLICATE KEY UPDATE replica_id = VALUES(replica_id), registered_at = VALUES(registered_at)',
+}
+
+// ER_NO_SUCH_THREAD: it ended by itself meanwhile, which is what we wanted.
+const noSuchThread = 1094;
+
+/**
+ * One step of retiring a claim: KILLs the threads still registered under it, or, once MySQL shows none, deletes it
+ * (its grant is free from then on). True once deleted.
+ */
+export async function retireStep(connection: Connection, replicaId: string): Promise<boolean> {
+  const [rows] = await connection.query<RowDataPacket[]>(
+    'SELECT r.connection_id AS id FROM replica_connections r JOIN information_schema.PROCESSLIST p ON p.ID = r.connection_id' +
+      ' WHERE r.replica_id = ? AND r.connection_id <> CONNECTION_ID()',
     [replicaId],
   );
-}
-
-/** Extends a live lease; false when it had already expired or was retired (the replica must fence itself). */
-export async function renewClaim(connection: Connection, replicaId: string, leaseMs: number): Promise<boolean> {
-  const [result] = await connection.query<ResultSetHeader>(
-    'UPDATE replica_claims SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE replica_id = ? AND expires_at > UTC_TIMESTAMP(6)',
-    [micros(leaseMs), replicaId],
-  );
-  return result.affectedRows > 0;
-}
-
-export async function publishGrant(connection: Connection, replicaId: string, granted: number): Promise<void> {
-  await connection.query('UPDATE replica_claims SET granted = ? WHERE replica_id = ?', [granted, replicaId]);
-}
-
-/**
- * Retires a claim (an expired one, or this replica's own old one): expires it, kills its registered threads, waits
- * until MySQL no longer shows them, then deletes it. False if its threads did not go within `waitMs` (the claim
- * stays, its grant still counted; the next attempt tries again).
- */
-export async function retireClaim(connection: Connection, replicaId: string, waitMs: number): Promise<boolean> {
-  const threads = await withClaimsLock(connection, async () => {
-    await connection.query(
-      'UPDATE replica_claims SET expires_at = LEAST(expires_at, UTC_TIMESTAMP(6)) WHERE replica_id = ?',
-      [replicaId],
-    );
-    const [rows] = await connection.query<RowDataPacket[]>(
-      'SELECT r.connection_id AS id FROM replica_connections r JOIN information_schema.PROCESSLIST p ON p.ID = r.connection_id' +
-        ' WHERE r.replica_id = ? AND r.connection_id <> CONNECTION_ID() FOR UPDATE',
-      [replicaId],
-    );
-    return rows.map((row) => Number(row['id']));
-  });
-  for (const id of threads) {
-    // ER_NO_SUCH_THREAD (1094): it ended by itself meanwhile.
-    await connection.query('KILL ?', [id]).catch((error: { errno?: number }) => {
-      if (error.errno !== 1094) throw error;
+  if (rows.length === 0) {
+    await deleteClaim(connection, replicaId);
+    return true;
+  }
+  for (const row of rows) {
+    await connection.query('KILL ?', [Number(row['id'])]).catch((error: { errno?: number }) => {
+      if (error.errno !== noSuchThread) throw error;
     });
   }
-  if (!(await threadsGone(connection, threads, waitMs))) return false;
-  await withClaimsLock(connection, async () => {
-    await connection.query('DELETE FROM replica_claims WHERE replica_id = ?', [replicaId]);
-    await connection.query('DELETE FROM replica_connections WHERE replica_id = ?', [replicaId]);
-  });
-  return true;
+  return false;
 }
 
-/** A clean leave, once this replica's pools are closed: its grant is free at once. */
+/** A clean leave, once this replica's pools are closed (or a retirement, once its threads are gone). */
 export async function deleteClaim(connection: Connection, replicaId: string): Promise<void> {
-  await withClaimsLock(connection, async () => {
-    await connection.query('DELETE FROM replica_claims WHERE replica_id = ?', [replicaId]);
-    await connection.query('DELETE FROM replica_connections WHERE replica_id = ?', [replicaId]);
-  });
+  await connection.query('DELETE FROM replica_claims WHERE replica_id = ?', [replicaId]);
+  await connection.query('DELETE FROM replica_connections WHERE replica_id = ?', [replicaId]);
 }
 
-/**
- * Forgets registrations older than the server's boot (with a second's margin for the rounding of Uptime): thread
- * ids restart after a MySQL restart, and a stale row must never get a new owner's thread killed.
- */
-export async function forgetRegistrationsBeforeBoot(connection: Connection): Promise<void> {
+/** Drops registrations of threads that have ended (connections close over a replica's lifetime). */
+export async function forgetEndedThreads(connection: Connection): Promise<void> {
   await connection.query(
-    "DELETE FROM replica_connections WHERE registered_at < UTC_TIMESTAMP(6) - INTERVAL (SELECT VARIABLE_VALUE + 1 FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME') SECOND",
+    'DELETE FROM replica_connections WHERE connection_id NOT IN (SELECT ID FROM information_schema.PROCESSLIST)',
   );
-}
-
-/** Drops this replica's registrations of threads that have ended (connections close over its lifetime). */
-export async function forgetEndedThreads(connection: Connection, replicaId: string): Promise<void> {
-  await connection.query(
-    'DELETE FROM replica_connections WHERE replica_id = ? AND connection_id NOT IN (SELECT ID FROM information_schema.PROCESSLIST)',
-    [replicaId],
-  );
-}
-
-async function threadsGone(connection: Connection, threads: readonly number[], waitMs: number): Promise<boolean> {
-  if (threads.length === 0) return true;
-  for (const giveUpAt = Date.now() + waitMs; ; await sleep(50)) {
-    const [rows] = await connection.query<RowDataPacket[]>(
-      'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID IN (?)',
-      [threads],
-    );
-    if (Number(rows[0]?.['n']) === 0) return true;
-    if (Date.now() >= giveUpAt) return false;
-  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fairShares, planStep, type ClaimView } from '../../server/budget/live-shares.js';
+import { planStep, targetGrants, type ClaimView } from '../../server/budget/live-shares.js';
 import { ceilingFor, grantFor, quantize, wantedBy, type ReplicaShape } from '../../server/budget/replica-shape.js';
 
 /*
@@ -21,8 +21,11 @@ interface Replica {
 }
 
 interface Claim {
+  readonly seq: number;
   granted: number;
   readonly wanted: number;
+  readonly primaryConnections: number;
+  readonly pools: number;
   expired: boolean;
 }
 
@@ -34,7 +37,16 @@ function createModel(usable: number) {
   const claims = new Map<string, Claim>();
   const replicas: Replica[] = [];
   let joined = 0;
-  const views = (): ClaimView[] => [...claims].map(([id, claim]) => ({ id, ...claim }));
+  const views = (): ClaimView[] =>
+    [...claims].map(([id, { seq, granted, wanted, primaryConnections, pools, expired }]) => ({
+      id,
+      seq,
+      granted,
+      wanted,
+      primaryConnections,
+      pools,
+      expired,
+    }));
 
   function step(replica: Replica): void {
     const claim = claims.get(replica.id);
@@ -65,10 +77,11 @@ function createModel(usable: number) {
     usable,
     apply(command: Command): void {
       if (command.kind === 'join') {
-        const shape = { primaryConnections: 2, pools: command.workers + 1, poolMax: command.poolMax };
-        const id = `r${joined++}`;
+        const shape = { primaryConnections: 1, pools: command.workers + 1, poolMax: command.poolMax };
+        const seq = joined++;
+        const id = `r${seq}`;
         replicas.push({ id, shape, current: 0, bound: 0, state: 'live' });
-        claims.set(id, { granted: 0, wanted: wantedBy(shape), expired: false });
+        claims.set(id, { seq, granted: 0, wanted: wantedBy(shape), ...shape, expired: false });
         return;
       }
       const replica = replicas[command.who % Math.max(1, replicas.length)];
@@ -150,17 +163,53 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 );
 
 describe('replica shares (APP_REPLICAS=auto arithmetic)', () => {
-  it('splits max-min fairly: nobody gets more than it wants, the rest is shared equally', () => {
-    const shares = fairShares(100, [
-      { id: 'a', wanted: 10 },
-      { id: 'b', wanted: 80 },
-      { id: 'c', wanted: 80 },
-    ]);
-    assert.deepEqual([...shares].sort(), [
+  it('deals whole units max-min fairly: nobody gets more than it wants, the rest goes a pool step at a time', () => {
+    const claim = (id: string, seq: number, wanted: number) =>
+      ({ id, seq, granted: 0, wanted, primaryConnections: 1, pools: 3, expired: false }) satisfies ClaimView;
+    // 100 usable: a wants 10 (1 + 3 × 3), b and c up to 91 each; b and c end one step apart, the older ahead.
+    const targets = targetGrants(100, [claim('a', 1, 10), claim('b', 2, 91), claim('c', 3, 91)]);
+    assert.deepEqual([...targets].sort(), [
       ['a', 10],
-      ['b', 45],
-      ['c', 45],
+      ['b', 46],
+      ['c', 43],
     ]);
+  });
+
+  it('beyond capacity, the oldest ⌊usable ÷ smallest grant⌋ replicas serve and the rest wait at 0', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 200 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 20 }),
+        (usable, replicas, workers, poolMax) => {
+          const shape = { primaryConnections: 1, pools: workers + 1, poolMax };
+          const claims = Array.from({ length: replicas }, (_, seq) => ({
+            id: `r${seq}`,
+            seq,
+            granted: 0,
+            wanted: wantedBy(shape),
+            ...shape,
+            expired: false,
+          }));
+          const targets = targetGrants(usable, claims);
+          const serving = claims.filter((claim) => targets.get(claim.id)! > 0);
+          const smallest = grantFor(shape, 1);
+          assert.equal(serving.length, Math.min(replicas, Math.floor(usable / smallest)));
+          // The ones that serve are the oldest, and no two serving replicas are more than a step apart.
+          assert.deepEqual(
+            serving.map((claim) => claim.seq),
+            serving.map((_, index) => index),
+          );
+          const grants = serving.map((claim) => targets.get(claim.id)!);
+          if (grants.length > 0) assert.ok(Math.max(...grants) - Math.min(...grants) <= shape.pools);
+          const total = grants.reduce((sum, grant) => sum + grant, 0);
+          assert.ok(total <= usable);
+          for (const grant of grants) assert.equal(quantize(shape, grant), grant);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('gives grants only the shape primary + pools × ceiling, never more than DB_POOL_MAX per pool', () => {
@@ -195,14 +244,14 @@ describe('replica shares (APP_REPLICAS=auto arithmetic)', () => {
         // A round = every replica steps, then its pools confirm. Lower, confirm, publish, then the others grow: 4 at most.
         assert.ok(rounds <= 5, `took ${rounds} rounds`);
         const live = model.replicas.filter((r) => r.state === 'live');
-        const shares = fairShares(
+        const targets = targetGrants(
           usable,
-          live.map((r) => ({ id: r.id, wanted: wantedBy(r.shape) })),
+          live.map((r) => ({ ...model.claims.get(r.id)!, id: r.id })),
         );
         for (const replica of live) {
           assert.equal(
             model.claims.get(replica.id)?.granted,
-            quantize(replica.shape, shares.get(replica.id)!),
+            targets.get(replica.id),
             `${replica.id} did not reach its share`,
           );
           assert.equal(replica.current, ceilingFor(replica.shape, model.claims.get(replica.id)!.granted));

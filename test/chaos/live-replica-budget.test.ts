@@ -14,15 +14,16 @@ import { startLoad, startMonitor, type Load } from './replica-budget-monitor.js'
  * process group), SIGTERM one, cut one off from MySQL (every packet on its path stops, no close anywhere) and bring
  * it back, restart MySQL. A monitor connection (out of the reserve) samples MySQL's PROCESSLIST every 100 ms.
  *
- * The shares, with DB_POOL_MAX=8 and a grant of 2 (primary) + 3 pools × ceiling: one replica alone wants 26;
- * two get 20 each (ceiling 6), three 13, 13 and 14 (max-min fair; 11, 11 and 14 once whole pools: ceilings 3, 3, 4), four 8 (ceiling 2) of the 40 usable.
+ * The shares, with DB_POOL_MAX=8 and a grant of 1 (the primary's connection) + 3 pools × ceiling, dealt in whole
+ * steps of 3: one replica alone wants 25; two get 19 each (ceiling 6), three 13 (ceiling 4), four 10 (ceiling 3) of
+ * the 40 usable.
  */
 
 const maxConnections = 50;
 const tooMany = /ER_CON_COUNT_ERROR|Too many connections|"errno":1040\b|"code":"1040"/;
 const reserve = 10;
 const usable = maxConnections - reserve;
-const grantsFor: Record<number, number[]> = { 1: [26], 2: [20, 20], 3: [14, 11, 11], 4: [8, 8, 8, 8] };
+const grantsFor: Record<number, number[]> = { 1: [25], 2: [19, 19], 3: [13, 13, 13], 4: [10, 10, 10, 10] };
 // Documented bounds (README, "APP_REPLICAS=auto"), with slack for a 2-core machine running 12 node processes.
 const joinWithinMs = 15_000;
 const leaveWithinMs = 8_000;

@@ -63,7 +63,9 @@ describe('pool ceiling, changed live', () => {
         await until(async () => (await serverSideConnections(admin, database)) === 2, 5000),
         'the idle ones are closed at once',
       );
-      assert.equal(pool.liveConnections(), 2, 'the two in use are still open');
+      // The pool counts a closed one until its own socket has seen the server close it too.
+      assert.ok(await until(async () => pool.liveConnections() === 2, 5000), 'the two in use are still open');
+      assert.equal(await serverSideConnections(admin, database), 2);
 
       letGo();
       await Promise.all(first); // both requests succeed
@@ -104,5 +106,19 @@ describe('pool ceiling, changed live', () => {
       letGo();
     }
     await Promise.all(held);
+  });
+
+  it('keeps idle connections up to DB_MAX_IDLE under a raised ceiling, also when it started at 0', async () => {
+    const started = createDbPool(
+      { connection, max: 0, maxIdle: 2, acquireTimeoutMs: 1000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
+    try {
+      assert.equal(started.state().idleMax, 0);
+      started.setCeiling(4);
+      assert.equal(started.state().idleMax, 2, 'idle connections kept once raised');
+    } finally {
+      await started.end();
+    }
   });
 });

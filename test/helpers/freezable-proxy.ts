@@ -14,6 +14,12 @@ export interface FreezableProxy {
   /** Stops forwarding on the connections open now; returns how many were frozen. */
   freeze(): number;
   /**
+   * Freezes the next connection that sends `statement` (a substring of the SQL), right after it has been forwarded:
+   * the server runs it (and holds what it takes), and its answer, like everything after it, never arrives. Resolves
+   * once that has happened.
+   */
+  freezeAfter(statement: string): Promise<void>;
+  /**
    * The whole path is lost: freezes the open connections, and new ones are accepted but never forwarded (a connect
    * hangs until the client gives up), until `restore()`.
    */
@@ -33,6 +39,7 @@ export async function startFreezableProxy(target: { host: string; port: number }
   const pairs = new Set<Pair>();
   const frozen = new Set<Pair>();
   const unanswered = new Set<Socket>();
+  const triggers: { statement: string; fired: () => void }[] = [];
   let cut = false;
   const listener: Server = createServer((client) => {
     if (cut) {
@@ -44,8 +51,20 @@ export async function startFreezableProxy(target: { host: string; port: number }
     const server = connect(target);
     const pair = { client, server };
     pairs.add(pair);
-    client.pipe(server);
-    server.pipe(client);
+    // Forwarded by hand rather than piped, so a statement can be seen on its way and the pair frozen right after it.
+    client.on('data', (chunk: Buffer) => {
+      if (frozen.has(pair)) return;
+      server.write(chunk);
+      const text = chunk.toString('latin1');
+      const index = triggers.findIndex((trigger) => text.includes(trigger.statement));
+      if (index < 0) return;
+      const [trigger] = triggers.splice(index, 1);
+      freezePair(pair);
+      trigger?.fired();
+    });
+    server.on('data', (chunk: Buffer) => {
+      if (!frozen.has(pair)) client.write(chunk);
+    });
     const drop = () => {
       pairs.delete(pair);
       // A frozen pair stays as it is: the lost path delivers no close either.
@@ -57,17 +76,18 @@ export async function startFreezableProxy(target: { host: string; port: number }
     server.on('error', drop).on('close', drop);
   });
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  function freezePair(pair: Pair): void {
+    frozen.add(pair);
+    // Stop reading both legs: what either end sends waits in kernel buffers, and nothing reaches the other end.
+    pair.client.pause();
+    pair.server.pause();
+  }
   function freeze(): number {
     let count = 0;
     for (const pair of pairs) {
       if (frozen.has(pair)) continue;
-      frozen.add(pair);
+      freezePair(pair);
       count++;
-      // Stop reading both legs: what either end sends waits in kernel buffers, and nothing reaches the other end.
-      pair.client.unpipe(pair.server);
-      pair.server.unpipe(pair.client);
-      pair.client.pause();
-      pair.server.pause();
     }
     return count;
   }
@@ -78,6 +98,9 @@ export async function startFreezableProxy(target: { host: string; port: number }
     port: address.port,
     openConnections: () => pairs.size,
     freeze,
+    freezeAfter(statement) {
+      return new Promise((fired) => triggers.push({ statement, fired }));
+    },
     cutOff() {
       cut = true;
       return freeze();
