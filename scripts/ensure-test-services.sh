@@ -2,7 +2,7 @@
 # Run by `npm test` (pretest) so that `npm ci && npm test` works on a fresh Debian machine: installs what the
 # tests need if it is missing (MariaDB, Prometheus + promtool, docker-compose for the static compose check,
 # Chromium for the load-test HTML report, strace to prove the app writes no file, kubectl to render the Kubernetes
-# manifests)
+# manifests, libfaketime to step a test server's clock)
 # and starts MariaDB on 127.0.0.1:3306 if nothing answers there. Needs root for installs; without root it
 # only says what is missing. It never starts Debian's services: tests run their own Prometheus.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+# libfaketime steps a throwaway mariadbd's wall clock (the live budget must not care).
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || need+=(faketime)
 # The HTML report test drives /usr/bin/chromium through playwright-core. Installed apart, with its recommended
 # packages: those bring the fonts, without which the report's screenshot has no text.
 need_chromium=false

@@ -84,7 +84,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     id: 38,
     title: 'Live shares (APP_REPLICAS=auto)',
     description:
-      "Each replica's published grant (every connection it may hold: its primary's plus its pools at the current ceiling), the per-pool ceiling, and the live replicas counted. On a join the others' grants step down first, then the newcomer's grows; after a crash the survivors grow once its lease has run out (5 s) and its threads are killed. With a fixed APP_REPLICAS the lines are flat.",
+      "Each replica's published grant (every connection it may hold: its primary's plus its pools at the current ceiling), the per-pool ceiling, and the live replicas counted. On a join the others' grants step down first, then the newcomer's grows; after a crash the survivors grow once they have seen its claim unchanged for a lease (5 s) and its threads are killed. A replica at 0 while others hold grants is waiting for room (more replicas than the account's limit serves: DbReplicaWaitingForRoom). With a fixed APP_REPLICAS the lines are flat.",
     unit: 'short',
     gridPos: { x: 0, y: 63, w: 12, h: 8 },
     queries: [

@@ -58,6 +58,7 @@ describe('chaos: replicas beyond the room, and stopping whatever MySQL does (APP
       await eventually(async () => (await status(second, '/readyz')) === 200, 20_000),
       'the waiting replica never became ready once the room was free',
     );
+    await Promise.all(clusters.splice(0).map((cluster) => cluster.stop()));
   });
 
   for (const fault of ['FLUSH TABLES WITH READ LOCK', 'the claims lock held by another session'] as const) {
