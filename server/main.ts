@@ -52,11 +52,6 @@ async function runPrimary(): Promise<void> {
   // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
   // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
   cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
-  // Replaced by an accepted SIGHUP: the workers forked from then on are sized from MySQL's limits at that moment.
-  let budget = await prepareDatabase(config, logger).catch((error: unknown) => fail(logger, error, 'cannot start'));
-  // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
-  // Metrics start after the share is agreed; the coordinator reports to them once they exist.
-  let liveMetrics: ClusterMetrics | undefined;
   // The primary's one rule for giving up a connection: closed, and its server thread killed (connection-closer.ts).
   const closer = createConnectionCloser(
     { quitTimeoutMs: primaryQuitTimeoutMs },
@@ -68,6 +63,13 @@ async function runPrimary(): Promise<void> {
       logger,
     },
   );
+  // Replaced by an accepted SIGHUP: the workers forked from then on are sized from MySQL's limits at that moment.
+  let budget = await prepareDatabase(config, { logger, closer }).catch((error: unknown) =>
+    fail(logger, error, 'cannot start'),
+  );
+  // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
+  // Metrics start after the share is agreed; the coordinator reports to them once they exist.
+  let liveMetrics: ClusterMetrics | undefined;
   const share: ReplicaShare | undefined =
     config.cluster.replicas === 'auto'
       ? await startReplicaShare(config, budget, { logger, closer, metrics: () => liveMetrics })
@@ -77,7 +79,7 @@ async function runPrimary(): Promise<void> {
     // The live share follows MySQL's limits on every heartbeat already; new workers start at the current ceiling.
     if (share) return true;
     try {
-      budget = await recomputeBudget(config, logger);
+      budget = await recomputeBudget(config, { logger, closer });
     } catch (error) {
       const why =
         error instanceof BudgetError

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { withDeadline } from '../deadline/with-deadline.js';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
 import type { ListenSocketKeeper } from './listen-socket-handover.js';
 import {
@@ -243,12 +243,12 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     for (const slot of [...restartTimers.keys()]) cancelRestart(slot);
     announceStarted(false);
     const all = [...entries.values()];
-    const deadline = new AbortController();
-    const drained = await Promise.race([
-      Promise.all(all.map((entry) => stopWorker(entry, 'stop'))).then(() => 'drained' as const),
-      // Aborted once the race is decided, so no timer outlives it; the abort's rejection is nobody's result.
-      sleep(drainMs, 'timeout' as const, { signal: deadline.signal }).catch(() => 'drained' as const),
-    ]).finally(() => deadline.abort());
+    const drained = await withDeadline(drainMs, () => Promise.all(all.map((entry) => stopWorker(entry, 'stop'))), {
+      what: 'draining the workers',
+    }).then(
+      () => 'drained' as const,
+      () => 'timeout' as const,
+    );
     if (drained === 'timeout') {
       const stragglers = [...entries.values()];
       logger.error(

@@ -4,6 +4,8 @@ import type { Config } from '../config/config.js';
 import type { Connection } from 'mysql2/promise';
 import { openAdminConnection, readServerLimits } from '../db/admin-connection.js';
 import { budgetFor, type ConnectionBudget } from '../budget/connection-budget.js';
+import { withDeadline } from '../deadline/with-deadline.js';
+import type { ConnectionCloser } from '../db/connection-closer.js';
 import { errorCode, isUnavailableError } from '../db/db-errors.js';
 import { runMigrations } from '../db/run-migrations.js';
 
@@ -11,7 +13,12 @@ import { runMigrations } from '../db/run-migrations.js';
  * Before any worker exists: create the database if needed, migrate, read the server's connection limits
  * and compute the budget. Waits for a database that is still starting, up to `waitMs`.
  */
-export async function prepareDatabase(config: Config, logger: Logger, waitMs = 30_000): Promise<ConnectionBudget> {
+export async function prepareDatabase(
+  config: Config,
+  deps: { readonly logger: Logger; readonly closer: ConnectionCloser },
+  waitMs = 30_000,
+): Promise<ConnectionBudget> {
+  const { logger, closer } = deps;
   const { host, port, database, user } = config.db.connection;
   const giveUpAt = Date.now() + waitMs;
   for (let attempt = 1; ; attempt++) {
@@ -21,7 +28,7 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
         await runMigrations(connection, logger);
         return await budgetFromServer(config, connection, logger);
       } finally {
-        await connection.end().catch(() => connection.destroy());
+        await closer.close(connection, 'quit');
       }
     } catch (error) {
       if (!isUnavailableError(error) || Date.now() >= giveUpAt) throw error;
@@ -39,33 +46,32 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
  * changed at runtime). No waiting and no migrations: a server that cannot be reached, or limits the budget cannot
  * fit, throw, and the caller refuses the reload.
  */
-export async function recomputeBudget(config: Config, logger: Logger): Promise<ConnectionBudget> {
+export async function recomputeBudget(
+  config: Config,
+  deps: { readonly logger: Logger; readonly closer: ConnectionCloser },
+): Promise<ConnectionBudget> {
+  const { logger, closer } = deps;
   // A server that accepts but stalls must not hold the reload (and every later SIGHUP) forever: connecting has its
   // connect timeout, and everything together (the CREATE DATABASE / USE on connect, the read) one deadline.
   const deadlineMs = config.db.acquireTimeoutMs * 2 + config.db.queryTimeoutMs;
-  let connection: Connection | undefined;
-  const work = (async () => {
-    connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
-    return budgetFromServer(config, connection, logger);
-  })();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`MySQL did not answer within ${deadlineMs} ms`)), deadlineMs);
-  });
+  let opened: Connection | undefined;
   try {
-    const budget = await Promise.race([work, deadline]);
-    await connection?.end().catch(() => connection?.destroy());
-    return budget;
-  } catch (error) {
-    connection?.destroy();
-    // A connection that opens after the deadline is closed as soon as it exists.
-    work.then(
-      () => connection?.destroy(),
-      () => undefined,
+    return await withDeadline(
+      deadlineMs,
+      async (signal) => {
+        const connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
+        opened = connection;
+        if (signal.aborted) throw new Error('connected after the deadline');
+        const budget = await budgetFromServer(config, connection, logger);
+        await closer.close(connection, 'quit');
+        return budget;
+      },
+      { what: `reading MySQL's limits (${deadlineMs} ms)` },
     );
+  } catch (error) {
+    // Given up at the deadline (or failed): the connection, once it exists, is abandoned and its thread killed.
+    if (opened) void closer.close(opened, 'abandon');
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

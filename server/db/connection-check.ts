@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { withDeadline } from '../deadline/with-deadline.js';
 import type { PooledConnection } from './pooled-connection.js';
 
 // A ping is one round trip; one that takes longer than this is on a path not worth keeping.
@@ -16,13 +17,10 @@ export function createConnectionCheck(
   const { now, logger } = deps;
 
   async function ping(pooled: PooledConnection): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), pingTimeoutMs)));
-    const answered = pooled.connection.ping().then(
+    const alive = await withDeadline(pingTimeoutMs, () => pooled.connection.ping(), { what: 'ping' }).then(
       () => true,
       () => false,
     );
-    const alive = await Promise.race([answered, late]).finally(() => clearTimeout(timer));
     if (alive) {
       pooled.releasedAt = now();
       return true;

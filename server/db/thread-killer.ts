@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { DbConnectionOptions } from '../config/config.js';
+import { withDeadline } from '../deadline/with-deadline.js';
 import { errorCode } from './db-errors.js';
 
 /*
@@ -33,41 +34,39 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
 
   async function killBatch(threadIds: readonly number[]): Promise<Map<number, boolean>> {
     const outcome = new Map(threadIds.map((id) => [id, false]));
-    let connection: mysql.Connection | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const work = (async () => {
-      connection = await mysql.createConnection({ ...options.connection, connectTimeout: options.timeoutMs });
-      for (const id of threadIds) {
-        try {
-          await connection.query('KILL ?', [id]);
-          outcome.set(id, true);
-        } catch (error) {
-          if ((error as { errno?: unknown }).errno !== noSuchThread) throw error;
-          outcome.set(id, true);
-        }
-      }
-      // A clean COM_QUIT, so the server does not count an aborted client.
-      await connection.end();
-    })();
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(Object.assign(new Error('kill deadline'), { code: 'KILL_TIMEOUT' })),
-        options.timeoutMs,
-      );
-    });
     try {
-      await Promise.race([work, deadline]);
+      await withDeadline(
+        options.timeoutMs,
+        async (signal) => {
+          const connection = await mysql.createConnection({ ...options.connection, connectTimeout: options.timeoutMs });
+          // Given up meanwhile (a stalled server): nothing is killed from a connection that came too late.
+          if (signal.aborted) return connection;
+          try {
+            for (const id of threadIds) {
+              if (signal.aborted) break;
+              try {
+                await connection.query('KILL ?', [id]);
+              } catch (error) {
+                if ((error as { errno?: unknown }).errno !== noSuchThread) throw error;
+              }
+              outcome.set(id, true);
+            }
+            // A clean COM_QUIT, so the server does not count an aborted client.
+            await connection.end();
+          } catch (error) {
+            connection.destroy();
+            throw error;
+          }
+          return connection;
+        },
+        // A connect or a KILL that outlives the deadline: its connection is closed as soon as it exists.
+        { what: 'killing abandoned threads', late: (connection) => connection.destroy() },
+      );
     } catch (error) {
-      work.catch(() => {}); // it may still settle after the deadline
       deps.logger.warn(
         { code: errorCode(error), threadIds },
         'could not kill the server threads of abandoned connections',
       );
-    } finally {
-      clearTimeout(timer);
-      // A late connect would otherwise stay open: destroy whatever exists now, and whatever arrives later.
-      void work.finally(() => connection?.destroy()).catch(() => {});
-      connection?.destroy();
     }
     return outcome;
   }
