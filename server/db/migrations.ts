@@ -79,11 +79,22 @@ export const migrations: readonly Migration[] = [
     name: 'replica claims judged by their observers',
     statements: [
       // Registrations go with a server restart, as the thread ids they name do (ids start again from 1): one from
-      // before a restart can never get a new owner's thread killed. Re-running this is harmless.
-      'ALTER TABLE replica_connections ENGINE=MEMORY',
+      // before a restart can never get a new owner's thread killed. Each names the server its thread runs on: a
+      // replica of this table (after a failover, the new primary) holds rows about another server's threads. What
+      // is dropped here is only registrations, which every replica's connections make again as they open.
+      'DROP TABLE IF EXISTS replica_connections',
+      `CREATE TABLE replica_connections (
+         server_id INT UNSIGNED NOT NULL,
+         connection_id BIGINT UNSIGNED NOT NULL,
+         replica_id CHAR(32) NOT NULL,
+         registered_at DATETIME(6) NOT NULL,
+         PRIMARY KEY (server_id, connection_id),
+         KEY replica_connections_replica_id (replica_id)
+       ) ENGINE=MEMORY`,
       // seq: join order, oldest first when not every replica fits. retired: no renewal and no registration from
       // now on, its threads are being killed. primary_connections and pools: the claim's shape, so every replica
-      // deals the others' grants in their own whole units. One statement, so it applies whole or not at all.
+      // deals the others' grants in their own whole units. One statement, so it applies whole or not at all; the
+      // only one of this version that cannot run twice, so it comes last.
       `ALTER TABLE replica_claims
          ADD COLUMN seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, ADD UNIQUE KEY replica_claims_seq (seq),
          ADD COLUMN retired TINYINT UNSIGNED NOT NULL DEFAULT 0,

@@ -16,7 +16,8 @@ import type { ReplicaShape } from '../budget/replica-shape.js';
  * renewing can be killed before its grant is handed to others: a replica cut off from MySQL leaves its threads alive
  * on the server (MySQL never saw a close) until wait_timeout, and those count against max_connections. The
  * registrations live in a MEMORY table, emptied by every server restart, because thread ids start again from 1 then:
- * a registration from before a restart must never get a new owner's thread killed.
+ * a registration from before a restart must never get a new owner's thread killed. Each names its server
+ * (@@server_id): after a failover the new primary holds the old one's rows, about threads it never had.
  */
 
 /** A claim as read, with what changes at each renewal: its owner is alive while this keeps changing. */
@@ -41,8 +42,8 @@ export async function registerConnection(
 ): Promise<boolean> {
   const prefix = database === undefined ? '' : `${quoteId(database)}.`;
   const [result] = await connection.query<ResultSetHeader>(
-    `INSERT INTO ${prefix}replica_connections (connection_id, replica_id, registered_at)` +
-      ` SELECT CONNECTION_ID(), replica_id, UTC_TIMESTAMP(6) FROM ${prefix}replica_claims` +
+    `INSERT INTO ${prefix}replica_connections (server_id, connection_id, replica_id, registered_at)` +
+      ` SELECT @@server_id, CONNECTION_ID(), replica_id, UTC_TIMESTAMP(6) FROM ${prefix}replica_claims` +
       ' WHERE replica_id = ? AND granted > 0 AND retired = 0' +
       ' ON DUPLICATE KEY UPDATE replica_id = VALUES(replica_id), registered_at = VALUES(registered_at)',
     [replicaId],
@@ -53,8 +54,8 @@ export async function registerConnection(
 /** The coordination connection's own registration: it needs no grant (it is how the replica waits for one). */
 export async function registerCoordinator(connection: Connection, replicaId: string): Promise<boolean> {
   const [result] = await connection.query<ResultSetHeader>(
-    'INSERT INTO replica_connections (connection_id, replica_id, registered_at)' +
-      ' SELECT CONNECTION_ID(), replica_id, UTC_TIMESTAMP(6) FROM replica_claims WHERE replica_id = ? AND retired = 0' +
+    'INSERT INTO replica_connections (server_id, connection_id, replica_id, registered_at)' +
+      ' SELECT @@server_id, CONNECTION_ID(), replica_id, UTC_TIMESTAMP(6) FROM replica_claims WHERE replica_id = ? AND retired = 0' +
       ' ON DUPLICATE KEY UPDATE replica_id = VALUES(replica_id), registered_at = VALUES(registered_at)',
     [replicaId],
   );
@@ -167,7 +168,7 @@ const noSuchThread = 1094;
 export async function retireStep(connection: Connection, replicaId: string): Promise<boolean> {
   const [rows] = await connection.query<RowDataPacket[]>(
     'SELECT r.connection_id AS id FROM replica_connections r JOIN information_schema.PROCESSLIST p ON p.ID = r.connection_id' +
-      ' WHERE r.replica_id = ? AND r.connection_id <> CONNECTION_ID()',
+      ' WHERE r.replica_id = ? AND r.server_id = @@server_id AND r.connection_id <> CONNECTION_ID()',
     [replicaId],
   );
   if (rows.length === 0) {
@@ -191,6 +192,6 @@ export async function deleteClaim(connection: Connection, replicaId: string): Pr
 /** Drops registrations of threads that have ended (connections close over a replica's lifetime). */
 export async function forgetEndedThreads(connection: Connection): Promise<void> {
   await connection.query(
-    'DELETE FROM replica_connections WHERE connection_id NOT IN (SELECT ID FROM information_schema.PROCESSLIST)',
+    'DELETE FROM replica_connections WHERE server_id <> @@server_id OR connection_id NOT IN (SELECT ID FROM information_schema.PROCESSLIST)',
   );
 }
