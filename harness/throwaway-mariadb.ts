@@ -19,6 +19,10 @@ export interface ThrowawayMariadbOptions {
   extraArgs?: string[];
   /** Extra environment for mariadbd, e.g. LD_PRELOAD of libfaketime to step its clock. */
   env?: Readonly<Record<string, string>>;
+  /** Writes a binary log (server id `serverId`), for replication; by default none is kept. */
+  binlog?: { readonly serverId: number };
+  /** Creates the 'app' database on first start (default). A replica gets it from its primary instead. */
+  createDatabase?: boolean;
 }
 
 export interface ThrowawayMariadb {
@@ -101,6 +105,7 @@ class Server implements ThrowawayMariadb {
     this.logFile = path.join(dir, 'mariadbd.log');
     this.url = `mysql://root@127.0.0.1:${port}/${DATABASE}`;
     this.env = opts.env;
+    this.databaseCreated = opts.createDatabase === false;
     this.args = [
       '--no-defaults', // must be first: ignore /etc/mysql/*
       `--datadir=${this.datadir}`,
@@ -115,7 +120,14 @@ class Server implements ThrowawayMariadb {
       // Skip buffer pool dump/load: pointless for a throwaway server, saves I/O.
       '--innodb-buffer-pool-dump-at-shutdown=0',
       '--innodb-buffer-pool-load-at-startup=0',
-      '--skip-log-bin',
+      ...(opts.binlog
+        ? [
+            `--server-id=${opts.binlog.serverId}`,
+            `--log-bin=${path.join(dir, 'binlog')}`,
+            '--log-slave-updates',
+            '--binlog-format=ROW',
+          ]
+        : ['--skip-log-bin']),
       // No reverse DNS on connect (TCP logins then match root@127.0.0.1).
       '--skip-name-resolve',
       ...(opts.extraArgs ?? []),
