@@ -1,6 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { errorCode } from '../db/db-errors.js';
 import type { DbPool } from '../db/create-db-pool.js';
+import type { WriteOptions } from '../db/write-options.js';
 
 export interface User {
   readonly id: number;
@@ -19,9 +20,9 @@ export class EmailTakenError extends Error {
 
 export interface UserStore {
   /** `email` must already be normalised (trimmed, lower-case). Throws EmailTakenError on a duplicate. */
-  create(input: { email: string; name: string; passwordHash: string }): Promise<User>;
-  findByEmail(email: string): Promise<UserWithPassword | undefined>;
-  updatePasswordHash(id: number, passwordHash: string): Promise<void>;
+  create(input: { email: string; name: string; passwordHash: string }, options?: WriteOptions): Promise<User>;
+  findByEmail(email: string, signal?: AbortSignal): Promise<UserWithPassword | undefined>;
+  updatePasswordHash(id: number, passwordHash: string, signal?: AbortSignal): Promise<void>;
 }
 
 /** A `users` row (id, email, name, created_at) as a User; the session lookup reads the same columns. */
@@ -44,13 +45,14 @@ export function publicUser(user: User): User {
 
 export function createUserStore(db: DbPool): UserStore {
   return {
-    async create({ email, name, passwordHash }) {
+    async create({ email, name, passwordHash }, options = {}) {
       // Millisecond precision, the same value MySQL stores in DATETIME(3).
       const createdAt = new Date();
       try {
         const result = await db.execute<ResultSetHeader>(
           'INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?)',
           [email, name, passwordHash, createdAt],
+          options.signal,
         );
         return { id: result.insertId, email, name, createdAt };
       } catch (error) {
@@ -59,15 +61,16 @@ export function createUserStore(db: DbPool): UserStore {
         throw error;
       }
     },
-    async findByEmail(email) {
+    async findByEmail(email, signal) {
       const rows = await db.execute<RowDataPacket[]>(
         'SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?',
         [email],
+        signal,
       );
       return rows[0] ? toUser(rows[0]) : undefined;
     },
-    async updatePasswordHash(id, passwordHash) {
-      await db.execute('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, id]);
+    async updatePasswordHash(id, passwordHash, signal) {
+      await db.execute('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, id], signal);
     },
   };
 }

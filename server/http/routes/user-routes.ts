@@ -15,7 +15,10 @@ export function userRoutes(
     const input = validate(registerSchema, await readJsonBody(ctx, deps.bodyLimitBytes));
     const passwordHash = await deps.hasher.hash(input.password);
     try {
-      const user = await deps.users.create({ email: input.email, name: input.name, passwordHash });
+      const user = await deps.users.create(
+        { email: input.email, name: input.name, passwordHash },
+        { signal: ctx.state.signal },
+      );
       ctx.status = 201;
       ctx.body = publicUser(user);
     } catch (error) {
