@@ -227,7 +227,7 @@ export interface components {
     headers: {
         /** @description This request's id (the load balancer's X-Request-Id when it is short and safe, else a new UUID) */
         RequestId: string;
-        /** @description Seconds to wait before retrying (1 for a 503) */
+        /** @description Seconds to wait before retrying (1 for a 503 or a 504) */
         RetryAfter: string;
         /** @description RFC 6750 challenge: `Bearer`, or `Bearer error="invalid_token"` */
         WWWAuthenticate: string;
@@ -367,7 +367,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -382,6 +382,24 @@ export interface operations {
                         error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
                         type?: "/problems/service-unavailable" | "/problems/overloaded";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds (`error`: `outcome_unknown`) */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @enum {unknown} */
+                        error?: "outcome_unknown";
+                        /** @enum {unknown} */
+                        type?: "/problems/outcome-unknown";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -534,7 +552,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -549,6 +567,24 @@ export interface operations {
                         error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
                         type?: "/problems/service-unavailable" | "/problems/overloaded";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds (`error`: `outcome_unknown`) */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @enum {unknown} */
+                        error?: "outcome_unknown";
+                        /** @enum {unknown} */
+                        type?: "/problems/outcome-unknown";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -599,7 +635,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -654,7 +690,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -669,6 +705,24 @@ export interface operations {
                         error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
                         type?: "/problems/service-unavailable" | "/problems/overloaded";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds (`error`: `outcome_unknown`) */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @enum {unknown} */
+                        error?: "outcome_unknown";
+                        /** @enum {unknown} */
+                        type?: "/problems/outcome-unknown";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -724,7 +778,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `shutting_down`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `shutting_down`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];

@@ -14,7 +14,7 @@ export class HttpError extends Error {
   }
 }
 
-/** Seconds a client should wait before retrying a 503. */
+/** Seconds a client should wait before retrying a 503 or a 504. */
 export const retryAfterSeconds = 1;
 
 export const httpErrors = {
@@ -45,4 +45,15 @@ export const httpErrors = {
     new HttpError(422, 'validation_failed', 'Some fields are invalid.', { fields }),
   serviceUnavailable: (code: string, message: string) =>
     new HttpError(503, code, message, { headers: { 'Retry-After': String(retryAfterSeconds) } }),
+  /**
+   * A write was sent and the database never said how it ended: it may have been applied. Not a 503, which promises
+   * that nothing was written.
+   */
+  outcomeUnknown: () =>
+    new HttpError(
+      504,
+      'outcome_unknown',
+      'The database did not confirm whether this request was applied: it may have been.',
+      { headers: { 'Retry-After': String(retryAfterSeconds) } },
+    ),
 };

@@ -61,9 +61,17 @@ const unavailable = (codes: readonly string[] = ['service_unavailable', 'overloa
   status: 503,
   codes,
   description:
-    'The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds',
+    'Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds',
   headers: ['Retry-After'],
 });
+/** For the operations that write: a write sent and never confirmed. */
+const outcomeUnknown: ProblemSpec = {
+  status: 504,
+  codes: ['outcome_unknown'],
+  description:
+    'A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds',
+  headers: ['Retry-After'],
+};
 const jsonBodyProblems: readonly ProblemSpec[] = [
   {
     status: 400,
@@ -104,7 +112,7 @@ function jsonBody(schema: z.ZodType, example: unknown): Json {
 }
 
 /** The contract's own version: bump it when the API changes (a new route, status or field). */
-export const apiVersion = '1.1.0';
+export const apiVersion = '1.2.0';
 
 export function createOpenApiDocument(): Json {
   const userExample = { id: 42, email: 'ada@example.com', name: 'Ada Lovelace', createdAt: '2026-11-30T14:00:00.000Z' };
@@ -141,7 +149,8 @@ export function createOpenApiDocument(): Json {
         '',
         'Errors are RFC 9457 problems (`application/problem+json`). Beyond the standard members they keep `error` (the code),',
         '`message` and `requestId` (and `fields` for 422), so clients of the first error format keep working.',
-        'A database outage is always a 503 with Retry-After, never a 401 or a wrong answer.',
+        'A database outage is always a 503 with Retry-After, never a 401 or a wrong answer, and a 503 means nothing was written.',
+        'A write the database may have applied without confirming it is a 504 `outcome_unknown` with Retry-After instead.',
         'Every path answers a method it does not list with 405 and an `Allow` header (components/responses/MethodNotAllowed);',
         'a path not listed here answers 404 (components/responses/NotFound).',
       ].join('\n'),
@@ -173,6 +182,7 @@ export function createOpenApiDocument(): Json {
             ...jsonBodyProblems,
             { status: 409, codes: ['email_taken'], description: 'An account with this email already exists' },
             unavailable(),
+            outcomeUnknown,
           ]),
         },
       },
@@ -204,6 +214,7 @@ export function createOpenApiDocument(): Json {
                 headers: ['Retry-After'],
               },
               unavailable(),
+              outcomeUnknown,
             ],
           ),
         },
@@ -228,7 +239,7 @@ export function createOpenApiDocument(): Json {
           security: [{ bearerAuth: [] }],
           responses: responses(
             { '204': { description: 'Revoked', headers: { 'X-Request-Id': headerRef('RequestId') } } },
-            [...bearerProblems, unavailable()],
+            [...bearerProblems, unavailable(), outcomeUnknown],
           ),
         },
       },
@@ -281,7 +292,7 @@ export function createOpenApiDocument(): Json {
           schema: { type: 'string' },
         },
         RetryAfter: {
-          description: `Seconds to wait before retrying (${retryAfterSeconds} for a 503)`,
+          description: `Seconds to wait before retrying (${retryAfterSeconds} for a 503 or a 504)`,
           required: true,
           schema: { type: 'string', pattern: '^[0-9]+$' },
         },

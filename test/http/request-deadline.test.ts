@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Koa from 'koa';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createPasswordHasher, type PasswordHasher } from '../../server/auth/password-hasher.js';
+import { openAdminConnection } from '../../server/db/admin-connection.js';
+import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { errorBoundary } from '../../server/http/error-boundary.js';
 import { requestDeadline } from '../../server/http/request-deadline.js';
 import { RequestState, type AppState } from '../../server/http/app-state.js';
@@ -125,5 +127,84 @@ describe('request deadline in the app', () => {
     assert.equal(next.status, 201, next.body);
     assert.equal(await accounts('next@example.com'), 1);
     assert.equal(await accounts(late), 0, 'the request answered 503 created its account after all');
+  });
+});
+
+/*
+ * What the deadline answers depends on what it cut off. The statement deadline is far away here, so only the request's
+ * own deadline can end these statements; each is held on the server by a row lock the test holds, so it is certainly
+ * sent and unanswered when the deadline comes.
+ */
+describe('request deadline over a statement in flight', () => {
+  const connection = testConnection('app_test_request_deadline_write');
+  let admin: Connection;
+  let locker: Connection;
+  let pool: DbPool;
+  let server: Server;
+  let url: string;
+
+  before(async () => {
+    admin = await freshDatabase(connection);
+    await admin.query('CREATE TABLE probe (id INT PRIMARY KEY)');
+    locker = await openAdminConnection(connection, 5000);
+    pool = createDbPool(
+      { connection, max: 2, maxIdle: 2, acquireTimeoutMs: 5000, queryTimeoutMs: 60_000, idleTimeoutMs: 60_000 },
+      { logger: silentLogger },
+    );
+    const app = new Koa<AppState>();
+    app.silent = true;
+    app.use(async (ctx, next) => {
+      ctx.state = new RequestState(silentLogger, 'test');
+      await next();
+    });
+    app.use(errorBoundary({ bodyLimitBytes: 1024 }));
+    app.use(requestDeadline(300));
+    app.use(async (ctx) => {
+      const { signal } = ctx.state;
+      if (ctx.path === '/autocommit') {
+        await pool.execute('INSERT INTO probe VALUES (1)', [], signal);
+      } else {
+        await pool.withConnection(async (c) => {
+          await c.beginTransaction();
+          await c.query('INSERT INTO probe VALUES (1)');
+          await c.commit();
+        }, signal);
+      }
+      ctx.body = { written: true };
+    });
+    server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await pool.end();
+    await locker.end();
+    await admin.end();
+  });
+  beforeEach(async () => {
+    await admin.query('DELETE FROM probe');
+    // An uncommitted row 1: an INSERT of the same key waits on the server until the locker rolls back.
+    await locker.query('BEGIN');
+    await locker.query('INSERT INTO probe VALUES (1)');
+  });
+  afterEach(async () => {
+    await locker.query('ROLLBACK');
+  });
+
+  it('answers 504 outcome_unknown when it cut off a write that commits by itself', async () => {
+    const sample = await send(url, { method: 'POST', path: '/autocommit' }, { timeoutMs: 5000 });
+    assert.equal(sample.status, 504, sample.body);
+    assert.equal(sample.retryAfter, '1');
+    assert.equal(JSON.parse(sample.body).error, 'outcome_unknown');
+  });
+
+  it('answers 503 when it cut off a write inside a transaction, which is rolled back', async () => {
+    const sample = await send(url, { method: 'POST', path: '/transaction' }, { timeoutMs: 5000 });
+    assert.equal(sample.status, 503, sample.body);
+    await locker.query('ROLLBACK');
+    const [rows] = await admin.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM probe');
+    assert.equal(Number(rows[0]?.['n']), 0, 'the transaction was killed, not committed');
   });
 });
