@@ -1,6 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { errorCode } from '../db/db-errors.js';
 import type { DbPool } from '../db/create-db-pool.js';
+import { transaction } from '../db/transaction.js';
 import type { WriteOptions } from '../db/write-options.js';
 
 export interface User {
@@ -20,7 +21,7 @@ export class EmailTakenError extends Error {
 
 export interface UserStore {
   /** `email` must already be normalised (trimmed, lower-case). Throws EmailTakenError on a duplicate. */
-  create(input: { email: string; name: string; passwordHash: string }, options?: WriteOptions): Promise<User>;
+  create(input: { email: string; name: string; passwordHash: string }, options?: WriteOptions<User>): Promise<User>;
   findByEmail(email: string, signal?: AbortSignal): Promise<UserWithPassword | undefined>;
   updatePasswordHash(id: number, passwordHash: string, signal?: AbortSignal): Promise<void>;
 }
@@ -43,18 +44,27 @@ export function publicUser(user: User): User {
   return { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt };
 }
 
+const insertUser = 'INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?)';
+
 export function createUserStore(db: DbPool): UserStore {
   return {
-    async create({ email, name, passwordHash }, options = {}) {
+    async create({ email, name, passwordHash }, { signal, alsoInTransaction } = {}) {
       // Millisecond precision, the same value MySQL stores in DATETIME(3).
       const createdAt = new Date();
+      const params = [email, name, passwordHash, createdAt];
+      const created = (result: ResultSetHeader): User => ({ id: result.insertId, email, name, createdAt });
       try {
-        const result = await db.execute<ResultSetHeader>(
-          'INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?)',
-          [email, name, passwordHash, createdAt],
-          options.signal,
+        if (!alsoInTransaction) return created(await db.execute<ResultSetHeader>(insertUser, params, signal));
+        return await transaction(
+          db,
+          async (connection) => {
+            const [result] = await connection.execute<ResultSetHeader>(insertUser, params);
+            const user = created(result);
+            await alsoInTransaction(connection, user);
+            return user;
+          },
+          signal,
         );
-        return { id: result.insertId, email, name, createdAt };
       } catch (error) {
         // The unique index settles concurrent registrations of one email: exactly one insert wins.
         if (errorCode(error) === 'ER_DUP_ENTRY') throw new EmailTakenError('email already registered');

@@ -33,6 +33,27 @@ export const httpErrors = {
   methodNotAllowed: (allow: string) =>
     new HttpError(405, 'method_not_allowed', 'This route does not accept that method.', { headers: { Allow: allow } }),
   emailTaken: () => new HttpError(409, 'email_taken', 'An account with this email already exists.'),
+  invalidIdempotencyKey: () =>
+    new HttpError(
+      400,
+      'invalid_idempotency_key',
+      'Idempotency-Key must be one string of 16 to 255 visible ASCII characters, such as a UUID.',
+    ),
+  /** IETF httpapi Idempotency-Key draft: the request that holds the key is still running. */
+  idempotencyKeyInUse: (retryAfter: number) =>
+    new HttpError(
+      409,
+      'idempotency_key_in_use',
+      'A request with this Idempotency-Key is still being processed; retry after Retry-After seconds.',
+      { headers: { 'Retry-After': String(retryAfter) } },
+    ),
+  /** IETF httpapi Idempotency-Key draft: the key was used with another request body. */
+  idempotencyKeyReused: () =>
+    new HttpError(
+      422,
+      'idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request body.',
+    ),
   tooManyAttempts: (retryAfter: number) =>
     new HttpError(429, 'too_many_attempts', 'Too many failed logins; wait before trying again.', {
       headers: { 'Retry-After': String(retryAfter) },
@@ -47,13 +68,13 @@ export const httpErrors = {
     new HttpError(503, code, message, { headers: { 'Retry-After': String(retryAfterSeconds) } }),
   /**
    * A write was sent and the database never said how it ended: it may have been applied. Not a 503, which promises
-   * that nothing was written.
+   * that nothing was written. A retry with the same Idempotency-Key tells the client which it was.
    */
   outcomeUnknown: () =>
     new HttpError(
       504,
       'outcome_unknown',
-      'The database did not confirm whether this request was applied: it may have been.',
+      'The database did not confirm whether this request was applied: it may have been. Retry with the same Idempotency-Key to learn the outcome.',
       { headers: { 'Retry-After': String(retryAfterSeconds) } },
     ),
 };
