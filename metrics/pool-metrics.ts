@@ -56,7 +56,7 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolObs
   });
   const statementTimeouts = new Counter({
     name: 'db_client_statement_timeouts_total',
-    help: 'Statements that outlived the statement deadline (DB_QUERY_TIMEOUT_MS): each is a 503, its connection destroyed and its server thread killed.',
+    help: 'Statements that outlived the statement deadline (DB_QUERY_TIMEOUT_MS): each is a 503 (a 504 when it was a write that may have committed), its connection destroyed and its server thread killed.',
     labelNames: ['db_client_connection_pool_name'],
     registers,
   });

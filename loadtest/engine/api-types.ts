@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Register a user
-         * @description Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash.
+         * @description Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash. With an Idempotency-Key, a retry registers at most once.
          */
         post: operations["register"];
         delete?: never;
@@ -33,7 +33,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in: exchange email and password for a bearer token */
+        /**
+         * Log in: exchange email and password for a bearer token
+         * @description With an Idempotency-Key, a retry gets the same session (the same token) instead of a second one.
+         */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -222,12 +225,18 @@ export interface components {
             };
         };
     };
-    parameters: never;
+    parameters: {
+        /**
+         * @description Makes the request safe to retry (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a Structured Field string of 16 to 255 visible ASCII characters, new for each request and unguessable (a UUID); the bare value without quotes is read as the same key. The same key with the same body is answered with the first outcome, status and body (refusals included, such as 409 `email_taken` or 401 `invalid_credentials`), and the operation takes effect once; the same key with another body is 422 `idempotency_key_reused`; while the first request with the key is still running, 409 `idempotency_key_in_use` with Retry-After. A 5xx or a 429 is not remembered, so after one (or a timeout) a retry with the same key and body either runs the request or returns what the first one did: a 504 `outcome_unknown` is resolved this way. Keys are remembered for 24 hours, stored only as a hash; a stored outcome is encrypted under a key derived from yours.
+         * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+         */
+        IdempotencyKey: string;
+    };
     requestBodies: never;
     headers: {
         /** @description This request's id (the load balancer's X-Request-Id when it is short and safe, else a new UUID) */
         RequestId: string;
-        /** @description Seconds to wait before retrying (1 for a 503) */
+        /** @description Seconds to wait before retrying: 1 for a 503 or a 504; for a 409 `idempotency_key_in_use`, until the request holding the key is sure to have finished */
         RetryAfter: string;
         /** @description RFC 6750 challenge: `Bearer`, or `Bearer error="invalid_token"` */
         WWWAuthenticate: string;
@@ -243,7 +252,13 @@ export interface operations {
     register: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a Structured Field string of 16 to 255 visible ASCII characters, new for each request and unguessable (a UUID); the bare value without quotes is read as the same key. The same key with the same body is answered with the first outcome, status and body (refusals included, such as 409 `email_taken` or 401 `invalid_credentials`), and the operation takes effect once; the same key with another body is 422 `idempotency_key_reused`; while the first request with the key is still running, 409 `idempotency_key_in_use` with Retry-After. A 5xx or a 429 is not remembered, so after one (or a timeout) a retry with the same key and body either runs the request or returns what the first one did: a 504 `outcome_unknown` is resolved this way. Keys are remembered for 24 hours, stored only as a hash; a stored outcome is encrypted under a key derived from yours.
+                 * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -282,7 +297,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description The body is not valid JSON, or could not be read or decompressed (`error`: `malformed_json`, `bad_request`) */
+            /** @description The body is not valid JSON, or could not be read or decompressed (`error`: `malformed_json`, `bad_request`); Idempotency-Key is not one string of 16 to 255 visible ASCII characters (`error`: `invalid_idempotency_key`) */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -293,16 +308,18 @@ export interface operations {
                         /** @constant */
                         status?: 400;
                         /** @enum {unknown} */
-                        error?: "malformed_json" | "bad_request";
+                        error?: "malformed_json" | "bad_request" | "invalid_idempotency_key";
                         /** @enum {unknown} */
-                        type?: "/problems/malformed-json" | "/problems/bad-request";
+                        type?: "/problems/malformed-json" | "/problems/bad-request" | "/problems/invalid-idempotency-key";
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description An account with this email already exists (`error`: `email_taken`) */
+            /** @description An account with this email already exists (`error`: `email_taken`); A request with this Idempotency-Key is still being processed; retry after Retry-After seconds (`error`: `idempotency_key_in_use`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
+                    /** @description With `idempotency_key_in_use` only. Seconds to wait before retrying: 1 for a 503 or a 504; for a 409 `idempotency_key_in_use`, until the request holding the key is sure to have finished */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -310,9 +327,9 @@ export interface operations {
                         /** @constant */
                         status?: 409;
                         /** @enum {unknown} */
-                        error?: "email_taken";
+                        error?: "email_taken" | "idempotency_key_in_use";
                         /** @enum {unknown} */
-                        type?: "/problems/email-taken";
+                        type?: "/problems/email-taken" | "/problems/idempotency-key-in-use";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -350,7 +367,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description Some fields are invalid; `fields` has one message per field (`error`: `validation_failed`) */
+            /** @description Some fields are invalid; `fields` has one message per field (`error`: `validation_failed`); This Idempotency-Key was already used with a different request body (`error`: `idempotency_key_reused`) */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -361,13 +378,13 @@ export interface operations {
                         /** @constant */
                         status?: 422;
                         /** @enum {unknown} */
-                        error?: "validation_failed";
+                        error?: "validation_failed" | "idempotency_key_reused";
                         /** @enum {unknown} */
-                        type?: "/problems/validation-failed";
+                        type?: "/problems/validation-failed" | "/problems/idempotency-key-reused";
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -385,12 +402,36 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
+            /** @description A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds (`error`: `outcome_unknown`) */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @enum {unknown} */
+                        error?: "outcome_unknown";
+                        /** @enum {unknown} */
+                        type?: "/problems/outcome-unknown";
+                    } & components["schemas"]["Problem"];
+                };
+            };
         };
     };
     login: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes the request safe to retry (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a Structured Field string of 16 to 255 visible ASCII characters, new for each request and unguessable (a UUID); the bare value without quotes is read as the same key. The same key with the same body is answered with the first outcome, status and body (refusals included, such as 409 `email_taken` or 401 `invalid_credentials`), and the operation takes effect once; the same key with another body is 422 `idempotency_key_reused`; while the first request with the key is still running, 409 `idempotency_key_in_use` with Retry-After. A 5xx or a 429 is not remembered, so after one (or a timeout) a retry with the same key and body either runs the request or returns what the first one did: a 504 `outcome_unknown` is resolved this way. Keys are remembered for 24 hours, stored only as a hash; a stored outcome is encrypted under a key derived from yours.
+                 * @example "8e03978e-40d5-43e8-bc93-6894a57f9324"
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -431,7 +472,7 @@ export interface operations {
                     "application/json": components["schemas"]["Session"];
                 };
             };
-            /** @description The body is not valid JSON, or could not be read or decompressed (`error`: `malformed_json`, `bad_request`) */
+            /** @description The body is not valid JSON, or could not be read or decompressed (`error`: `malformed_json`, `bad_request`); Idempotency-Key is not one string of 16 to 255 visible ASCII characters (`error`: `invalid_idempotency_key`) */
             400: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -442,9 +483,9 @@ export interface operations {
                         /** @constant */
                         status?: 400;
                         /** @enum {unknown} */
-                        error?: "malformed_json" | "bad_request";
+                        error?: "malformed_json" | "bad_request" | "invalid_idempotency_key";
                         /** @enum {unknown} */
-                        type?: "/problems/malformed-json" | "/problems/bad-request";
+                        type?: "/problems/malformed-json" | "/problems/bad-request" | "/problems/invalid-idempotency-key";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -462,6 +503,24 @@ export interface operations {
                         error?: "invalid_credentials";
                         /** @enum {unknown} */
                         type?: "/problems/invalid-credentials";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A request with this Idempotency-Key is still being processed; retry after Retry-After seconds (`error`: `idempotency_key_in_use`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 409;
+                        /** @enum {unknown} */
+                        error?: "idempotency_key_in_use";
+                        /** @enum {unknown} */
+                        type?: "/problems/idempotency-key-in-use";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -499,7 +558,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description Some fields are invalid; `fields` has one message per field (`error`: `validation_failed`) */
+            /** @description Some fields are invalid; `fields` has one message per field (`error`: `validation_failed`); This Idempotency-Key was already used with a different request body (`error`: `idempotency_key_reused`) */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -510,9 +569,9 @@ export interface operations {
                         /** @constant */
                         status?: 422;
                         /** @enum {unknown} */
-                        error?: "validation_failed";
+                        error?: "validation_failed" | "idempotency_key_reused";
                         /** @enum {unknown} */
-                        type?: "/problems/validation-failed";
+                        type?: "/problems/validation-failed" | "/problems/idempotency-key-reused";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -534,7 +593,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -549,6 +608,24 @@ export interface operations {
                         error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
                         type?: "/problems/service-unavailable" | "/problems/overloaded";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds (`error`: `outcome_unknown`) */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @enum {unknown} */
+                        error?: "outcome_unknown";
+                        /** @enum {unknown} */
+                        type?: "/problems/outcome-unknown";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -599,7 +676,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -654,7 +731,7 @@ export interface operations {
                     } & components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `overloaded`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];
@@ -669,6 +746,24 @@ export interface operations {
                         error?: "service_unavailable" | "overloaded";
                         /** @enum {unknown} */
                         type?: "/problems/service-unavailable" | "/problems/overloaded";
+                    } & components["schemas"]["Problem"];
+                };
+            };
+            /** @description A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds (`error`: `outcome_unknown`) */
+            504: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        /** @constant */
+                        status?: 504;
+                        /** @enum {unknown} */
+                        error?: "outcome_unknown";
+                        /** @enum {unknown} */
+                        type?: "/problems/outcome-unknown";
                     } & components["schemas"]["Problem"];
                 };
             };
@@ -724,7 +819,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `shutting_down`) */
+            /** @description Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds (`error`: `service_unavailable`, `shutting_down`) */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];

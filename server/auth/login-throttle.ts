@@ -45,13 +45,14 @@ export interface ThrottleReservation {
   readonly retryAfterSeconds: number;
 }
 
+/** Each method takes the request's `signal` (request-deadline.ts): once it is aborted, nothing more is counted. */
 export interface LoginThrottle {
   /** Seconds until this account + client may try again, or 0. One indexed read, no lock: the cheap refusal. */
-  blockedFor(email: string, client: string): Promise<number>;
+  blockedFor(email: string, client: string, signal?: AbortSignal): Promise<number>;
   /** Counts the attempt against both allowances right before its password is checked, or refuses it uncounted. */
-  reserve(email: string, client: string): Promise<ThrottleReservation>;
+  reserve(email: string, client: string, signal?: AbortSignal): Promise<ThrottleReservation>;
   /** The password was right: clears the account + client count and gives the account its attempt back. */
-  succeeded(email: string, client: string): Promise<void>;
+  succeeded(email: string, client: string, signal?: AbortSignal): Promise<void>;
 }
 
 const digest = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest();
@@ -102,11 +103,11 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
   }
 
   return {
-    async blockedFor(email, client) {
+    async blockedFor(email, client, signal) {
       const { pair, account } = keys(email, client);
-      return waitOf(await db.execute<RowDataPacket[]>(blockedSql, [pair, account]));
+      return waitOf(await db.execute<RowDataPacket[]>(blockedSql, [pair, account], signal));
     },
-    async reserve(email, client) {
+    async reserve(email, client, signal) {
       const { pair, account } = keys(email, client);
       const retryAfterSeconds = await db.withConnection(async (connection) => {
         await connection.beginTransaction();
@@ -118,10 +119,10 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
           await connection.rollback().catch(() => undefined);
           throw error;
         }
-      });
+      }, signal);
       return { retryAfterSeconds };
     },
-    async succeeded(email, client) {
+    async succeeded(email, client, signal) {
       const { pair, account } = keys(email, client);
       await db.execute(
         `UPDATE login_throttle SET
@@ -129,6 +130,7 @@ export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = default
            blocked_until = IF(throttle_key = ?, NULL, blocked_until)
          WHERE throttle_key IN (?, ?) AND failures > 0`,
         [pair, pair, pair, account],
+        signal,
       );
     },
   };

@@ -1,5 +1,7 @@
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { DbPool } from '../db/create-db-pool.js';
+import { transaction } from '../db/transaction.js';
+import type { WriteOptions } from '../db/write-options.js';
 import { hashSessionToken, newSessionToken } from './session-token.js';
 import { userFromRow, type User } from './user-store.js';
 
@@ -9,11 +11,11 @@ export interface NewSession {
 }
 
 export interface SessionStore {
-  create(userId: number): Promise<NewSession>;
+  create(userId: number, options?: WriteOptions<NewSession>): Promise<NewSession>;
   /** The user a live session belongs to, or undefined for an unknown, revoked or expired token. */
-  findUser(token: string): Promise<User | undefined>;
+  findUser(token: string, signal?: AbortSignal): Promise<User | undefined>;
   /** Revokes the session; true when one existed. */
-  revoke(token: string): Promise<boolean>;
+  revoke(token: string, signal?: AbortSignal): Promise<boolean>;
 }
 
 /*
@@ -21,35 +23,52 @@ export interface SessionStore {
  * when a session ends. UTC, not NOW(): the columns hold UTC, as mysql2 writes and reads them with `timezone: 'Z'`,
  * whatever the server's time zone, so the expiresAt read back is the right instant.
  */
+const insertSession =
+  'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)';
+const selectExpiry = 'SELECT expires_at FROM sessions WHERE token_hash = ?';
+
 export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: number }): SessionStore {
   return {
-    async create(userId) {
+    async create(userId, { signal, alsoInTransaction } = {}) {
       const token = newSessionToken();
       const tokenHash = hashSessionToken(token);
-      await db.execute(
-        'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)',
-        [tokenHash, userId, options.ttlSeconds],
+      const insert = [tokenHash, userId, options.ttlSeconds];
+      const stored = (rows: RowDataPacket[]): NewSession => {
+        const expiresAt = rows[0]?.['expires_at'];
+        if (!(expiresAt instanceof Date)) throw new Error('the session just stored was not found');
+        return { token, expiresAt };
+      };
+      if (!alsoInTransaction) {
+        await db.execute(insertSession, insert, signal);
+        return stored(await db.execute<RowDataPacket[]>(selectExpiry, [tokenHash], signal));
+      }
+      return transaction(
+        db,
+        async (connection) => {
+          await connection.execute(insertSession, insert);
+          const session = stored((await connection.execute<RowDataPacket[]>(selectExpiry, [tokenHash]))[0]);
+          await alsoInTransaction(connection, session);
+          return session;
+        },
+        signal,
       );
-      const rows = await db.execute<RowDataPacket[]>('SELECT expires_at FROM sessions WHERE token_hash = ?', [
-        tokenHash,
-      ]);
-      const expiresAt = rows[0]?.['expires_at'];
-      if (!(expiresAt instanceof Date)) throw new Error('the session just stored was not found');
-      return { token, expiresAt };
     },
-    async findUser(token) {
+    async findUser(token, signal) {
       const rows = await db.execute<RowDataPacket[]>(
         `SELECT u.id, u.email, u.name, u.created_at
            FROM sessions s JOIN users u ON u.id = s.user_id
           WHERE s.token_hash = ? AND s.expires_at > UTC_TIMESTAMP(3)`,
         [hashSessionToken(token)],
+        signal,
       );
       return rows[0] ? userFromRow(rows[0]) : undefined;
     },
-    async revoke(token) {
-      const result = await db.execute<ResultSetHeader>('DELETE FROM sessions WHERE token_hash = ?', [
-        hashSessionToken(token),
-      ]);
+    async revoke(token, signal) {
+      const result = await db.execute<ResultSetHeader>(
+        'DELETE FROM sessions WHERE token_hash = ?',
+        [hashSessionToken(token)],
+        signal,
+      );
       return result.affectedRows > 0;
     },
   };

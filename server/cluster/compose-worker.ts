@@ -16,6 +16,8 @@ import type { Config } from '../config/config.js';
 import { createDbPool, primaryDatabasePoolName, type DbPool, type DbPoolDeps } from '../db/create-db-pool.js';
 import type { AppState } from '../http/app-state.js';
 import { createApp } from '../http/create-app.js';
+import { createIdempotentResponder } from '../http/idempotent-responder.js';
+import { createIdempotencyStore } from '../idempotency/idempotency-store.js';
 
 export interface WorkerComposition {
   /** The request handler; whoever owns the socket serves `app.callback()`. */
@@ -96,6 +98,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
           maxWaitMs: http.queueTimeoutMs,
         });
   const admissionObserver = admission && createAdmissionMetrics(registry, admission);
+  const requestTimeoutMs = config.db.acquireTimeoutMs + config.db.queryTimeoutMs;
   const app = createApp({
     logger,
     requestLog: deps.requestLog,
@@ -104,10 +107,12 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
     sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),
     hasher,
     throttle: createLoginThrottle(db, defaultThrottlePolicy),
+    // A claim on a key lasts as long as the request that holds it may run, and a second more for the clocks' sake.
+    idempotency: createIdempotentResponder(createIdempotencyStore(db, { leaseMs: requestTimeoutMs + 1000 })),
     trustedProxyHops: config.http.trustedProxyHops,
     bodyLimitBytes: config.http.bodyLimitBytes,
     testRoutes: config.testRoutes,
-    requestTimeoutMs: config.db.acquireTimeoutMs + config.db.queryTimeoutMs,
+    requestTimeoutMs,
     isShuttingDown: deps.isShuttingDown,
     instrumentation: instrumented ? createHttpMetrics(registry) : undefined,
     ...(admission ? { admission: { limiter: admission, observer: instrumented ? admissionObserver : undefined } } : {}),

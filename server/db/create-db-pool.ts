@@ -2,7 +2,7 @@ import type mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
-import { DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
+import { abortCode, DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
 import { createConnectionCloser, type CloseHow } from './connection-closer.js';
@@ -10,6 +10,7 @@ import { openPooledConnection } from './open-pooled-connection.js';
 import { createPoolCeiling, type PoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { createStatementDeadline } from './statement-deadline.js';
+import { mayCommit, statementKind, type StatementKind } from './statement-kind.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
 
 /*
@@ -83,10 +84,23 @@ export type DbConnection = Pick<mysql.Connection, 'query' | 'execute' | 'beginTr
 
 export interface DbPool {
   readonly name: string;
-  /** Runs one statement on a pooled connection. Unavailability surfaces as DatabaseUnavailableError. */
-  execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params?: unknown[]): Promise<T>;
-  /** Holds one connection for the duration of `fn` (e.g. a transaction), then returns it to the pool. */
-  withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T>;
+  /**
+   * Runs one statement on a pooled connection. Unavailability surfaces as DatabaseUnavailableError; a write cut off
+   * after it was sent (its deadline, `signal`, a lost connection) as OutcomeUnknownError. `signal` (the request's
+   * deadline, as Go's ctx): aborted, the wait for a connection ends, the running statement is abandoned (connection
+   * destroyed, server thread killed) and nothing more is sent.
+   */
+  execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(
+    sql: string,
+    params?: unknown[],
+    signal?: AbortSignal,
+  ): Promise<T>;
+  /**
+   * Holds one connection for the duration of `fn` (e.g. a transaction), then returns it to the pool, rolled back
+   * unless committed. `signal` as for execute: once aborted every statement of `fn` is refused, and a transaction
+   * left open is rolled back (or, with a statement running, its thread killed), so it can never commit.
+   */
+  withConnection<T>(fn: (connection: DbConnection) => Promise<T>, signal?: AbortSignal): Promise<T>;
   state(): PoolState;
   /**
    * Changes the ceiling live. Lowering it closes idle connections above it at once and destroys used ones as they
@@ -99,6 +113,13 @@ export interface DbPool {
   liveConnections(): number;
   /** Waits for held connections to come back, then closes every connection. Idempotent. */
   end(): Promise<void>;
+}
+
+/** The SQL of a query()/execute() call: a string, or the options object's `sql`. */
+function sqlOf(first: unknown): string {
+  if (typeof first === 'string') return first;
+  const sql = first !== null && typeof first === 'object' && 'sql' in first ? first.sql : undefined;
+  return typeof sql === 'string' ? sql : '';
 }
 
 // Defaults that are the product's own, not the deployment's (those live in config).
@@ -173,23 +194,37 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   });
   ceiling = createPoolCeiling(options.max, { tarn, idleMax, now, close });
 
-  async function acquire(): Promise<PooledConnection> {
+  async function acquire(signal: AbortSignal | undefined): Promise<PooledConnection> {
+    if (signal?.aborted) throw new DatabaseUnavailableError(abortCode(signal));
     if (ending) throw new DatabaseUnavailableError('pool_closed');
     // No share of the budget (a replica fenced or not yet granted): waiting out the acquire deadline cannot help.
     if (ceiling.current() < 1) throw new DatabaseUnavailableError('no_share');
     const started = now();
+    const pending = tarn.acquire();
+    // tarn removes an aborted waiter from its queue; a connection handed over in the same turn is given back below.
+    const abort = () => pending.abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    let pooled: PooledConnection;
     try {
-      const pooled = await tarn.acquire().promise;
-      pooled.held = true;
-      pooled.acquiredAt = now();
-      pooled.deadlineAt = pooled.acquiredAt + queryTimeoutMs;
-      observer.acquired((pooled.acquiredAt - started) / 1000);
-      return pooled;
+      pooled = await pending.promise;
     } catch (error) {
-      const timedOut = error instanceof TimeoutError;
-      observer.acquireFailed((now() - started) / 1000, timedOut ? 'timeout' : 'error');
-      throw new DatabaseUnavailableError(timedOut ? 'acquire_timeout' : errorCode(error), { cause: error });
+      const reason = signal?.aborted ? 'aborted' : error instanceof TimeoutError ? 'timeout' : 'error';
+      observer.acquireFailed((now() - started) / 1000, reason);
+      const code = signal?.aborted ? abortCode(signal) : reason === 'timeout' ? 'acquire_timeout' : errorCode(error);
+      throw new DatabaseUnavailableError(code, { cause: error });
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
+    if (signal?.aborted) {
+      tarn.release(pooled);
+      observer.acquireFailed((now() - started) / 1000, 'aborted');
+      throw new DatabaseUnavailableError(abortCode(signal));
+    }
+    pooled.held = true;
+    pooled.acquiredAt = now();
+    pooled.deadlineAt = pooled.acquiredAt + queryTimeoutMs;
+    observer.acquired((pooled.acquiredAt - started) / 1000);
+    return pooled;
   }
 
   function release(pooled: PooledConnection): void {
@@ -206,30 +241,30 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     else giveBack();
   }
 
-  async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>): Promise<T> {
-    const pooled = await acquire();
-    // Set by beginTransaction, cleared by commit/rollback. After an error we roll back whatever the flag says: the
-    // borrower may have opened one with a plain START TRANSACTION, and a ROLLBACK outside a transaction is harmless.
+  async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const pooled = await acquire(signal);
+    // Set by beginTransaction (or a START TRANSACTION), cleared by commit/rollback: whether a write commits by itself.
+    // After an error we roll back whatever the flag says, and a ROLLBACK outside a transaction is harmless.
     let open = false;
     const { connection } = pooled;
+    /** Runs one statement of the borrower's, and keeps `open` in step with what it did to the transaction. */
+    const statement = <R>(kind: StatementKind, send: () => Promise<R>): Promise<R> =>
+      run(pooled, send, { mayCommit: mayCommit(kind, open), signal }).then((result) => {
+        if (kind === 'begin') open = true;
+        else if (kind === 'commit' || kind === 'rollback' || kind === 'implicit_commit') open = false;
+        return result;
+      });
     type Statement = (...args: unknown[]) => Promise<unknown>;
     const query = connection.query.bind(connection) as Statement;
     const execute = connection.execute.bind(connection) as Statement;
     const borrowed: DbConnection = {
-      query: ((...args: unknown[]) => run(pooled, () => query(...args))) as DbConnection['query'],
-      execute: ((...args: unknown[]) => run(pooled, () => execute(...args))) as DbConnection['execute'],
-      beginTransaction: () =>
-        run(pooled, () => connection.beginTransaction()).then(() => {
-          open = true;
-        }),
-      commit: () =>
-        run(pooled, () => connection.commit()).then(() => {
-          open = false;
-        }),
-      rollback: () =>
-        run(pooled, () => connection.rollback()).then(() => {
-          open = false;
-        }),
+      query: ((...args: unknown[]) =>
+        statement(statementKind(sqlOf(args[0])), () => query(...args))) as DbConnection['query'],
+      execute: ((...args: unknown[]) =>
+        statement(statementKind(sqlOf(args[0])), () => execute(...args))) as DbConnection['execute'],
+      beginTransaction: () => statement('begin', () => connection.beginTransaction()),
+      commit: () => statement('commit', () => connection.commit()),
+      rollback: () => statement('rollback', () => connection.rollback()),
     };
     let failure: unknown;
     try {
@@ -246,7 +281,8 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   /** A connection never goes back to the pool inside a transaction: its locks and writes would pass to the next borrower. */
   async function rollBack(pooled: PooledConnection): Promise<void> {
     try {
-      await run(pooled, () => pooled.connection.query('ROLLBACK'));
+      // Never under the borrower's signal: after an abort this is what keeps its transaction from committing.
+      await run(pooled, () => pooled.connection.query('ROLLBACK'), { mayCommit: false });
     } catch (error) {
       // Cannot tell what state it is in: never reuse it.
       pooled.dead = true;
@@ -263,10 +299,17 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
     name,
     withConnection,
     // withConnection spelled out: one statement per request is the hot path, and a closure and an await less count.
-    async execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params: unknown[] = []) {
-      const pooled = await acquire();
+    async execute<T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(
+      sql: string,
+      params: unknown[] = [],
+      signal?: AbortSignal,
+    ) {
+      const pooled = await acquire(signal);
       try {
-        const [result] = await run(pooled, () => pooled.connection.execute<T>(sql, params as never));
+        const [result] = await run(pooled, () => pooled.connection.execute<T>(sql, params as never), {
+          mayCommit: mayCommit(statementKind(sql), false),
+          signal,
+        });
         return result;
       } catch (error) {
         throw failed(pooled, error);

@@ -3,7 +3,7 @@
  * rather than a bug or a constraint violation. A login must never turn one of these into a 401.
  */
 export class DatabaseUnavailableError extends Error {
-  override readonly name = 'DatabaseUnavailableError';
+  override readonly name: string = 'DatabaseUnavailableError';
   constructor(
     /** `acquire_timeout`, or the driver's error code such as `ECONNREFUSED` or `ER_CON_COUNT_ERROR`. */
     readonly code: string,
@@ -11,6 +11,26 @@ export class DatabaseUnavailableError extends Error {
   ) {
     super(`database unavailable: ${code}`, options);
   }
+}
+
+/**
+ * The database did not answer a statement that may commit (a COMMIT, or a write outside an explicit transaction)
+ * after it was sent: its deadline passed, the caller gave up, or the connection was lost. The server may have
+ * committed it or not, so this must not be answered like other unavailability (a 503 says nothing was written).
+ * Which statements may commit: statement-kind.ts.
+ */
+export class OutcomeUnknownError extends DatabaseUnavailableError {
+  override readonly name: string = 'OutcomeUnknownError';
+}
+
+/** What the statement deadline, an abort or a lost connection makes of a statement already sent. */
+export function cutOff(code: string, mayCommit: boolean, options?: { cause?: unknown }): DatabaseUnavailableError {
+  return mayCommit ? new OutcomeUnknownError(code, options) : new DatabaseUnavailableError(code, options);
+}
+
+/** The code of an abort: the reason's when the caller gave a DatabaseUnavailableError (`request_deadline`), else `aborted`. */
+export function abortCode(signal: AbortSignal): string {
+  return signal.reason instanceof DatabaseUnavailableError ? signal.reason.code : 'aborted';
 }
 
 // Codes after which the connection itself is unusable or the server refuses work for now.
@@ -54,6 +74,20 @@ export function errorCode(error: unknown): string {
   if ('errno' in error && typeof error.errno === 'number')
     return unavailableErrnos.get(error.errno) ?? `ERRNO_${error.errno}`;
   return 'UNKNOWN';
+}
+
+// Codes that mean the connection went away under a statement: whatever it was doing, nobody will say how it ended.
+const connectionLostCodes = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'PROTOCOL_CONNECTION_LOST',
+  'ER_CONNECTION_KILLED',
+]);
+
+/** True when the connection was lost under a statement, rather than the server refusing it with an answer. */
+export function isConnectionLost(error: unknown): boolean {
+  return isFatalConnectionError(error) || connectionLostCodes.has(errorCode(error));
 }
 
 /** True when the error means the connection that raised it must not be reused. */

@@ -102,4 +102,24 @@ export const migrations: readonly Migration[] = [
          ADD COLUMN pools INT UNSIGNED NOT NULL DEFAULT 1`,
     ],
   },
+  {
+    version: 5,
+    name: 'idempotency keys',
+    statements: [
+      // One row per Idempotency-Key (server/idempotency/idempotency-store.ts). Only a SHA-256 of the key is stored,
+      // and the request body only as an HMAC under a key derived from it; the outcome is encrypted under another
+      // (a login's holds a session token). `status` NULL: a request holding the key is still running, until
+      // `claimed_until`. Times are MySQL's clock.
+      `CREATE TABLE IF NOT EXISTS idempotency_keys (
+         key_hash BINARY(32) NOT NULL PRIMARY KEY,
+         fingerprint BINARY(32) NOT NULL,
+         owner BINARY(16) NOT NULL,
+         status SMALLINT UNSIGNED NULL,
+         response BLOB NULL,
+         claimed_until DATETIME(3) NOT NULL,
+         expires_at DATETIME(3) NOT NULL,
+         KEY idempotency_keys_expires_at (expires_at)
+       ) ENGINE=InnoDB`,
+    ],
+  },
 ];

@@ -7,6 +7,8 @@ export type CloseReason =
   | 'error'
   | 'shutdown'
   | 'query_timeout'
+  /** Its borrower gave up (the request's deadline) while a statement ran: destroyed, its server thread killed. */
+  | 'aborted'
   | 'max_lifetime'
   | 'failed_ping'
   | 'ceiling'
@@ -16,8 +18,8 @@ export type CloseReason =
 export interface PoolObserver {
   /** A waiter got a connection after `waitSeconds`. */
   acquired(waitSeconds: number): void;
-  /** A waiter gave up at the deadline, or creating the connection it waited for failed. */
-  acquireFailed(waitSeconds: number, reason: 'timeout' | 'error'): void;
+  /** A waiter gave up at the deadline, its caller gave up (`aborted`), or creating the connection it waited for failed. */
+  acquireFailed(waitSeconds: number, reason: 'timeout' | 'aborted' | 'error'): void;
   /** A connection went back to the pool after being held for `useSeconds`. */
   released(useSeconds: number): void;
   /** A new connection was established in `seconds`. */

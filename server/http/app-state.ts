@@ -10,6 +10,11 @@ export interface AppState {
   token?: string;
   /** Set by the error boundary on error responses; the request line carries it. */
   error?: RequestError;
+  /**
+   * Aborted at the request's deadline (request-deadline.ts): pass it to every database call, so that once the request
+   * is answered its statements stop and nothing more is written. Absent when the app runs without a deadline.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RequestError {
@@ -27,6 +32,7 @@ export class RequestState implements AppState {
   user?: User;
   token?: string;
   error?: RequestError;
+  signal?: AbortSignal;
   #log: Logger | undefined;
 
   constructor(

@@ -8,6 +8,7 @@ import type { UserStore } from '../auth/user-store.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
+import type { IdempotentResponder } from './idempotent-responder.js';
 import type { AdmissionLimiter } from '../auth/admission-limiter.js';
 import { requestAdmission, type AdmissionObserver } from './request-admission.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
@@ -27,6 +28,8 @@ export interface AppDeps {
   readonly sessions: SessionStore;
   readonly hasher: PasswordHasher;
   readonly throttle: LoginThrottle;
+  /** Idempotency-Key on the routes that create something (registration, login). */
+  readonly idempotency: IdempotentResponder;
   readonly bodyLimitBytes: number;
   /**
    * Proxies in front of the app; 0: the socket's peer is the client. Otherwise the client is the X-Forwarded-For

@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { OverloadedError } from '../auth/admission-limiter.js';
-import { DatabaseUnavailableError } from '../db/db-errors.js';
+import { DatabaseUnavailableError, OutcomeUnknownError } from '../db/db-errors.js';
 import { HttpError, httpErrors } from './http-error.js';
 import type { AppState } from './app-state.js';
 import { problemDetails, problemJson } from './problem-details.js';
@@ -20,6 +20,8 @@ function toHttpError(error: unknown, bodyLimitBytes: number): HttpError | undefi
   if (error instanceof OverloadedError) {
     return httpErrors.serviceUnavailable('overloaded', error.detail);
   }
+  // Before its parent class: a write that may have committed must never be told as "nothing was written" (503).
+  if (error instanceof OutcomeUnknownError) return httpErrors.outcomeUnknown();
   if (error instanceof DatabaseUnavailableError) {
     return httpErrors.serviceUnavailable('service_unavailable', 'The database is unavailable; retry shortly.');
   }

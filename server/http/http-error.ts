@@ -14,7 +14,7 @@ export class HttpError extends Error {
   }
 }
 
-/** Seconds a client should wait before retrying a 503. */
+/** Seconds a client should wait before retrying a 503 or a 504. */
 export const retryAfterSeconds = 1;
 
 export const httpErrors = {
@@ -33,6 +33,27 @@ export const httpErrors = {
   methodNotAllowed: (allow: string) =>
     new HttpError(405, 'method_not_allowed', 'This route does not accept that method.', { headers: { Allow: allow } }),
   emailTaken: () => new HttpError(409, 'email_taken', 'An account with this email already exists.'),
+  invalidIdempotencyKey: () =>
+    new HttpError(
+      400,
+      'invalid_idempotency_key',
+      'Idempotency-Key must be one string of 16 to 255 visible ASCII characters, such as a UUID.',
+    ),
+  /** IETF httpapi Idempotency-Key draft: the request that holds the key is still running. */
+  idempotencyKeyInUse: (retryAfter: number) =>
+    new HttpError(
+      409,
+      'idempotency_key_in_use',
+      'A request with this Idempotency-Key is still being processed; retry after Retry-After seconds.',
+      { headers: { 'Retry-After': String(retryAfter) } },
+    ),
+  /** IETF httpapi Idempotency-Key draft: the key was used with another request body. */
+  idempotencyKeyReused: () =>
+    new HttpError(
+      422,
+      'idempotency_key_reused',
+      'This Idempotency-Key was already used with a different request body.',
+    ),
   tooManyAttempts: (retryAfter: number) =>
     new HttpError(429, 'too_many_attempts', 'Too many failed logins; wait before trying again.', {
       headers: { 'Retry-After': String(retryAfter) },
@@ -45,4 +66,15 @@ export const httpErrors = {
     new HttpError(422, 'validation_failed', 'Some fields are invalid.', { fields }),
   serviceUnavailable: (code: string, message: string) =>
     new HttpError(503, code, message, { headers: { 'Retry-After': String(retryAfterSeconds) } }),
+  /**
+   * A write was sent and the database never said how it ended: it may have been applied. Not a 503, which promises
+   * that nothing was written. A retry with the same Idempotency-Key tells the client which it was.
+   */
+  outcomeUnknown: () =>
+    new HttpError(
+      504,
+      'outcome_unknown',
+      'The database did not confirm whether this request was applied: it may have been. Retry with the same Idempotency-Key to learn the outcome.',
+      { headers: { 'Retry-After': String(retryAfterSeconds) } },
+    ),
 };

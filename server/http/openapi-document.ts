@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { retryAfterSeconds } from './http-error.js';
+import { idempotencyKeyLength } from './idempotency-key-header.js';
 import { problemJson, problemType } from './problem-details.js';
 import { healthSchema, problemSchema, readySchema, sessionSchema, userSchema } from './response-schemas.js';
 import { loginSchema, registerSchema } from './schemas.js';
@@ -21,6 +22,43 @@ function requestSchema(schema: z.ZodType): Json {
   return rest;
 }
 
+const headerComponents: Record<string, Json> = {
+  RequestId: {
+    description: "This request's id (the load balancer's X-Request-Id when it is short and safe, else a new UUID)",
+    schema: { type: 'string' },
+  },
+  RetryAfter: {
+    description: `Seconds to wait before retrying: ${retryAfterSeconds} for a 503 or a 504; for a 409 \`idempotency_key_in_use\`, until the request holding the key is sure to have finished`,
+    required: true,
+    schema: { type: 'string', pattern: '^[0-9]+$' },
+  },
+  WWWAuthenticate: {
+    description: 'RFC 6750 challenge: `Bearer`, or `Bearer error="invalid_token"`',
+    required: true,
+    schema: { type: 'string' },
+  },
+  Allow: { description: 'The methods this path accepts', required: true, schema: { type: 'string' } },
+  ETag: { description: "The document's version", schema: { type: 'string' } },
+};
+
+const idempotencyKeyParameter: Json = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: [
+    'Makes the request safe to retry (IETF httpapi draft "The Idempotency-Key HTTP Header Field"): a Structured Field string',
+    `of ${idempotencyKeyLength.min} to ${idempotencyKeyLength.max} visible ASCII characters, new for each request and unguessable (a UUID);`,
+    'the bare value without quotes is read as the same key. The same key with the same body is answered with the first outcome,',
+    'status and body (refusals included, such as 409 `email_taken` or 401 `invalid_credentials`), and the operation takes effect',
+    'once; the same key with another body is 422 `idempotency_key_reused`; while the first request with the key is still running,',
+    '409 `idempotency_key_in_use` with Retry-After. A 5xx or a 429 is not remembered, so after one (or a timeout) a retry with',
+    'the same key and body either runs the request or returns what the first one did: a 504 `outcome_unknown` is resolved this',
+    'way. Keys are remembered for 24 hours, stored only as a hash; a stored outcome is encrypted under a key derived from yours.',
+  ].join(' '),
+  schema: { type: 'string', minLength: idempotencyKeyLength.min, maxLength: idempotencyKeyLength.max + 2 },
+  example: '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+};
+
 interface ProblemSpec {
   readonly status: number;
   readonly codes: readonly string[];
@@ -28,20 +66,40 @@ interface ProblemSpec {
   readonly headers?: readonly string[];
 }
 
-function problemResponse(spec: ProblemSpec): Json {
+/**
+ * One response for the problems of one status. Several specs of a status (409 `email_taken` and
+ * `idempotency_key_in_use`) share it: a header that only some of them send is described, but not required.
+ */
+function problemResponse(specs: readonly ProblemSpec[]): Json {
   const headers: Json = { 'X-Request-Id': headerRef('RequestId') };
-  for (const header of spec.headers ?? []) headers[header] = headerRef(header.replace(/-/g, ''));
+  const named = new Set(specs.flatMap((spec) => spec.headers ?? []));
+  for (const header of named) {
+    const component = header.replace(/-/g, '');
+    if (specs.every((spec) => spec.headers?.includes(header))) headers[header] = headerRef(component);
+    else {
+      const senders = specs.filter((spec) => spec.headers?.includes(header)).flatMap((spec) => spec.codes);
+      const { description, ...definition } = headerComponents[component] ?? {};
+      headers[header] = {
+        ...definition,
+        description: `With ${senders.map((c) => `\`${c}\``).join(', ')} only. ${String(description)}`,
+        required: false,
+      };
+    }
+  }
+  const codes = specs.flatMap((spec) => spec.codes);
   return {
-    description: `${spec.description} (\`error\`: ${spec.codes.map((c) => `\`${c}\``).join(', ')})`,
+    description: specs
+      .map((spec) => `${spec.description} (\`error\`: ${spec.codes.map((c) => `\`${c}\``).join(', ')})`)
+      .join('; '),
     headers,
     content: {
       [problemJson]: {
         schema: {
           allOf: [ref('Problem')],
           properties: {
-            status: { const: spec.status },
-            error: { enum: [...spec.codes] },
-            type: { enum: spec.codes.map(problemType) },
+            status: { const: specs[0]?.status },
+            error: { enum: codes },
+            type: { enum: codes.map(problemType) },
           },
         },
       },
@@ -61,9 +119,36 @@ const unavailable = (codes: readonly string[] = ['service_unavailable', 'overloa
   status: 503,
   codes,
   description:
-    'The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds',
+    'Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds',
   headers: ['Retry-After'],
 });
+/** For the operations that take an Idempotency-Key. */
+const idempotencyProblems: readonly ProblemSpec[] = [
+  {
+    status: 400,
+    codes: ['invalid_idempotency_key'],
+    description: 'Idempotency-Key is not one string of 16 to 255 visible ASCII characters',
+  },
+  {
+    status: 409,
+    codes: ['idempotency_key_in_use'],
+    description: 'A request with this Idempotency-Key is still being processed; retry after Retry-After seconds',
+    headers: ['Retry-After'],
+  },
+  {
+    status: 422,
+    codes: ['idempotency_key_reused'],
+    description: 'This Idempotency-Key was already used with a different request body',
+  },
+];
+/** For the operations that write: a write sent and never confirmed. */
+const outcomeUnknown: ProblemSpec = {
+  status: 504,
+  codes: ['outcome_unknown'],
+  description:
+    'A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds',
+  headers: ['Retry-After'],
+};
 const jsonBodyProblems: readonly ProblemSpec[] = [
   {
     status: 400,
@@ -95,7 +180,8 @@ const bearerProblems: readonly ProblemSpec[] = [
 
 function responses(success: Record<string, Json>, problems: readonly ProblemSpec[]): Json {
   const out: Json = { ...success };
-  for (const spec of problems) out[String(spec.status)] = problemResponse(spec);
+  for (const status of new Set(problems.map((spec) => spec.status)))
+    out[String(status)] = problemResponse(problems.filter((spec) => spec.status === status));
   return out;
 }
 
@@ -104,7 +190,7 @@ function jsonBody(schema: z.ZodType, example: unknown): Json {
 }
 
 /** The contract's own version: bump it when the API changes (a new route, status or field). */
-export const apiVersion = '1.1.0';
+export const apiVersion = '1.2.0';
 
 export function createOpenApiDocument(): Json {
   const userExample = { id: 42, email: 'ada@example.com', name: 'Ada Lovelace', createdAt: '2026-11-30T14:00:00.000Z' };
@@ -141,7 +227,9 @@ export function createOpenApiDocument(): Json {
         '',
         'Errors are RFC 9457 problems (`application/problem+json`). Beyond the standard members they keep `error` (the code),',
         '`message` and `requestId` (and `fields` for 422), so clients of the first error format keep working.',
-        'A database outage is always a 503 with Retry-After, never a 401 or a wrong answer.',
+        'A database outage is always a 503 with Retry-After, never a 401 or a wrong answer, and a 503 means nothing was written.',
+        'A write the database may have applied without confirming it is a 504 `outcome_unknown` with Retry-After instead;',
+        'POST /api/users and POST /api/login take an Idempotency-Key, so that a retry after either takes effect exactly once.',
         'Every path answers a method it does not list with 405 and an `Allow` header (components/responses/MethodNotAllowed);',
         'a path not listed here answers 404 (components/responses/NotFound).',
       ].join('\n'),
@@ -163,7 +251,8 @@ export function createOpenApiDocument(): Json {
           tags: ['users'],
           summary: 'Register a user',
           description:
-            'Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash.',
+            'Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash. With an Idempotency-Key, a retry registers at most once.',
+          parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }],
           requestBody: jsonBody(registerSchema, {
             email: 'ada@example.com',
             password: 'analytical-engine',
@@ -172,7 +261,9 @@ export function createOpenApiDocument(): Json {
           responses: responses({ '201': okResponse('The user', ref('User'), userExample) }, [
             ...jsonBodyProblems,
             { status: 409, codes: ['email_taken'], description: 'An account with this email already exists' },
+            ...idempotencyProblems,
             unavailable(),
+            outcomeUnknown,
           ]),
         },
       },
@@ -181,6 +272,9 @@ export function createOpenApiDocument(): Json {
           operationId: 'login',
           tags: ['sessions'],
           summary: 'Log in: exchange email and password for a bearer token',
+          description:
+            'With an Idempotency-Key, a retry gets the same session (the same token) instead of a second one.',
+          parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }],
           requestBody: jsonBody(loginSchema, { email: 'ada@example.com', password: 'analytical-engine' }),
           responses: responses(
             {
@@ -203,7 +297,9 @@ export function createOpenApiDocument(): Json {
                 description: 'Too many failed logins for this account (from this client); wait Retry-After seconds',
                 headers: ['Retry-After'],
               },
+              ...idempotencyProblems,
               unavailable(),
+              outcomeUnknown,
             ],
           ),
         },
@@ -228,7 +324,7 @@ export function createOpenApiDocument(): Json {
           security: [{ bearerAuth: [] }],
           responses: responses(
             { '204': { description: 'Revoked', headers: { 'X-Request-Id': headerRef('RequestId') } } },
-            [...bearerProblems, unavailable()],
+            [...bearerProblems, unavailable(), outcomeUnknown],
           ),
         },
       },
@@ -274,33 +370,18 @@ export function createOpenApiDocument(): Json {
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', description: 'The `token` of POST /api/login' },
       },
-      headers: {
-        RequestId: {
-          description:
-            "This request's id (the load balancer's X-Request-Id when it is short and safe, else a new UUID)",
-          schema: { type: 'string' },
-        },
-        RetryAfter: {
-          description: `Seconds to wait before retrying (${retryAfterSeconds} for a 503)`,
-          required: true,
-          schema: { type: 'string', pattern: '^[0-9]+$' },
-        },
-        WWWAuthenticate: {
-          description: 'RFC 6750 challenge: `Bearer`, or `Bearer error="invalid_token"`',
-          required: true,
-          schema: { type: 'string' },
-        },
-        Allow: { description: 'The methods this path accepts', required: true, schema: { type: 'string' } },
-        ETag: { description: "The document's version", schema: { type: 'string' } },
-      },
+      headers: headerComponents,
+      parameters: { IdempotencyKey: idempotencyKeyParameter },
       responses: {
-        NotFound: problemResponse({ status: 404, codes: ['not_found'], description: 'No such route' }),
-        MethodNotAllowed: problemResponse({
-          status: 405,
-          codes: ['method_not_allowed'],
-          description: 'The path does not accept this method',
-          headers: ['Allow'],
-        }),
+        NotFound: problemResponse([{ status: 404, codes: ['not_found'], description: 'No such route' }]),
+        MethodNotAllowed: problemResponse([
+          {
+            status: 405,
+            codes: ['method_not_allowed'],
+            description: 'The path does not accept this method',
+            headers: ['Allow'],
+          },
+        ]),
       },
     },
   };

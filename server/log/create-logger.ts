@@ -13,6 +13,9 @@ const redactPaths = [
   '*.headers.authorization',
   'headers.cookie',
   '*.headers.cookie',
+  // It decrypts the outcome stored under it (a login's holds a session token).
+  'headers["idempotency-key"]',
+  '*.headers["idempotency-key"]',
   'db.password',
   'connection.password',
 ];

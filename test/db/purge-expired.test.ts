@@ -23,7 +23,7 @@ describe('purgeExpired', () => {
     await admin.end();
   });
 
-  it("deletes expired sessions and forgotten throttle rows by MySQL's clock, in batches, and keeps the live ones", async () => {
+  it("deletes expired sessions, forgotten throttle rows and expired idempotency keys by MySQL's clock, in batches, and keeps the live ones", async () => {
     // Every time is relative to MySQL's own clock, which is the one the purge goes by.
     await admin.query(
       "INSERT INTO users (email, name, password_hash, created_at) VALUES ('p@example.com', 'P', 'x', UTC_TIMESTAMP(3))",
@@ -43,11 +43,19 @@ describe('purgeExpired', () => {
          (?, 2, UTC_TIMESTAMP(3) - INTERVAL 14 MINUTE, NULL)`,
       [key(1), key(2), key(3)], // forgotten: outside the window, not blocked; still blocked: kept; recent: kept
     );
+    for (let i = 0; i < 10; i++) {
+      // 8 idempotency keys expired a second ago, 2 expire in a minute.
+      await admin.query(
+        `INSERT INTO idempotency_keys (key_hash, fingerprint, owner, status, response, claimed_until, expires_at)
+         VALUES (?, ?, ?, 201, NULL, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)`,
+        [key(100 + i), key(0), Buffer.alloc(16), i < 8 ? -1 : 60],
+      );
+    }
     const deleted = await purgeExpired(pool, { throttleWindowMs: 15 * 60_000, batch: 7 });
-    assert.deepEqual(deleted, { sessions: 20, throttle: 1 });
+    assert.deepEqual(deleted, { sessions: 20, throttle: 1, idempotencyKeys: 8 });
     const [[left]] = await admin.query<RowDataPacket[]>(
-      'SELECT (SELECT COUNT(*) FROM sessions) AS s, (SELECT COUNT(*) FROM login_throttle) AS t',
+      'SELECT (SELECT COUNT(*) FROM sessions) AS s, (SELECT COUNT(*) FROM login_throttle) AS t, (SELECT COUNT(*) FROM idempotency_keys) AS k',
     );
-    assert.deepEqual({ s: Number(left?.['s']), t: Number(left?.['t']) }, { s: 5, t: 2 });
+    assert.deepEqual({ s: Number(left?.['s']), t: Number(left?.['t']), k: Number(left?.['k']) }, { s: 5, t: 2, k: 2 });
   });
 });

@@ -23,6 +23,7 @@ describe('runMigrations', () => {
       const [tables] = await first.query<RowDataPacket[]>('SHOW TABLES');
       const names = tables.map((row) => String(Object.values(row)[0])).sort();
       assert.deepEqual(names, [
+        'idempotency_keys',
         'login_throttle',
         'replica_claims',
         'replica_claims_lock',

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
-import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
+import { DatabaseUnavailableError, OutcomeUnknownError } from '../../server/db/db-errors.js';
 import { noopPoolObserver, type CloseReason } from '../../server/db/pool-observer.js';
 import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
+import { startFreezableProxy } from '../helpers/freezable-proxy.js';
 
 /*
  * The statement deadline: a borrower's statements that outlive it fail with `query_timeout`; the connection is
@@ -88,5 +89,92 @@ describe('statement deadline', () => {
     await pool.execute('SELECT SLEEP(0.05)');
     assert.equal(await connectionId(pool), id);
     assert.equal(timeouts, 0);
+  });
+
+  describe('a statement that may have committed', () => {
+    // Through a proxy that stops forwarding: each statement below is sent and never answered.
+    const outcome = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'completed',
+        (error: unknown) => error,
+      );
+    const kindOf = (error: unknown) =>
+      error instanceof OutcomeUnknownError
+        ? `unknown ${error.code}`
+        : error instanceof DatabaseUnavailableError
+          ? `unavailable ${error.code}`
+          : String(error);
+
+    it('fails with OutcomeUnknownError when it is a COMMIT or an autocommit write, not when it could not commit', async () => {
+      await admin.query('CREATE TABLE IF NOT EXISTS probe (id INT PRIMARY KEY)');
+      const proxy = await startFreezableProxy({ host: connection.host, port: connection.port });
+      const frozen = createDbPool(
+        {
+          connection: { ...connection, port: proxy.port },
+          // One connection: each step below opens a fresh one, since the frozen one before it was abandoned.
+          max: 1,
+          maxIdle: 1,
+          acquireTimeoutMs: 2000,
+          queryTimeoutMs: 300,
+          idleTimeoutMs: 60_000,
+        },
+        { logger: silentLogger },
+      );
+      try {
+        const inTransaction = (last: 'insert' | 'commit') =>
+          frozen.withConnection(async (c) => {
+            await c.beginTransaction();
+            if (last === 'commit') await c.query('INSERT INTO probe VALUES (1)');
+            proxy.freeze();
+            if (last === 'insert') await c.query('INSERT INTO probe VALUES (2)');
+            else await c.commit();
+          });
+        const freezeThen = async (sql: string) => {
+          await frozen.execute('SELECT 1');
+          proxy.freeze();
+          return frozen.execute(sql);
+        };
+        assert.equal(kindOf(await outcome(freezeThen('INSERT INTO probe VALUES (3)'))), 'unknown query_timeout');
+        assert.equal(kindOf(await outcome(freezeThen('SELECT * FROM probe'))), 'unavailable query_timeout');
+        assert.equal(kindOf(await outcome(inTransaction('commit'))), 'unknown query_timeout');
+        assert.equal(kindOf(await outcome(inTransaction('insert'))), 'unavailable query_timeout');
+      } finally {
+        await frozen.end();
+        await proxy.close();
+      }
+    });
+
+    it('fails with OutcomeUnknownError when the connection is lost under a COMMIT', async () => {
+      await admin.query('CREATE TABLE IF NOT EXISTS probe (id INT PRIMARY KEY)');
+      const proxy = await startFreezableProxy({ host: connection.host, port: connection.port });
+      const lossy = createDbPool(
+        {
+          connection: { ...connection, port: proxy.port },
+          max: 1,
+          maxIdle: 1,
+          acquireTimeoutMs: 2000,
+          queryTimeoutMs: 30_000,
+          idleTimeoutMs: 60_000,
+        },
+        { logger: silentLogger },
+      );
+      try {
+        const committing = outcome(
+          lossy.withConnection(async (c) => {
+            await c.beginTransaction();
+            await c.query('INSERT INTO probe VALUES (4)');
+            proxy.freeze();
+            const commit = c.commit();
+            proxy.sever();
+            await commit;
+          }),
+        );
+        const error = await committing;
+        assert.ok(error instanceof OutcomeUnknownError, kindOf(error));
+      } finally {
+        await lossy.end();
+        await proxy.close();
+      }
+    });
   });
 });

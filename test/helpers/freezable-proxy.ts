@@ -26,6 +26,11 @@ export interface FreezableProxy {
   cutOff(): number;
   /** New connections are forwarded again; the frozen ones stay frozen, as after a real outage. */
   restore(): void;
+  /**
+   * The frozen connections break for good: both legs are destroyed, so each end sees its socket closed (what a client
+   * sees when the lost path comes back and the peer's reset arrives). Returns how many there were.
+   */
+  sever(): number;
   /** Closes the listener and destroys every connection, frozen or not. */
   close(): Promise<void>;
 }
@@ -107,6 +112,15 @@ export async function startFreezableProxy(target: { host: string; port: number }
     },
     restore() {
       cut = false;
+    },
+    sever() {
+      const count = frozen.size;
+      for (const pair of frozen) {
+        pair.client.destroy();
+        pair.server.destroy();
+      }
+      frozen.clear();
+      return count;
     },
     async close() {
       for (const client of unanswered) client.destroy();

@@ -247,6 +247,7 @@ describe('hostile input against the real cluster', function () {
     assert.deepEqual(
       tables.map((row) => String(Object.values(row)[0])).sort(),
       [
+        'idempotency_keys',
         'login_throttle',
         'replica_claims',
         'replica_claims_lock',

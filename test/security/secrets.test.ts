@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { request, type JsonResponse } from '../../harness/http-client.js';
@@ -63,9 +63,19 @@ describe('secrets stay secret (real cluster)', function () {
         .status,
       200,
     );
+    // With an Idempotency-Key, whose outcome (this token) is stored: encrypted, under a key only the client holds.
+    const idempotencyKey = keep('Idempotency-Key', randomUUID());
     liveToken = keep(
       'second token',
-      String((await call('login again', '/api/login', { method: 'POST', json: { email, password } })).body['token']),
+      String(
+        (
+          await call('login again', '/api/login', {
+            method: 'POST',
+            json: { email, password },
+            headers: { 'idempotency-key': `"${idempotencyKey}"` },
+          })
+        ).body['token'],
+      ),
     );
 
     // Failed logins, for a known and an unknown account.
@@ -187,7 +197,7 @@ describe('secrets stay secret (real cluster)', function () {
       'not the raw token bytes either',
     );
     // Nothing in any table holds a secret in plain form (text, or the token's raw bytes).
-    for (const table of ['users', 'sessions', 'login_throttle', 'schema_migrations']) {
+    for (const table of ['users', 'sessions', 'login_throttle', 'idempotency_keys', 'schema_migrations']) {
       const [rows] = await admin.query<RowDataPacket[]>(`SELECT * FROM ${table}`);
       const dump = Buffer.concat(
         rows.flatMap((row) => Object.values(row).map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v))))),

@@ -11,7 +11,7 @@ export function healthRoutes(router: Router<AppState>, deps: { db: DbPool; isShu
   // Readiness: take traffic only when the database answers and we are not draining.
   router.get('/readyz', async (ctx) => {
     if (deps.isShuttingDown()) throw httpErrors.serviceUnavailable('shutting_down', 'This worker is shutting down.');
-    await deps.db.execute('SELECT 1');
+    await deps.db.execute('SELECT 1', [], ctx.state.signal);
     ctx.body = { status: 'ready' };
   });
 }

@@ -13,7 +13,7 @@ const sleepQuery = z.object({ seconds: z.coerce.number().min(0).max(30) });
 export function testRoutes(router: Router<AppState>, deps: { db: DbPool }): void {
   router.get('/test/db-sleep', async (ctx) => {
     const { seconds } = validate(sleepQuery, ctx.query);
-    await deps.db.execute('SELECT SLEEP(?)', [seconds]);
+    await deps.db.execute('SELECT SLEEP(?)', [seconds], ctx.state.signal);
     ctx.body = { slept: seconds };
   });
 }
