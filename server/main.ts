@@ -36,7 +36,7 @@ import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
 /*
  * The composition root: the only module that touches process.env, process signals and process.exit.
  * The primary reads .env once and validates it; workers receive the result through the fork environment
- * and never read .env or process.env themselves (README, "Configuration").
+ * and never read .env or process.env themselves (docs/configuration.md).
  */
 
 // What a stop keeps, of SHUTDOWN_TIMEOUT_MS, for leaving the replicas' table and closing metrics after the drain.

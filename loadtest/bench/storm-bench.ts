@@ -29,7 +29,7 @@ import { runWrk, type WrkResult } from './wrk.js';
  * wrk's percentiles are corrected for coordinated omission: a response that took k times the run's mean interval
  * between two requests of a connection is counted again at every multiple of that interval below it. A connection
  * whose first request waited 5 s to be accepted adds ~100 samples between 50 ms and 5 s, so a few hundred late
- * first requests make the p90 and p99 (README, "Benchmarks").
+ * first requests make the p90 and p99 (docs/storm-investigation.md).
  *
  * Writes loadtest/results/bench-storm.json.
  */

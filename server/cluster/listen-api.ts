@@ -16,7 +16,7 @@ export interface ApiListener {
  * libuv accepts one connection per event-loop iteration on a listening socket (it stopped looping on accept(2) in
  * 1.45, the libuv of Node 20). A worker busy with 500 keep-alive connections spends tens of milliseconds per iteration,
  * so 500 more connections arriving together wait seconds in the kernel's accept queue, already established, their
- * first request unread (measured with tcpdump and strace: README, "Benchmarks"). node:cluster's round-robin hand-off
+ * first request unread (measured with tcpdump and strace: docs/storm-investigation.md). node:cluster's round-robin hand-off
  * has the same pace: one connection in flight per worker, each acknowledged by the worker's next iteration.
  *
  * With `reuseport` a worker therefore listens on `listenersPerWorker` sockets of its own: one accept per socket per

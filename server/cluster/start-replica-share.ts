@@ -8,7 +8,7 @@ import { createPoolCeilings } from './pool-ceilings.js';
 import { replicaShape } from '../budget/replica-shape.js';
 import { createReplicaCoordinator, type ReplicaCoordinator } from './replica-coordinator.js';
 
-/** How often a replica renews its lease, and how long a lease lasts on MySQL's clock (README, "APP_REPLICAS=auto"). */
+/** How often a replica renews its lease, and how long a lease lasts on MySQL's clock (docs/replicas.md). */
 export const replicaHeartbeatMs = 1000;
 export const replicaLeaseMs = 5000;
 

@@ -7,7 +7,7 @@ import { parseDatabaseUrl } from './database-url.js';
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const port = int(1, 65535);
 
-// Every variable the service reads, with its default. Documented in .env.example and the README.
+// Every variable the service reads, with its default. Documented in .env.example and docs/configuration.md.
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),

@@ -11,7 +11,7 @@ import { errorCode } from './db-errors.js';
  * connection ends it at once; a user may kill its own threads without any extra privilege.
  *
  * Kills are batched onto one short-lived connection at a time per worker, so a burst of timeouts costs one
- * connection, not one each: that connection comes out of DB_RESERVED_CONNECTIONS (see the budget in the README).
+ * connection, not one each: that connection comes out of DB_RESERVED_CONNECTIONS (docs/replicas.md, "Every connection, and who pays for it").
  */
 
 export interface ThreadKillerOptions {

@@ -24,7 +24,7 @@ const tooMany = /ER_CON_COUNT_ERROR|Too many connections|"errno":1040\b|"code":"
 const reserve = 10;
 const usable = maxConnections - reserve;
 const grantsFor: Record<number, number[]> = { 1: [25], 2: [19, 19], 3: [13, 13, 13], 4: [10, 10, 10, 10] };
-// Documented bounds (README, "APP_REPLICAS=auto"), with slack for a 2-core machine running 12 node processes.
+// Documented bounds (docs/replicas.md), with slack for a 2-core machine running 12 node processes.
 const joinWithinMs = 15_000;
 const leaveWithinMs = 8_000;
 const lapseWithinMs = 20_000;

@@ -15,7 +15,7 @@ import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/te
  * `--report result.html` after a short real run against a real cluster, opened in headless Chromium (the
  * Debian package, which scripts/ensure-test-services.sh installs): every chart drew its series, nothing was
  * fetched but the file itself, nothing logged a console error. Set LOADTEST_REPORT_SCREENSHOT=docs/loadtest-report.png
- * to refresh the README's screenshot from this run.
+ * to refresh the load-testing page's screenshot (docs/load-testing.md) from this run.
  */
 
 const cli = resolve(__dirname, '../../loadtest/cli/loadtest.js');
