@@ -5,8 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { initializeDatadir } from '../server/local-database/initialize-datadir.js';
+import { mariadbdPath } from '../server/local-database/spawn-mariadbd.js';
 
-export const MARIADBD = '/usr/sbin/mariadbd';
+export const MARIADBD = mariadbdPath;
 // Bump when the install-db arguments change, so stale cached templates are not reused.
 const TEMPLATE_LAYOUT = 'v1';
 // Must match between template creation and server start, otherwise InnoDB

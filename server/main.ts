@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
@@ -26,6 +27,7 @@ import { createWorkerShare } from './cluster/worker-share.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './db/connection-budget.js';
+import { createLocalDatabase } from './local-database/create-local-database.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
 import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
 import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
@@ -36,10 +38,30 @@ import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
  * and never read .env or process.env themselves (README, "Configuration").
  */
 
+// dist/server/main.js → the project's folder.
+const projectRoot = resolve(__dirname, '../..');
+
 async function runPrimary(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = configOrExit();
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
+  // `npm start` without DATABASE_URL and with nothing at the default address (a fresh machine): a MariaDB of our own.
+  const localDatabase = createLocalDatabase(
+    config,
+    { dir: resolve(projectRoot, 'var/mariadb'), aptGetScript: resolve(projectRoot, 'scripts/apt-get.sh') },
+    { logger },
+  );
+  // However the primary ends (a failed start included), a local MariaDB it started ends too.
+  process.on('exit', () => localDatabase.signalStop());
+  // Until the drain below is in place, SIGTERM or Ctrl-C ends the start by the signal itself, as their default action
+  // would; but a local MariaDB, which nothing would stop afterwards, is told to stop first.
+  const endStart = (signal: NodeJS.Signals) => {
+    localDatabase.signalStop();
+    process.removeListener('SIGTERM', endStart).removeListener('SIGINT', endStart);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGTERM', endStart).on('SIGINT', endStart);
+  await localDatabase.start().catch((error: unknown) => fail(logger, error, 'cannot start a local MariaDB'));
   // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
   // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
   cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
@@ -90,11 +112,16 @@ async function runPrimary(): Promise<void> {
     onStatusConnect: share ? (connection) => share.coordinator.register(connection) : undefined,
   }).catch((error: unknown) => fail(logger, error, `cannot serve /metrics on port ${config.metrics.port}`));
   liveMetrics = metrics;
-  // Metrics keep answering while workers drain; they close last.
-  const exit = (code: number) => void metrics.close().finally(() => process.exit(code));
+  // Metrics keep answering while workers drain; they close last, then the local MariaDB (if any) stops.
+  const exit = (code: number) =>
+    void metrics
+      .close()
+      .finally(() => localDatabase.stop())
+      .finally(() => process.exit(code));
   // The claim is deleted once every pool is closed: the grant is free for the others at once.
   const leave = (code: number) => (share ? share.coordinator.leave().then(() => code) : Promise.resolve(code));
   const stop = (reason: string) => void primary.shutdown(reason).then(leave).then(exit);
+  process.removeListener('SIGTERM', endStart).removeListener('SIGINT', endStart);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));
