@@ -3,7 +3,10 @@ import type { AdmissionLimiter } from '../server/auth/admission-limiter.js';
 import type { AdmissionObserver } from '../server/http/request-admission.js';
 import { httpDurationBuckets } from './buckets.js';
 
-/** The worker's request line (requestAdmission): its length and limit at scrape time, each wait, each refusal. */
+/**
+ * The worker's request line (requestAdmission): its length and limit at scrape time, each wait, each refusal, each
+ * request whose client hung up while it waited.
+ */
 export function createAdmissionMetrics(registry: Registry, limiter: AdmissionLimiter): AdmissionObserver {
   new Gauge({
     name: 'http_server_queued_requests',
@@ -36,8 +39,16 @@ export function createAdmissionMetrics(registry: Registry, limiter: AdmissionLim
     registers: [registry],
   });
   for (const reason of ['queue_full', 'wait_timeout']) refusals.inc({ reason }, 0);
+  // Apart from the refusals, which are 503s we answered: a rise here is clients giving up on the wait (their own
+  // timeouts shorter than HTTP_QUEUE_TIMEOUT_MS), a 499 in the request log.
+  const abandoned = new Counter({
+    name: 'http_server_queue_abandoned_total',
+    help: 'HTTP requests whose client closed the connection while they waited in line; they left it at once (status 499).',
+    registers: [registry],
+  });
   return {
     admitted: (seconds) => wait.observe(seconds),
     refused: (reason) => refusals.inc({ reason }),
+    abandoned: () => abandoned.inc(),
   };
 }

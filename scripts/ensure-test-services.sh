@@ -7,6 +7,8 @@
 # only says what is missing. It never starts Debian's services: tests run their own Prometheus.
 set -euo pipefail
 log() { printf '[test-setup] %s\n' "$*"; }
+# Every install waits for another package manager's lock rather than failing (see apt-get.sh).
+apt_get() { bash "$(dirname "$0")/apt-get.sh" "$@"; }
 
 need=()
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
@@ -23,12 +25,8 @@ need_chromium=false
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing: ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # policy-rc.d keeps Debian from starting the packages' services; we start what we need ourselves.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    rm -f /usr/sbin/policy-rc.d
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     log "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]}); the tests that need them will fail or skip"
   fi
@@ -36,9 +34,8 @@ fi
 if [ "$need_chromium" = true ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing: chromium"
-    export DEBIAN_FRONTEND=noninteractive
-    [ ${#need[@]} -gt 0 ] || apt-get update -qq
-    apt-get install -y -qq chromium >/dev/null
+    [ ${#need[@]} -gt 0 ] || apt_get update -qq
+    apt_get install -y -qq chromium >/dev/null
   else
     log "missing: chromium (apt-get install -y chromium); the load-test report test will fail"
   fi
@@ -50,7 +47,7 @@ fi
 if ! command -v kubectl >/dev/null 2>&1; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing: kubectl"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubectl >/dev/null; }; then
+    if ! { apt_get update -qq && apt_get install -y -qq --no-install-recommends kubectl >/dev/null; }; then
       log "kubectl could not be installed (no apt repository offers it): the Kubernetes manifest tests will skip"
     fi
   else

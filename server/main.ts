@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './cluster/create-primary.js';
@@ -28,6 +29,7 @@ import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './budget/connection-budget.js';
 import { createConnectionCloser } from './db/connection-closer.js';
 import { createThreadKiller } from './db/thread-killer.js';
+import { createLocalDatabase } from './local-database/create-local-database.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
 import { createOwnStatusConnection } from '../metrics/mysql-status-metrics.js';
 import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
@@ -44,11 +46,30 @@ const stopTailMs = 1500;
 const metricsCloseMs = 200;
 // How long MySQL has to close one of the primary's connections after COM_QUIT before it is abandoned.
 const primaryQuitTimeoutMs = 1000;
+// dist/server/main.js → the project's folder.
+const projectRoot = resolve(__dirname, '../..');
 
 async function runPrimary(): Promise<void> {
   dotenv.config({ quiet: true });
   const config = configOrExit();
   const logger = createLogger({ level: config.log.level, base: { role: 'primary' } });
+  // `npm start` without DATABASE_URL and with nothing at the default address (a fresh machine): a MariaDB of our own.
+  const localDatabase = createLocalDatabase(
+    config,
+    { dir: resolve(projectRoot, 'var/mariadb'), aptGetScript: resolve(projectRoot, 'scripts/apt-get.sh') },
+    { logger },
+  );
+  // However the primary ends (a failed start included), a local MariaDB it started ends too.
+  process.on('exit', () => localDatabase.signalStop());
+  // Until the drain below is in place, SIGTERM or Ctrl-C ends the start by the signal itself, as their default action
+  // would; but a local MariaDB, which nothing would stop afterwards, is told to stop first.
+  const endStart = (signal: NodeJS.Signals) => {
+    localDatabase.signalStop();
+    process.removeListener('SIGTERM', endStart).removeListener('SIGINT', endStart);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGTERM', endStart).on('SIGINT', endStart);
+  await localDatabase.start().catch((error: unknown) => fail(logger, error, 'cannot start a local MariaDB'));
   // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
   // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
   cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
@@ -137,8 +158,15 @@ async function runPrimary(): Promise<void> {
         await share?.coordinator.leave(Math.max(0, deadlineAt - Date.now() - metricsCloseMs));
         return code || drained;
       })
-      .then((exitCode) => metrics.close().finally(() => process.exit(exitCode)));
+      // Metrics close last, then the local MariaDB (if any) stops.
+      .then((exitCode) =>
+        metrics
+          .close()
+          .finally(() => localDatabase.stop())
+          .finally(() => process.exit(exitCode)),
+      );
   };
+  process.removeListener('SIGTERM', endStart).removeListener('SIGINT', endStart);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));

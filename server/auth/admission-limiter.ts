@@ -2,8 +2,9 @@
  * Bounded concurrency with a bounded, time-limited queue, first come first served: admission control for CPU-heavy
  * work (password hashing) and for a worker's requests. Work beyond `concurrency` waits in line; when the line is
  * full, or a waiter has waited `maxWaitMs`, it is refused with OverloadedError (a 503) instead of piling up latency
- * for everyone. Hand-written because p-limit has no bounded wait and p-queue is ESM-only, which this CommonJS build
- * cannot load.
+ * for everyone. A waiter can also be withdrawn by an AbortSignal (its client hung up): it leaves its place at once
+ * instead of holding it until its turn. Hand-written because p-limit has no bounded wait and p-queue is ESM-only,
+ * which this CommonJS build cannot load.
  */
 export class OverloadedError extends Error {
   override readonly name = 'OverloadedError';
@@ -26,7 +27,11 @@ export interface AdmissionLimiterOptions {
 }
 
 export interface AdmissionLimiter {
-  run<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` once a slot is free. While it waits, an abort of `signal` takes it out of the line at once and `run`
+   * rejects with the signal's reason (as fetch does); an abort after `work` started changes nothing.
+   */
+  run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /**
    * The fast path of `run`, without its promises: takes a slot when one is free and nobody waits (true), and the
    * caller then owes exactly one `leave()`. False: wait in line with `run`.
@@ -63,7 +68,8 @@ export function createAdmissionLimiter(options: AdmissionLimiterOptions): Admiss
     startWaiters();
   }
 
-  function admit(): Promise<void> {
+  function admit(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     startWaiters();
     if (active < limit()) {
       active++;
@@ -71,23 +77,34 @@ export function createAdmissionLimiter(options: AdmissionLimiterOptions): Admiss
     }
     if (queue.length >= options.maxQueue) return Promise.reject(new OverloadedError('queue_full', options.refusal));
     return new Promise((resolve, reject) => {
+      const leaveLine = () => {
+        queue.splice(queue.indexOf(waiter), 1);
+        clearTimeout(waiter.timer);
+        signal?.removeEventListener('abort', withdraw);
+      };
+      const withdraw = () => {
+        leaveLine();
+        reject(signal?.reason);
+      };
       const waiter: Waiter = {
         start: () => {
+          signal?.removeEventListener('abort', withdraw);
           active++;
           resolve();
         },
         timer: setTimeout(() => {
-          queue.splice(queue.indexOf(waiter), 1);
+          leaveLine();
           reject(new OverloadedError('wait_timeout', options.refusal));
         }, options.maxWaitMs),
       };
+      signal?.addEventListener('abort', withdraw, { once: true });
       queue.push(waiter);
     });
   }
 
   return {
-    async run(work) {
-      await admit();
+    async run(work, signal) {
+      await admit(signal);
       try {
         return await work();
       } finally {

@@ -69,6 +69,11 @@ export interface Config {
   };
   readonly db: {
     readonly connection: DbConnectionOptions;
+    /**
+     * DATABASE_URL was set. Unset, `connection` is the default address, and outside production `npm start` brings up
+     * a local MariaDB there when nothing answers (server/local-database/).
+     */
+    readonly urlGiven: boolean;
     readonly poolMax: number;
     readonly reservedConnections: number;
     readonly acquireTimeoutMs: number;

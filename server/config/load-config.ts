@@ -23,7 +23,7 @@ const envSchema = z.object({
   METRICS_PORT: port.default(9464),
   WORKERS: int(1, 256).optional(),
   APP_REPLICAS: z.union([z.literal('auto'), int(1, 10_000)]).default(1),
-  DATABASE_URL: z.string().min(1).default('mysql://root@127.0.0.1:3306/app'),
+  DATABASE_URL: z.string().min(1).optional(),
   DB_POOL_MAX: int(1, 100_000).default(50),
   DB_RESERVED_CONNECTIONS: int(0, 100_000).default(10),
   DB_ACQUIRE_TIMEOUT_MS: int(1, 600_000).default(1000),
@@ -46,6 +46,9 @@ const envSchema = z.object({
   ENABLE_TEST_ROUTES: z.stringbool().default(false),
   METRICS_INSTRUMENTATION: z.stringbool().default(true),
 });
+
+// Where the database is when DATABASE_URL is not set (README, "The two commands").
+const defaultDatabaseUrl = 'mysql://root@127.0.0.1:3306/app';
 
 // Values of these variables never appear in error messages.
 const secretVariables = new Set(['DATABASE_URL']);
@@ -90,7 +93,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       "Invalid configuration: HTTP_LISTENERS_PER_WORKER needs HTTP_ACCEPT=reuseport (with `primary` and `shared` there is one socket, the primary's)",
     );
   }
-  const connection = parseDatabaseUrl(e.DATABASE_URL);
+  const connection = parseDatabaseUrl(e.DATABASE_URL ?? defaultDatabaseUrl);
   // Two hashes per core a worker can count on: when one finishes, the other keeps the core hashing until the event loop
   // (busy shedding a flood) gets round to starting the next. One per core left cores idle during a login flood.
   const hashConcurrency =
@@ -122,6 +125,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     },
     db: {
       connection,
+      urlGiven: e.DATABASE_URL !== undefined,
       poolMax: e.DB_POOL_MAX,
       reservedConnections: e.DB_RESERVED_CONNECTIONS,
       acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,

@@ -64,6 +64,12 @@ export const httpErrors = {
     new HttpError(415, 'unsupported_media_type', 'Send the body as application/json (UTF-8).'),
   validationFailed: (fields: Record<string, string>) =>
     new HttpError(422, 'validation_failed', 'Some fields are invalid.', { fields }),
+  /**
+   * nginx's 499: the client closed the connection before its answer (it left the request line). Never sent, since
+   * nobody is there to read it; the request log and the HTTP metrics carry it, apart from the 4xx and 5xx we answered.
+   */
+  clientClosedRequest: () =>
+    new HttpError(499, 'client_closed_request', 'The client closed the connection before the response.'),
   serviceUnavailable: (code: string, message: string) =>
     new HttpError(503, code, message, { headers: { 'Retry-After': String(retryAfterSeconds) } }),
   /**

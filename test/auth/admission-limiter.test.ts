@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createAdmissionLimiter, OverloadedError } from '../../server/auth/admission-limiter.js';
+import { createAdmissionLimiter, OverloadedError, type AdmissionLimiter } from '../../server/auth/admission-limiter.js';
+
+/** Work that holds its slot until `release()`; `started` resolves once it runs. */
+function holdSlot(limiter: AdmissionLimiter, signal?: AbortSignal) {
+  let release = () => {};
+  let markStarted = () => {};
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  const done = limiter.run(() => {
+    markStarted();
+    return new Promise<void>((resolve) => (release = resolve));
+  }, signal);
+  return { started, done, release: () => release() };
+}
 
 describe('admission limiter', () => {
   it('runs at most `concurrency` at once and starts waiters in order', async () => {
@@ -83,6 +95,57 @@ describe('admission limiter', () => {
     release();
     await Promise.all([held, ...waiting]);
     assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 5 });
+  });
+
+  it("lets a waiter whose signal aborts leave the line at once, with the signal's reason, and the next takes its place", async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 1, maxWaitMs: 60_000 });
+    let release = () => {};
+    const held = limiter.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const hangUp = new AbortController();
+    const reason = new Error('client closed');
+    let ran = false;
+    const leaving = limiter.run(async () => (ran = true), hangUp.signal);
+    assert.deepEqual(limiter.state(), { active: 1, queued: 1, limit: 1 });
+    hangUp.abort(reason);
+    await assert.rejects(leaving, (error: unknown) => error === reason);
+    // Left while the slot's holder still runs: its place in the full line is free for the next one.
+    assert.deepEqual(limiter.state(), { active: 1, queued: 0, limit: 1 });
+    const next = limiter.run(async () => 'next');
+    release();
+    assert.equal(await next, 'next');
+    await held;
+    assert.equal(ran, false, 'the work of the waiter that left never ran');
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 1 });
+  });
+
+  it('refuses an already aborted signal without running the work, and ignores an abort after the start', async () => {
+    const limiter = createAdmissionLimiter({ concurrency: 1, maxQueue: 1, maxWaitMs: 60_000 });
+    const reason = new Error('gone before it came');
+    let ran = false;
+    await assert.rejects(
+      limiter.run(async () => (ran = true), AbortSignal.abort(reason)),
+      (error: unknown) => error === reason,
+    );
+    assert.equal(ran, false);
+    // Let in at once, then aborted.
+    const late = new AbortController();
+    const running = holdSlot(limiter, late.signal);
+    await running.started;
+    late.abort();
+    running.release();
+    await running.done;
+    // Started from the line by a release, then aborted: it runs to its end and frees its slot once.
+    const first = holdSlot(limiter);
+    await first.started;
+    const startedLate = new AbortController();
+    const second = holdSlot(limiter, startedLate.signal);
+    assert.deepEqual(limiter.state(), { active: 1, queued: 1, limit: 1 });
+    first.release();
+    await second.started;
+    startedLate.abort();
+    second.release();
+    await Promise.all([first.done, second.done]);
+    assert.deepEqual(limiter.state(), { active: 0, queued: 0, limit: 1 });
   });
 
   it('enters at once without promises when there is room and nobody waits, and never jumps the line', async () => {

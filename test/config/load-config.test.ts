@@ -102,6 +102,12 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ HTTP_MAX_CONCURRENT_REQUESTS: '0' }).http.maxConcurrentRequests, 'off');
   });
 
+  it('tells whether DATABASE_URL was given, even when it names the default address', () => {
+    assert.equal(loadConfig({}).db.urlGiven, false);
+    assert.equal(loadConfig({ DATABASE_URL: '' }).db.urlGiven, false, 'an empty value is unset');
+    assert.equal(loadConfig({ DATABASE_URL: 'mysql://root@127.0.0.1:3306/app' }).db.urlGiven, true);
+  });
+
   it('takes APP_REPLICAS=auto: replicas agree on their shares live', () => {
     assert.equal(loadConfig({ APP_REPLICAS: 'auto' }).cluster.replicas, 'auto');
   });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
 import { request, type JsonResponse } from '../../harness/http-client.js';
 import { freshDatabase, testConnection } from '../../harness/test-database.js';
 import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';
@@ -36,6 +39,18 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
   assert.fail(`timed out waiting until ${what}`);
 }
 
+const openConnections = (server: Server) =>
+  new Promise<number>((resolve, reject) =>
+    server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+  );
+
+/** A logger that keeps every line it is given, parsed: the request log of an in-process app. */
+function capturingLogger(): { readonly logger: pino.Logger; readonly lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
 function assertOverloaded(response: JsonResponse): void {
   assert.equal(response.status, 503, response.text);
   assert.equal(response.body['error'], 'overloaded');
@@ -47,8 +62,8 @@ describe('request admission', function () {
   this.timeout(30_000);
   let admin: Connection;
   const apps: InProcessApp[] = [];
-  const start = async (env: Record<string, string>) => {
-    const app = await startInProcessApp({ connection, env });
+  const start = async (env: Record<string, string>, logger?: pino.Logger) => {
+    const app = await startInProcessApp({ connection, env, ...(logger ? { logger } : {}) });
     apps.push(app);
     return app;
   };
@@ -131,6 +146,40 @@ describe('request admission', function () {
     assert.equal((await hold(app, 0)).status, 200);
     const [rows] = await admin.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM users WHERE email = ?', [email]);
     assert.equal(Number(rows[0]?.['n']), 0, 'no user was created for the client that left');
+  });
+
+  it('lets a client that hangs up while it waits leave the line at once: a live client takes its place, and the hang-up is a 499', async () => {
+    const { logger, lines } = capturingLogger();
+    const app = await start({ HTTP_MAX_CONCURRENT_REQUESTS: '1', HTTP_QUEUE_MAX: '1' }, logger);
+    // Held long enough that everything below happens while it still runs, even on a busy machine.
+    let heldAnswered = false;
+    const held = hold(app, 3).finally(() => (heldAnswered = true));
+    await until(async () => (await metricValue(app, 'http_server_active_requests')) === 1, 'one request runs');
+    // A raw socket, closed outright: fetch's abort leaves the connection half open for seconds, and the test waits
+    // until the server has seen the close.
+    const abandoned = connect(Number(new URL(app.url).port), '127.0.0.1');
+    abandoned.write('GET /test/db-sleep?seconds=0 HTTP/1.1\r\nHost: test\r\n\r\n');
+    await until(async () => (await metricValue(app, 'http_server_queued_requests')) === 1, 'the request waits');
+    abandoned.destroy();
+    await until(async () => (await openConnections(app.server)) === 1, 'the server sees the hang-up');
+    assert.equal(heldAnswered, false, 'the held request still runs');
+    // The line (one place) is free again: a live client waits in it instead of being refused.
+    const live = hold(app, 0);
+    await until(async () => (await metricValue(app, 'http_server_queued_requests')) === 1, 'the live client waits');
+    assert.equal((await live).status, 200);
+    assert.equal((await held).status, 200);
+    const statuses = lines.filter((line) => line['msg'] === 'request').map((line) => line['status']);
+    assert.deepEqual(statuses.sort(), [200, 200, 499]);
+    const hungUp = lines.find((line) => line['status'] === 499);
+    assert.equal(hungUp?.['error'], 'client_closed_request');
+    assert.equal(hungUp?.['level'], 30, 'logged at info: a client that left is not a failure of ours');
+    const byStatus = (status: string) =>
+      metricValue(app, 'http_server_request_duration_seconds_count', { http_response_status_code: status });
+    assert.equal(await byStatus('499'), 1);
+    assert.equal(await byStatus('404'), 0);
+    assert.equal(await byStatus('503'), 0);
+    assert.equal(await metricValue(app, 'http_server_queue_abandoned_total'), 1);
+    assert.equal(await metricValue(app, 'http_server_queue_refusals_total'), 0);
   });
 
   it('by default runs twice the pool live ceiling at once, and at least 16', async () => {
