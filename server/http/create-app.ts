@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
@@ -13,11 +14,9 @@ import type { AdmissionLimiter } from '../auth/admission-limiter.js';
 import { requestAdmission, type AdmissionObserver } from './request-admission.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
 import { requestDeadline } from './request-deadline.js';
-import { healthRoutes } from './routes/health-routes.js';
-import { openApiRoutes } from './routes/openapi-routes.js';
-import { sessionRoutes } from './routes/session-routes.js';
-import { testRoutes } from './routes/test-routes.js';
-import { userRoutes } from './routes/user-routes.js';
+import { createOpenApiDocument } from './openapi-document.js';
+import type { RouteDeps } from './route-spec.js';
+import { routeTable } from './routes/route-table.js';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -65,15 +64,20 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     }),
   );
   app.use(errorBoundary({ bodyLimitBytes: deps.bodyLimitBytes }));
-  if (deps.admission) app.use(requestAdmission(deps.admission.limiter, deps.admission.observer));
+  const routes = routeTable.filter((route) => !route.testOnly || deps.testRoutes);
+  if (deps.admission) {
+    const unqueued = new Set(routes.filter((route) => route.unqueued).map((route) => route.path));
+    app.use(requestAdmission(deps.admission.limiter, { unqueued, observer: deps.admission.observer }));
+  }
   if (deps.requestTimeoutMs !== undefined) app.use(requestDeadline(deps.requestTimeoutMs));
+  const text = `${JSON.stringify(createOpenApiDocument(routeTable), null, 2)}\n`;
+  const routeDeps: RouteDeps = {
+    ...deps,
+    openApi: { text, etag: `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"` },
+  };
   // One router, so 405 (path known, method not) is decided over every route at once.
   const router = new Router<AppState>();
-  healthRoutes(router, deps);
-  openApiRoutes(router);
-  userRoutes(router, deps);
-  sessionRoutes(router, deps);
-  if (deps.testRoutes) testRoutes(router, deps);
+  for (const route of routes) router[route.method](route.path, ...route.handlers(routeDeps));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -3,7 +3,9 @@ import { retryAfterSeconds } from './http-error.js';
 import { idempotencyKeyLength } from './idempotency-key-header.js';
 import { problemJson, problemType } from './problem-details.js';
 import { healthSchema, problemSchema, readySchema, sessionSchema, userSchema } from './response-schemas.js';
-import { loginSchema, registerSchema } from './schemas.js';
+import { bearerProblems, idempotencyProblems } from './route-problems.js';
+import type { OperationSpec, ProblemSpec, RouteSpec, SuccessSpec } from './route-spec.js';
+import { routeTable } from './routes/route-table.js';
 
 /**
  * The API's contract as OpenAPI 3.1, built from the zod schemas the routes validate requests with and the response
@@ -59,13 +61,6 @@ const idempotencyKeyParameter: Json = {
   example: '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
 };
 
-interface ProblemSpec {
-  readonly status: number;
-  readonly codes: readonly string[];
-  readonly description: string;
-  readonly headers?: readonly string[];
-}
-
 /**
  * One response for the problems of one status. Several specs of a status (409 `email_taken` and
  * `idempotency_key_in_use`) share it: a header that only some of them send is described, but not required.
@@ -107,79 +102,21 @@ function problemResponse(specs: readonly ProblemSpec[]): Json {
   };
 }
 
-function okResponse(description: string, schema: Json, example?: unknown): Json {
+function successResponse(spec: SuccessSpec): Json {
+  const headers: Json = { 'X-Request-Id': headerRef('RequestId') };
+  for (const header of spec.headers ?? []) headers[header] = headerRef(header.replace(/-/g, ''));
+  if (spec.schema === undefined) return { description: spec.description, headers };
+  const schema = typeof spec.schema === 'string' ? ref(spec.schema) : spec.schema;
   return {
-    description,
-    headers: { 'X-Request-Id': headerRef('RequestId') },
-    content: { 'application/json': { schema, ...(example !== undefined ? { example } : {}) } },
+    description: spec.description,
+    headers,
+    content: { 'application/json': { schema, ...(spec.example !== undefined ? { example: spec.example } : {}) } },
   };
 }
 
-const unavailable = (codes: readonly string[] = ['service_unavailable', 'overloaded']): ProblemSpec => ({
-  status: 503,
-  codes,
-  description:
-    'Nothing was written. The database is unavailable or did not answer within its deadlines (`service_unavailable`), or the worker is overloaded (`overloaded`: its line of waiting requests was full, the request waited HTTP_QUEUE_TIMEOUT_MS, or for a login the hashing budget is full); retry after Retry-After seconds',
-  headers: ['Retry-After'],
-});
-/** For the operations that take an Idempotency-Key. */
-const idempotencyProblems: readonly ProblemSpec[] = [
-  {
-    status: 400,
-    codes: ['invalid_idempotency_key'],
-    description: 'Idempotency-Key is not one string of 16 to 255 visible ASCII characters',
-  },
-  {
-    status: 409,
-    codes: ['idempotency_key_in_use'],
-    description: 'A request with this Idempotency-Key is still being processed; retry after Retry-After seconds',
-    headers: ['Retry-After'],
-  },
-  {
-    status: 422,
-    codes: ['idempotency_key_reused'],
-    description: 'This Idempotency-Key was already used with a different request body',
-  },
-];
-/** For the operations that write: a write sent and never confirmed. */
-const outcomeUnknown: ProblemSpec = {
-  status: 504,
-  codes: ['outcome_unknown'],
-  description:
-    'A write was sent to the database and its deadline passed or its connection was lost before the database confirmed it: it may or may not have been applied. Retry after Retry-After seconds',
-  headers: ['Retry-After'],
-};
-const jsonBodyProblems: readonly ProblemSpec[] = [
-  {
-    status: 400,
-    codes: ['malformed_json', 'bad_request'],
-    description: 'The body is not valid JSON, or could not be read or decompressed',
-  },
-  { status: 413, codes: ['payload_too_large'], description: 'The body is larger than 16 KiB' },
-  {
-    status: 415,
-    codes: ['unsupported_media_type'],
-    description:
-      'The body is not application/json in UTF-8, or its Content-Encoding is not identity, gzip, deflate or br',
-  },
-  {
-    status: 422,
-    codes: ['validation_failed'],
-    description: 'Some fields are invalid; `fields` has one message per field',
-  },
-];
-const bearerProblems: readonly ProblemSpec[] = [
-  {
-    status: 401,
-    codes: ['unauthorized'],
-    description:
-      'No bearer token, or one that is malformed, unknown, revoked or expired (then WWW-Authenticate says `error="invalid_token"`)',
-    headers: ['WWW-Authenticate'],
-  },
-];
-
-function responses(success: Record<string, Json>, problems: readonly ProblemSpec[]): Json {
-  const out: Json = { ...success };
+function responses(success: readonly SuccessSpec[], problems: readonly ProblemSpec[]): Json {
+  const out: Json = {};
+  for (const spec of success) out[String(spec.status)] = successResponse(spec);
   for (const status of new Set(problems.map((spec) => spec.status)))
     out[String(status)] = problemResponse(problems.filter((spec) => spec.status === status));
   return out;
@@ -189,11 +126,42 @@ function jsonBody(schema: z.ZodType, example: unknown): Json {
   return { required: true, content: { 'application/json': { schema: requestSchema(schema), example } } };
 }
 
+/** An operation's entry: what the route table declares, with what `bearer` and `idempotencyKey` imply. */
+function operation(spec: OperationSpec): Json {
+  const declared = spec.problems.filter((problem) => problem.status < 500);
+  const serverSide = spec.problems.filter((problem) => problem.status >= 500);
+  const problems = [
+    ...declared,
+    ...(spec.bearer ? bearerProblems : []),
+    ...(spec.idempotencyKey ? idempotencyProblems : []),
+    ...serverSide,
+  ];
+  return {
+    operationId: spec.operationId,
+    tags: spec.tags,
+    summary: spec.summary,
+    ...(spec.description !== undefined ? { description: spec.description } : {}),
+    ...(spec.bearer ? { security: [{ bearerAuth: [] }] } : {}),
+    ...(spec.idempotencyKey ? { parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }] } : {}),
+    ...(spec.requestBody ? { requestBody: jsonBody(spec.requestBody.schema, spec.requestBody.example) } : {}),
+    responses: responses(spec.responses, problems),
+  };
+}
+
+/** The document's paths, in the table's order; routes without an operation (the test routes) are not in it. */
+function paths(routes: readonly RouteSpec[]): Json {
+  const out: Record<string, Json> = {};
+  for (const route of routes) {
+    if (!route.operation) continue;
+    out[route.path] = { ...out[route.path], [route.method]: operation(route.operation) };
+  }
+  return out;
+}
+
 /** The contract's own version: bump it when the API changes (a new route, status or field). */
 export const apiVersion = '1.2.0';
 
-export function createOpenApiDocument(): Json {
-  const userExample = { id: 42, email: 'ada@example.com', name: 'Ada Lovelace', createdAt: '2026-11-30T14:00:00.000Z' };
+export function createOpenApiDocument(routes: readonly RouteSpec[] = routeTable): Json {
   // A registry of its own (not zod's global one): each named schema becomes components/schemas/<name>, and a schema
   // used inside another (the session's user) becomes a $ref to it.
   const registry = z.registry<{ id: string }>();
@@ -244,127 +212,7 @@ export function createOpenApiDocument(): Json {
       { name: 'health', description: 'Probes for load balancers and orchestrators' },
       { name: 'contract', description: 'This document' },
     ],
-    paths: {
-      '/api/users': {
-        post: {
-          operationId: 'register',
-          tags: ['users'],
-          summary: 'Register a user',
-          description:
-            'Emails are unique case-insensitively. Passwords: 8 to 1024 characters, stored only as a scrypt hash. With an Idempotency-Key, a retry registers at most once.',
-          parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }],
-          requestBody: jsonBody(registerSchema, {
-            email: 'ada@example.com',
-            password: 'analytical-engine',
-            name: 'Ada Lovelace',
-          }),
-          responses: responses({ '201': okResponse('The user', ref('User'), userExample) }, [
-            ...jsonBodyProblems,
-            { status: 409, codes: ['email_taken'], description: 'An account with this email already exists' },
-            ...idempotencyProblems,
-            unavailable(),
-            outcomeUnknown,
-          ]),
-        },
-      },
-      '/api/login': {
-        post: {
-          operationId: 'login',
-          tags: ['sessions'],
-          summary: 'Log in: exchange email and password for a bearer token',
-          description:
-            'With an Idempotency-Key, a retry gets the same session (the same token) instead of a second one.',
-          parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }],
-          requestBody: jsonBody(loginSchema, { email: 'ada@example.com', password: 'analytical-engine' }),
-          responses: responses(
-            {
-              '200': okResponse('A new session', ref('Session'), {
-                token: 'q2o8n6Qx0m3X2b5lW2JtF6y1rN8pZ4cV7aK9sD0fG1h',
-                expiresAt: '2026-12-01T14:00:00.000Z',
-                user: userExample,
-              }),
-            },
-            [
-              ...jsonBodyProblems,
-              {
-                status: 401,
-                codes: ['invalid_credentials'],
-                description: 'Wrong email or password (only ever for wrong credentials)',
-              },
-              {
-                status: 429,
-                codes: ['too_many_attempts'],
-                description: 'Too many failed logins for this account (from this client); wait Retry-After seconds',
-                headers: ['Retry-After'],
-              },
-              ...idempotencyProblems,
-              unavailable(),
-              outcomeUnknown,
-            ],
-          ),
-        },
-      },
-      '/api/me': {
-        get: {
-          operationId: 'me',
-          tags: ['sessions'],
-          summary: 'The logged-in user',
-          security: [{ bearerAuth: [] }],
-          responses: responses({ '200': okResponse('The user of the session', ref('User'), userExample) }, [
-            ...bearerProblems,
-            unavailable(),
-          ]),
-        },
-      },
-      '/api/logout': {
-        post: {
-          operationId: 'logout',
-          tags: ['sessions'],
-          summary: 'Revoke the session',
-          security: [{ bearerAuth: [] }],
-          responses: responses(
-            { '204': { description: 'Revoked', headers: { 'X-Request-Id': headerRef('RequestId') } } },
-            [...bearerProblems, unavailable(), outcomeUnknown],
-          ),
-        },
-      },
-      '/healthz': {
-        get: {
-          operationId: 'liveness',
-          tags: ['health'],
-          summary: 'Liveness: the process answers (never touches the database)',
-          responses: responses({ '200': okResponse('Alive', ref('Health'), { status: 'ok' }) }, []),
-        },
-      },
-      '/readyz': {
-        get: {
-          operationId: 'readiness',
-          tags: ['health'],
-          summary: 'Readiness: the database answers and this worker is not draining',
-          responses: responses({ '200': okResponse('Ready for traffic', ref('Ready'), { status: 'ready' }) }, [
-            unavailable(['service_unavailable', 'shutting_down']),
-          ]),
-        },
-      },
-      '/openapi.json': {
-        get: {
-          operationId: 'openapi',
-          tags: ['contract'],
-          summary: 'This document',
-          responses: {
-            '200': {
-              description: 'The OpenAPI document (cacheable; revalidate with If-None-Match)',
-              headers: { 'X-Request-Id': headerRef('RequestId'), ETag: headerRef('ETag') },
-              content: { 'application/json': { schema: { type: 'object' } } },
-            },
-            '304': {
-              description: 'Unchanged since the ETag sent in If-None-Match',
-              headers: { 'X-Request-Id': headerRef('RequestId'), ETag: headerRef('ETag') },
-            },
-          },
-        },
-      },
-    },
+    paths: paths(routes),
     components: {
       schemas,
       securitySchemes: {

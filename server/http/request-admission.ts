@@ -13,10 +13,6 @@ export interface AdmissionObserver {
   abandoned(): void;
 }
 
-// Probes answer at once, whatever waits: a load balancer must not take a busy worker for a dead one. The OpenAPI
-// document is served from memory; it does no work worth a place in line.
-const unqueued = new Set(['/healthz', '/readyz', '/openapi.json']);
-
 /*
  * A worker runs at most `limiter`'s concurrency of requests; the rest wait in line, first come first served, before
  * any work is done for them. Without it, a burst of 10,000 connections puts 10,000 requests in flight at once: each
@@ -31,7 +27,18 @@ const unqueued = new Set(['/healthz', '/readyz', '/openapi.json']);
  * it (HTTP_QUEUE_MAX) or make it wait. It is a 499, nginx's "client closed request", in the request log and the HTTP
  * metrics: not the 404 of a router that never ran, nor a 5xx that would page someone for a client's choice.
  */
-export function requestAdmission(limiter: AdmissionLimiter, observer?: AdmissionObserver): Middleware<AppState> {
+export function requestAdmission(
+  limiter: AdmissionLimiter,
+  options: {
+    /**
+     * Paths answered at once, whatever waits (the route table's `unqueued`): a load balancer must not take a busy
+     * worker for a dead one, and the OpenAPI document, served from memory, does no work worth a place in line.
+     */
+    readonly unqueued: ReadonlySet<string>;
+    readonly observer?: AdmissionObserver | undefined;
+  },
+): Middleware<AppState> {
+  const { unqueued, observer } = options;
   const leave = () => limiter.leave();
   const leaveAndThrow = (error: unknown) => {
     limiter.leave();

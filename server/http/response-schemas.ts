@@ -46,3 +46,11 @@ export const problemSchema = z.object({
     .optional()
     .meta({ description: 'Extension (422 only): one message per invalid field' }),
 });
+
+/** The user the document's examples show. */
+export const userExample = {
+  id: 42,
+  email: 'ada@example.com',
+  name: 'Ada Lovelace',
+  createdAt: '2026-11-30T14:00:00.000Z',
+};

@@ -1,24 +1,41 @@
-import { createHash } from 'node:crypto';
-import type Router from '@koa/router';
-import type { AppState } from '../app-state.js';
-import { createOpenApiDocument } from '../openapi-document.js';
+import type { RouteSpec } from '../route-spec.js';
 
 /**
  * GET /openapi.json on the API port (public, like the API it describes; never on the metrics port). Built once per
- * worker; cacheable, and revalidated by its ETag.
+ * app from the route table; cacheable, and revalidated by its ETag.
  */
-export function openApiRoutes(router: Router<AppState>): void {
-  const text = `${JSON.stringify(createOpenApiDocument(), null, 2)}\n`;
-  const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
-  router.get('/openapi.json', (ctx) => {
-    ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.set('ETag', etag);
-    ctx.status = 200;
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.type = 'application/json';
-    ctx.body = text;
-  });
-}
+export const openApiRoutes: readonly RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/openapi.json',
+    unqueued: true,
+    operation: {
+      operationId: 'openapi',
+      tags: ['contract'],
+      summary: 'This document',
+      responses: [
+        {
+          status: 200,
+          description: 'The OpenAPI document (cacheable; revalidate with If-None-Match)',
+          schema: { type: 'object' },
+          headers: ['ETag'],
+        },
+        { status: 304, description: 'Unchanged since the ETag sent in If-None-Match', headers: ['ETag'] },
+      ],
+      problems: [],
+    },
+    handlers: ({ openApi }) => [
+      (ctx) => {
+        ctx.set('Cache-Control', 'public, max-age=300');
+        ctx.set('ETag', openApi.etag);
+        ctx.status = 200;
+        if (ctx.fresh) {
+          ctx.status = 304;
+          return;
+        }
+        ctx.type = 'application/json';
+        ctx.body = openApi.text;
+      },
+    ],
+  },
+];

@@ -1,26 +1,18 @@
-import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { OverloadedError } from '../../auth/admission-limiter.js';
-import { hashingRefusal, type PasswordHasher } from '../../auth/password-hasher.js';
-import type { LoginThrottle } from '../../auth/login-throttle.js';
+import { hashingRefusal } from '../../auth/password-hasher.js';
 import type { NewSession, SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';
-import { publicUser, type UserStore, type UserWithPassword } from '../../auth/user-store.js';
+import { publicUser, type UserWithPassword } from '../../auth/user-store.js';
 import type { AppState } from '../app-state.js';
+import { jsonBodyProblems, outcomeUnknown, unavailable } from '../route-problems.js';
+import type { RouteDeps, RouteSpec } from '../route-spec.js';
+import { userExample } from '../response-schemas.js';
 import { httpErrors } from '../http-error.js';
-import type { IdempotentResponder, Outcome } from '../idempotent-responder.js';
+import type { Outcome } from '../idempotent-responder.js';
 import { readJsonBody } from '../json-body.js';
 import { loginSchema } from '../schemas.js';
 import { validate } from '../validate.js';
-
-export interface SessionRouteDeps {
-  readonly users: UserStore;
-  readonly sessions: SessionStore;
-  readonly hasher: PasswordHasher;
-  readonly throttle: LoginThrottle;
-  readonly idempotency: IdempotentResponder;
-  readonly bodyLimitBytes: number;
-}
 
 /** Puts the session's user on ctx.state, or answers 401. A database failure propagates as 503, never 401. */
 export function requireSession(sessions: SessionStore): Middleware<AppState> {
@@ -43,7 +35,7 @@ export function requireSession(sessions: SessionStore): Middleware<AppState> {
  * for overload (503) never touches the throttle's rows.
  */
 async function checkPassword(
-  deps: SessionRouteDeps,
+  deps: RouteDeps,
   email: string,
   password: string,
   client: string,
@@ -61,10 +53,9 @@ async function checkPassword(
   return matches ? user : undefined;
 }
 
-export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps): void {
-  const authenticated = requireSession(deps.sessions);
-
-  router.post('/api/login', async (ctx) => {
+/** POST /api/login: email and password for a new session. */
+function login(deps: RouteDeps): Middleware<AppState> {
+  return async (ctx) => {
     // Under a flood, shed first: a login the hasher would refuse anyway costs neither a body parse nor a query.
     // Its body is left for node:http to discard, which keeps the connection usable.
     if (deps.hasher.saturated()) throw new OverloadedError('queue_full', hashingRefusal);
@@ -98,14 +89,86 @@ export function sessionRoutes(router: Router<AppState>, deps: SessionRouteDeps):
       });
       return loggedIn(session);
     });
-  });
-
-  router.get('/api/me', authenticated, (ctx) => {
-    ctx.body = ctx.state.user;
-  });
-
-  router.post('/api/logout', authenticated, async (ctx) => {
-    await deps.sessions.revoke(ctx.state.token ?? '', ctx.state.signal);
-    ctx.status = 204;
-  });
+  };
 }
+
+export const sessionRoutes: readonly RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/api/login',
+    operation: {
+      operationId: 'login',
+      tags: ['sessions'],
+      summary: 'Log in: exchange email and password for a bearer token',
+      description: 'With an Idempotency-Key, a retry gets the same session (the same token) instead of a second one.',
+      idempotencyKey: true,
+      requestBody: { schema: loginSchema, example: { email: 'ada@example.com', password: 'analytical-engine' } },
+      responses: [
+        {
+          status: 200,
+          description: 'A new session',
+          schema: 'Session',
+          example: {
+            token: 'q2o8n6Qx0m3X2b5lW2JtF6y1rN8pZ4cV7aK9sD0fG1h',
+            expiresAt: '2026-12-01T14:00:00.000Z',
+            user: userExample,
+          },
+        },
+      ],
+      problems: [
+        ...jsonBodyProblems,
+        {
+          status: 401,
+          codes: ['invalid_credentials'],
+          description: 'Wrong email or password (only ever for wrong credentials)',
+        },
+        {
+          status: 429,
+          codes: ['too_many_attempts'],
+          description: 'Too many failed logins for this account (from this client); wait Retry-After seconds',
+          headers: ['Retry-After'],
+        },
+        unavailable(),
+        outcomeUnknown,
+      ],
+    },
+    handlers: (deps) => [login(deps)],
+  },
+  {
+    method: 'get',
+    path: '/api/me',
+    operation: {
+      operationId: 'me',
+      tags: ['sessions'],
+      summary: 'The logged-in user',
+      bearer: true,
+      responses: [{ status: 200, description: 'The user of the session', schema: 'User', example: userExample }],
+      problems: [unavailable()],
+    },
+    handlers: (deps) => [
+      requireSession(deps.sessions),
+      (ctx) => {
+        ctx.body = ctx.state.user;
+      },
+    ],
+  },
+  {
+    method: 'post',
+    path: '/api/logout',
+    operation: {
+      operationId: 'logout',
+      tags: ['sessions'],
+      summary: 'Revoke the session',
+      bearer: true,
+      responses: [{ status: 204, description: 'Revoked' }],
+      problems: [unavailable(), outcomeUnknown],
+    },
+    handlers: (deps) => [
+      requireSession(deps.sessions),
+      async (ctx) => {
+        await deps.sessions.revoke(ctx.state.token ?? '', ctx.state.signal);
+        ctx.status = 204;
+      },
+    ],
+  },
+];
