@@ -8,7 +8,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const port = int(1, 65535);
 
 // Every variable the service reads, with its default. Documented in .env.example and docs/configuration.md.
-const envSchema = z.object({
+export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
   TRUST_PROXY: z.stringbool().default(false),
@@ -47,8 +47,8 @@ const envSchema = z.object({
   METRICS_INSTRUMENTATION: z.stringbool().default(true),
 });
 
-// Where the database is when DATABASE_URL is not set (README, "The two commands").
-const defaultDatabaseUrl = 'mysql://root@127.0.0.1:3306/app';
+// Where the database is when DATABASE_URL is not set (docs/local-database.md).
+export const defaultDatabaseUrl = 'mysql://root@127.0.0.1:3306/app';
 
 // Values of these variables never appear in error messages.
 const secretVariables = new Set(['DATABASE_URL']);
