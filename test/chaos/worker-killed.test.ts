@@ -4,7 +4,7 @@ import { startCluster, type ClusterProcess } from '../../harness/cluster-process
 import { scrape } from '../../harness/scrape.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper, tally } from '../../harness/traffic.js';
-import { answeringPids } from '../helpers/answering-pids.js';
+import { everyPathBy, pathsByPid } from '../helpers/answering-pids.js';
 import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
@@ -172,8 +172,9 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
     assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(slot) }), restartsBefore + 1);
     assert.equal(after.sum('cluster_worker_restarts_total', { worker: String(1 - slot) }), 0);
     assert.equal(c.child.exitCode, null, 'the primary is still running');
-    // The replacement took the dead worker's place: new connections are spread over it and the survivor.
+    // The replacement took the dead worker's place: new connections are spread over it and the survivor, and each
+    // answers both a probe and the session's user.
     assert.deepEqual(new Set(c.readyWorkerPids()), new Set([survivor, newPid]));
-    assert.deepEqual(await answeringPids(c, 8, token), new Set([survivor, newPid]));
+    assert.deepEqual(await pathsByPid(c, [survivor, newPid], token), everyPathBy([survivor, newPid]));
   });
 });
