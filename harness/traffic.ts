@@ -102,6 +102,8 @@ export interface ClosedLoopOptions {
   readonly stopper?: Stopper;
   /** This client stops after a sample for which this is true (e.g. refused: a real client goes elsewhere). */
   readonly stopClientAfter?: (sample: Sample) => boolean;
+  /** Told of each sample as it settles, so a test can wait for what the load has done so far. */
+  readonly onSample?: (sample: Sample) => void;
 }
 
 /** `clients` clients, each sending its next request when the previous one settled. */
@@ -119,6 +121,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
           requestId: `c${n}-${i}-${Date.now()}`,
         });
         samples.push(sample);
+        options.onSample?.(sample);
         if (options.stopClientAfter?.(sample)) break;
       }
     } finally {
