@@ -104,6 +104,12 @@ export interface ClosedLoopOptions {
   readonly stopClientAfter?: (sample: Sample) => boolean;
   /** Told of each sample as it settles, so a test can wait for what the load has done so far. */
   readonly onSample?: (sample: Sample) => void;
+  /**
+   * How long each client waits after an answer before its next request (default 0: at once). Paced clients send at a
+   * rate of their own while the server keeps up, so what each worker serves follows the connections it holds rather
+   * than how much CPU it gets.
+   */
+  readonly pauseMs?: number;
 }
 
 /** `clients` clients, each sending its next request when the previous one settled. */
@@ -123,6 +129,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
         samples.push(sample);
         options.onSample?.(sample);
         if (options.stopClientAfter?.(sample)) break;
+        if (options.pauseMs) await sleep(options.pauseMs);
       }
     } finally {
       if (agent) agent.destroy();

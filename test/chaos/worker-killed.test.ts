@@ -185,8 +185,8 @@ describe('chaos: a worker killed with SIGKILL under load', function () {
       describeFailures(hung),
     );
     // Everything started after the replacement was ready succeeded, every client's requests included (the load ran
-    // until each had been answered since). (Keep-alive clients that moved to the survivor stay there, so the new worker
-    // only gets new connections: servedByNewWorkerAfterReady in the figures.)
+    // until each had been answered since). How many there were, and how many the new worker served once the survivor
+    // asked its connections to reconnect, are figures (test/chaos/replacement-share.test.ts measures that share).
     assert.deepEqual(
       afterReady.filter((s) => !ok(s)),
       [],
