@@ -102,6 +102,14 @@ export interface ClosedLoopOptions {
   readonly stopper?: Stopper;
   /** This client stops after a sample for which this is true (e.g. refused: a real client goes elsewhere). */
   readonly stopClientAfter?: (sample: Sample) => boolean;
+  /** Told of each sample as it settles, so a test can wait for what the load has done so far. */
+  readonly onSample?: (sample: Sample) => void;
+  /**
+   * How long each client waits after an answer before its next request (default 0: at once). Paced clients send at a
+   * rate of their own while the server keeps up, so what each worker serves follows the connections it holds rather
+   * than how much CPU it gets.
+   */
+  readonly pauseMs?: number;
 }
 
 /** `clients` clients, each sending its next request when the previous one settled. */
@@ -119,7 +127,9 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
           requestId: `c${n}-${i}-${Date.now()}`,
         });
         samples.push(sample);
+        options.onSample?.(sample);
         if (options.stopClientAfter?.(sample)) break;
+        if (options.pauseMs) await sleep(options.pauseMs);
       }
     } finally {
       if (agent) agent.destroy();

@@ -7,6 +7,7 @@ import {
   decodeWorkerSpec,
   heartbeatIntervalMs,
   isCeilingMessage,
+  isRebalanceMessage,
   isShutdownMessage,
   workerSpecVariable,
   type ShutdownKind,
@@ -218,6 +219,7 @@ async function runWorker(): Promise<void> {
     else if (isMessage<AdoptMessage>(message, 'listen:adopt') && isListenHandle(handle))
       worker ? worker.listener.adopt(message.slot, handle) : handle.close();
     else if (isMessage<ReleaseMessage>(message, 'listen:release')) worker?.listener.release(message.slot);
+    else if (isRebalanceMessage(message)) worker?.rebalance(`slot ${message.slot} restarted`);
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.

@@ -144,7 +144,22 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
       return;
     }
     deps.onWorkerRestart?.(slot);
-    serving.set(slot, fork(slot));
+    const entry = fork(slot);
+    serving.set(slot, entry);
+    // Once the restart is ready (and has its sockets back), it gets its share of the long-lived connections too.
+    void entry.ready.then(() => rebalanceFor(entry));
+  }
+
+  /**
+   * The dead worker's clients reconnected to the other workers while its slot had none, and keep-alive connections stay
+   * where they are: every other ready worker asks the connections it holds to reconnect, and the kernel deals them
+   * over every worker again (connection-rebalance.ts).
+   */
+  function rebalanceFor(restarted: WorkerEntry): void {
+    if (shuttingDown) return;
+    for (const other of serving.values())
+      if (other !== restarted && other.state === 'ready' && other.worker.isConnected())
+        other.worker.send({ type: 'connections:rebalance', slot: restarted.slot } satisfies PrimaryMessage);
   }
 
   function cancelRestart(slot: number): void {

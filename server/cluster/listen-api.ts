@@ -47,7 +47,7 @@ export async function listenApi(
     for (const [i, socket] of sockets.entries()) {
       const handle = inherited[i];
       // exclusive: a socket of this worker's own, not the primary's; each with the full backlog.
-      if (handle) await listen(socket, handle);
+      if (handle) await listen(socket, { handle, backlog: http.listenBacklog });
       else
         await listen(socket, {
           port: http.port,
@@ -79,7 +79,7 @@ export async function listenApi(
       if (closing) return handle.close();
       const socket = new NetServer((connection) => server.emit('connection', connection));
       adopted.set(slot, [...(adopted.get(slot) ?? []), socket]);
-      listen(socket, handle).catch(() => socket.close());
+      listen(socket, { handle, backlog: http.listenBacklog }).catch(() => socket.close());
     },
     release(slot) {
       const list = adopted.get(slot) ?? [];
@@ -91,13 +91,19 @@ export async function listenApi(
 
 function listen(
   server: NetServer,
-  options: { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean } | ListenHandle,
+  options:
+    | { port: number; host: string; backlog: number; exclusive?: boolean; reusePort?: boolean }
+    | { handle: ListenHandle; backlog: number },
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options as never, () => {
+    const listening = () => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    // Listening on a socket that already listens calls listen(2) again, which sets its backlog again: Node reads it
+    // only from the second argument for a handle (not from an options object), and uses 511 without it.
+    if ('handle' in options) server.listen(options.handle as never, options.backlog, listening);
+    else server.listen(options, listening);
   });
 }

@@ -33,7 +33,9 @@ export type ShutdownKind = 'stop' | 'replace';
 export type PrimaryMessage =
   | { readonly type: 'shutdown'; readonly kind: ShutdownKind }
   /** APP_REPLICAS=auto: the pool's new ceiling, and the claim new connections register under. */
-  | { readonly type: 'pool:ceiling'; readonly ceiling: number; readonly replicaId: string | undefined };
+  | { readonly type: 'pool:ceiling'; readonly ceiling: number; readonly replicaId: string | undefined }
+  /** A crashed worker's restart is ready: ask the connections held now to reconnect (connection-rebalance.ts). */
+  | { readonly type: 'connections:rebalance'; readonly slot: number };
 /** Worker → primary. (The metrics requests and answers on the same channel are metrics/worker-metrics-ipc.ts.) */
 export type WorkerMessage =
   | { readonly type: 'ready' }
@@ -58,5 +60,9 @@ export const isShutdownMessage = (value: unknown): value is Extract<PrimaryMessa
   hasType(value, 'shutdown');
 export const isCeilingMessage = (value: unknown): value is Extract<PrimaryMessage, { type: 'pool:ceiling' }> =>
   hasType(value, 'pool:ceiling') && typeof (value as { ceiling?: unknown }).ceiling === 'number';
+export const isRebalanceMessage = (
+  value: unknown,
+): value is Extract<PrimaryMessage, { type: 'connections:rebalance' }> =>
+  hasType(value, 'connections:rebalance') && typeof (value as { slot?: unknown }).slot === 'number';
 export const isSettledMessage = (value: unknown): value is Extract<WorkerMessage, { type: 'pool:settled' }> =>
   hasType(value, 'pool:settled') && typeof (value as { ceiling?: unknown }).ceiling === 'number';

@@ -6,6 +6,7 @@ import { defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { schedulePurge } from '../db/purge-expired.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import { composeWorker } from './compose-worker.js';
+import { createConnectionRebalance } from './connection-rebalance.js';
 import { listenApi, type ApiListener } from './listen-api.js';
 import type { ListenSocketSource } from './listen-socket-handover.js';
 import type { ShutdownKind, WorkerSpec } from './messages.js';
@@ -20,6 +21,8 @@ export interface RunningWorker {
   shutdown(reason: string, kind: ShutdownKind): Promise<void>;
   /** The listening sockets, for those of another slot lent while it has no worker (listen-socket-handover.ts). */
   readonly listener: Pick<ApiListener, 'adopt' | 'release'>;
+  /** Asks every connection held now to reconnect after its next response (connection-rebalance.ts). */
+  rebalance(reason: string): void;
 }
 
 // Connections stay open longer than typical load balancer idle timeouts (60 s), so the balancer closes first.
@@ -64,6 +67,7 @@ export async function startWorker(
     { keepAliveTimeout: keepAliveTimeoutMs, headersTimeout: 20_000, requestTimeout: 30_000 },
     app.callback(),
   );
+  const connections = createConnectionRebalance(server);
   const listener = await listenApi(server, config.http, listenSockets);
 
   // One worker keeps the session and throttle tables small; the others need not repeat it.
@@ -107,6 +111,11 @@ export async function startWorker(
     db,
     registry,
     listener,
+    rebalance(reason) {
+      // A draining worker already closes every connection after its next response.
+      if (draining) return;
+      logger.info({ reason, connections: connections.rebalance() }, 'asking connections to reconnect');
+    },
     shutdown(reason, kind) {
       draining ??= drain(reason, kind);
       return draining;

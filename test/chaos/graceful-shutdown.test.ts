@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, send, Stopper, tally, type Sample } from '../../harness/traffic.js';
+import { waitUntil } from '../../harness/wait-until.js';
 import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
 
 /*
@@ -39,18 +39,31 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     const c = cluster!;
     const { auth } = await signUp(c.url, 'chaos-term');
     const stopper = new Stopper();
+    // Keep-alive clients answered so far, by load: once each has been, its next request goes out on a connection a
+    // worker owns, and every one of them has a request in flight at the signal (the slow ones for a second).
+    const answered = { me: new Set<number>(), slow: new Set<number>() };
     // A refused client stops, as a real one would go to another replica; every client also stops at the exit.
     const common = {
       baseUrl: c.url,
-      durationMs: 15_000,
+      durationMs: 60_000,
       maxRequestsPerClient: 10_000,
       timeoutMs: 5000,
       stopper,
       stopClientAfter: (s: Sample) => s.error !== undefined,
     };
     const loads = [
-      closedLoop({ ...common, clients: 24, next: () => ({ path: '/api/me', headers: auth }) }),
-      closedLoop({ ...common, clients: 4, next: () => ({ path: '/test/db-sleep?seconds=1' }) }),
+      closedLoop({
+        ...common,
+        clients: 24,
+        next: () => ({ path: '/api/me', headers: auth }),
+        onSample: (s) => ok(s) && answered.me.add(s.client),
+      }),
+      closedLoop({
+        ...common,
+        clients: 4,
+        next: () => ({ path: '/test/db-sleep?seconds=1' }),
+        onSample: (s) => ok(s) && answered.slow.add(s.client),
+      }),
       closedLoop({
         ...common,
         clients: 8,
@@ -58,7 +71,10 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
         next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }),
       }),
     ];
-    await sleep(1500);
+    await waitUntil(() => answered.me.size === 24 && answered.slow.size === 4, {
+      what: 'every keep-alive client answered once',
+      timeoutMs: 30_000,
+    });
     const mark = c.logs.length;
     const signalAt = Date.now();
     c.child.kill('SIGTERM');

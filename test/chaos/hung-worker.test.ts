@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper, tally } from '../../harness/traffic.js';
+import { waitUntil } from '../../harness/wait-until.js';
 import { describeFailures, figures, isAlive, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
@@ -53,30 +54,49 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
     const stopper = new Stopper();
     const common = {
       baseUrl: c.url,
-      durationMs: 20_000,
-      maxRequestsPerClient: 20_000,
+      durationMs: 60_000,
+      maxRequestsPerClient: 100_000,
       timeoutMs: clientTimeoutMs,
       stopper,
     };
+    // Keep-alive clients answered so far, and since the replacement was ready (plus the margin below).
+    const answered = new Set<number>();
+    const answeredAfterReady = new Set<number>();
+    let readyAt = Number.POSITIVE_INFINITY;
     const loads = [
-      closedLoop({ ...common, clients: 16, next: () => ({ path: '/api/me', headers: auth }) }),
+      closedLoop({
+        ...common,
+        clients: 16,
+        next: () => ({ path: '/api/me', headers: auth }),
+        onSample(s) {
+          if (ok(s)) answered.add(s.client);
+          if (ok(s) && s.startedAt > readyAt + 500) answeredAfterReady.add(s.client);
+        },
+      }),
       closedLoop({ ...common, clients: 8, keepAlive: false, next: () => ({ path: '/healthz' }) }),
     ];
     const scrapes = probe(
       `http://127.0.0.1:${c.metricsPort}`,
       { path: '/metrics' },
-      { intervalMs: 250, maxMs: 20_000, stopper, timeoutMs: 5000 },
+      { intervalMs: 250, maxMs: 60_000, stopper, timeoutMs: 5000 },
     );
     const mark = c.logs.length;
     let stoppedAt = 0;
     let reborn: LogLine | undefined;
     try {
-      await sleep(1000);
+      // Every keep-alive client has a connection that has been answered, on one worker or the other.
+      await waitUntil(() => answered.size === 16, { what: 'every keep-alive client answered', timeoutMs: 20_000 });
       stoppedAt = Date.now();
       process.kill(stopped, 'SIGSTOP');
-      reborn = await c.waitForLog((l) => l.msg === 'worker ready' && l.worker === slot, 15_000, mark);
-      // Long enough for every request that hung on the stopped worker to end (reset or client timeout).
+      reborn = await c.waitForLog((l) => l.msg === 'worker ready' && l.worker === slot, 30_000, mark);
+      readyAt = timeOf(reborn);
+      // Long enough for every request that hung on the stopped worker to end (reset or client timeout), and until
+      // every keep-alive client has been answered since the replacement was ready.
       await sleep(clientTimeoutMs);
+      await waitUntil(() => answeredAfterReady.size === 16, {
+        what: 'every keep-alive client answered after the ready',
+        timeoutMs: 20_000,
+      });
     } finally {
       stopper.stop();
     }
@@ -85,7 +105,6 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
 
     const missed = lines(c, 'worker missed its heartbeats; killing it', mark);
     const killedAt = timeOf(missed[0]!);
-    const readyAt = timeOf(reborn);
     const failures = samples.filter((s) => !ok(s));
     const resetAtKill = failures.filter((s) => s.error !== 'TIMEOUT');
     const hung = failures.filter((s) => s.error === 'TIMEOUT');
@@ -159,7 +178,12 @@ describe('chaos: a hung worker (SIGSTOP) under load', function () {
     // that raced the kill (accepted by the stopped worker as it was killed) may still hang.
     assert.ok(hung.length <= 3, `${hung.length} requests hung until the client timeout`);
     assert.ok(failures.length <= 24, `${failures.length} failures > 24 clients`);
-    // Once the replacement is up, everything succeeds.
-    assert.ok(afterReady.length > 20 && afterReady.every(ok), describeFailures(afterReady.filter((s) => !ok(s))));
+    // Once the replacement is up, everything succeeds, every keep-alive client's requests included (the load ran until
+    // each had been answered since).
+    assert.deepEqual(
+      afterReady.filter((s) => !ok(s)),
+      [],
+      describeFailures(afterReady.filter((s) => !ok(s))),
+    );
   });
 });

@@ -4,6 +4,7 @@ import { startCluster, type ClusterProcess } from '../../harness/cluster-process
 import { scrape } from '../../harness/scrape.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper, tally, type Sample } from '../../harness/traffic.js';
+import { waitUntil } from '../../harness/wait-until.js';
 import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
 
 /*
@@ -48,24 +49,35 @@ describe('chaos: MySQL dies and returns under load', function () {
       const metricsUrl = `http://127.0.0.1:${c.metricsPort}/metrics`;
       const mark = c.logs.length;
       const stopper = new Stopper();
+      // Clients answered so far; the time of the latest failure, and the clients answered since then.
+      const answered = new Set<number>();
+      let lastFailureAt = 0;
+      let cleanSince = new Set<number>();
       const me = closedLoop({
         baseUrl: c.url,
         clients,
-        durationMs: 20_000,
-        maxRequestsPerClient: 20_000,
+        durationMs: 60_000,
+        maxRequestsPerClient: 100_000,
         timeoutMs: 3000,
         stopper,
         next: () => ({ path: '/api/me', headers: auth }),
+        onSample(s) {
+          if (!ok(s)) {
+            lastFailureAt = Math.max(lastFailureAt, s.endedAt);
+            cleanSince = new Set();
+          } else if (s.startedAt > lastFailureAt) cleanSince.add(s.client);
+          if (ok(s)) answered.add(s.client);
+        },
       });
-      const readyz = probe(c.url, { path: '/readyz' }, { intervalMs: 100, maxMs: 20_000, stopper, timeoutMs: 3000 });
-      const healthz = probe(c.url, { path: '/healthz' }, { intervalMs: 100, maxMs: 20_000, stopper, timeoutMs: 3000 });
+      const readyz = probe(c.url, { path: '/readyz' }, { intervalMs: 100, maxMs: 60_000, stopper, timeoutMs: 3000 });
+      const healthz = probe(c.url, { path: '/healthz' }, { intervalMs: 100, maxMs: 60_000, stopper, timeoutMs: 3000 });
 
       let downAt = 0;
       let upAt = 0;
       let restartAt = 0;
       let mysqlUpWhileDown = -1;
       try {
-        await sleep(1000);
+        await waitUntil(() => answered.size === clients, { what: 'every client answered', timeoutMs: 20_000 });
         downAt = Date.now();
         await (mode === 'stop' ? db.stop() : db.kill());
         const goneAt = Date.now();
@@ -75,7 +87,12 @@ describe('chaos: MySQL dies and returns under load', function () {
         restartAt = Date.now();
         await db.start();
         upAt = Date.now();
-        await sleep(3000);
+        // Until the pools have recovered: every client answered since the last failure, for 2 s. (How soon after MySQL
+        // answers again is asserted below; the bound there is the product's, this wait only gives it the time.)
+        await waitUntil(() => cleanSince.size === clients && Date.now() - Math.max(lastFailureAt, upAt) > 2500, {
+          what: 'every client answered for 2.5 s without a failure since MySQL came back',
+          timeoutMs: 20_000,
+        });
       } finally {
         stopper.stop();
       }

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
-import { closedLoop, percentile, probe, Stopper } from '../../harness/traffic.js';
+import { closedLoop, percentile, probe, Stopper, type Sample } from '../../harness/traffic.js';
+import { waitUntil } from '../../harness/wait-until.js';
 import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
 
 /*
@@ -32,30 +32,44 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
     const before = c.readyWorkerPids().sort();
     assert.equal(before.length, 2);
     const stopper = new Stopper();
-    const common = { baseUrl: c.url, durationMs: 30_000, maxRequestsPerClient: 20_000, timeoutMs: 5000, stopper };
+    // Clients answered so far, and since the reload finished (plus the margin below), by load and client.
+    let finishedAt = Number.POSITIVE_INFINITY;
+    const answered = new Set<string>();
+    const answeredAfter = new Set<string>();
+    const watch = (load: string) => (s: Sample) => {
+      if (ok(s)) answered.add(`${load}#${s.client}`);
+      if (ok(s) && s.startedAt > finishedAt + 200) answeredAfter.add(`${load}#${s.client}`);
+    };
+    const common = { baseUrl: c.url, durationMs: 60_000, maxRequestsPerClient: 100_000, timeoutMs: 5000, stopper };
     const loads = [
-      closedLoop({ ...common, clients: 24, next: () => ({ path: '/api/me', headers: auth }) }),
+      closedLoop({ ...common, clients: 24, next: () => ({ path: '/api/me', headers: auth }), onSample: watch('me') }),
       closedLoop({
         ...common,
         clients: 8,
         keepAlive: false,
         next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }),
+        onSample: watch('new'),
       }),
     ];
     const scrapes = probe(
       `http://127.0.0.1:${c.metricsPort}`,
       { path: '/metrics' },
-      { intervalMs: 250, maxMs: 30_000, stopper, timeoutMs: 3000 },
+      { intervalMs: 250, maxMs: 60_000, stopper, timeoutMs: 3000 },
     );
     let hupAt = 0;
     let finished: LogLine | undefined;
     const mark = c.logs.length;
     try {
-      await sleep(1000);
+      // Every client is being served when the reload starts, and is served again after it.
+      await waitUntil(() => answered.size === 32, { what: 'every client answered', timeoutMs: 20_000 });
       hupAt = Date.now();
       c.child.kill('SIGHUP');
-      finished = await c.waitForLog((l) => l.msg === 'rolling reload finished', 25_000, mark);
-      await sleep(1000);
+      finished = await c.waitForLog((l) => l.msg === 'rolling reload finished', 30_000, mark);
+      finishedAt = timeOf(finished);
+      await waitUntil(() => answeredAfter.size === 32, {
+        what: 'every client answered after the reload',
+        timeoutMs: 20_000,
+      });
     } finally {
       stopper.stop();
     }
@@ -115,8 +129,8 @@ describe('chaos: rolling reload (SIGHUP) under load', function () {
       lines(c, 'reload aborted: the new worker did not become ready; the old one keeps serving', mark),
       [],
     );
-    // After the reload only new workers answer.
-    assert.ok(servedByNew > 100, `${servedByNew} requests answered by new workers after the reload`);
+    // After the reload only new workers answer: every client was answered since (the load ran until then), by them.
+    assert.ok(servedByNew >= 32, `${servedByNew} requests answered by new workers after the reload`);
     assert.ok(
       samples
         .filter((s) => s.startedAt > timeOf(finished) + 200)

@@ -6,6 +6,7 @@ import { startFreezableProxy, type FreezableProxy } from '../helpers/freezable-p
 import { scrape } from '../../harness/scrape.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, send, Stopper, tally, type Sample } from '../../harness/traffic.js';
+import { waitUntil } from '../../harness/wait-until.js';
 import { describeFailures, figures, ok, signUp } from './chaos-fixtures.js';
 
 /*
@@ -81,6 +82,7 @@ describe('chaos: MySQL stops answering without closing anything', function () {
     });
     const { auth } = await signUp(cluster.url, 'path-loss');
     const stopper = new Stopper();
+    const served = new Set<number>();
     const load = closedLoop({
       baseUrl: cluster.url,
       clients: 40,
@@ -89,15 +91,20 @@ describe('chaos: MySQL stops answering without closing anything', function () {
       timeoutMs: clientTimeoutMs,
       stopper,
       next: () => ({ path: '/api/me', headers: auth }),
+      onSample: (s) => ok(s) && served.add(s.client),
     });
     let frozenAt = 0;
     let frozenIds: number[] = [];
     // A statement still running on the server when the path is lost: without a KILL it would run on, unseen.
     let long: Promise<Sample> | undefined;
     try {
-      await sleep(1500);
+      // The pools are open and in use: every client has been answered.
+      await waitUntil(() => served.size === 40, { what: 'every client answered', timeoutMs: 20_000 });
       long = send(cluster.url, { path: '/test/db-sleep?seconds=25' }, { timeoutMs: clientTimeoutMs });
-      await sleep(300);
+      await waitUntil(async () => (await appThreads(admin!)).some((t) => /SLEEP/i.test(t.info ?? '')), {
+        what: 'the long statement runs on the server',
+        timeoutMs: 10_000,
+      });
       frozenIds = (await appThreads(admin!)).map((t) => t.id);
       frozenAt = Date.now();
       const frozen = proxy.freeze();
@@ -157,19 +164,27 @@ describe('chaos: MySQL stops answering without closing anything', function () {
     });
     const { auth } = await signUp(cluster.url, 'stall');
     const stopper = new Stopper();
+    // Full recovery is asserted from 5 s after SIGCONT: the load runs until every client was answered from then on.
+    const recoveredWithinMs = 5000;
+    let resumedAt = Number.POSITIVE_INFINITY;
+    const served = new Set<number>();
+    const answeredLate = new Set<number>();
     const load = closedLoop({
       baseUrl: cluster.url,
       clients: 20,
-      durationMs: 40_000,
-      maxRequestsPerClient: 5000,
+      durationMs: 60_000,
+      maxRequestsPerClient: 100_000,
       timeoutMs: clientTimeoutMs,
       stopper,
       next: () => ({ path: '/api/me', headers: auth }),
+      onSample(s) {
+        if (ok(s)) served.add(s.client);
+        if (ok(s) && s.startedAt >= resumedAt + recoveredWithinMs) answeredLate.add(s.client);
+      },
     });
     let stoppedAt = 0;
-    let resumedAt = 0;
     try {
-      await sleep(1500);
+      await waitUntil(() => served.size === 20, { what: 'every client answered', timeoutMs: 20_000 });
       // The window opens once every server thread has stopped: until then one may still answer a query.
       await mariadb!.pause();
       stoppedAt = Date.now();
@@ -177,14 +192,17 @@ describe('chaos: MySQL stops answering without closing anything', function () {
       await sleep(clientTimeoutMs + 2000);
       resumedAt = Date.now();
       mariadb!.signal('SIGCONT');
-      await sleep(8000);
+      await waitUntil(() => answeredLate.size === 20, {
+        what: `every client answered from ${recoveredWithinMs} ms after SIGCONT`,
+        timeoutMs: recoveredWithinMs + 20_000,
+      });
     } finally {
       mariadb!.signal('SIGCONT');
       stopper.stop();
     }
     const samples = await load;
     const stalled = samples.filter((s) => s.startedAt > stoppedAt && s.endedAt < resumedAt);
-    const tail = samples.filter((s) => s.startedAt >= resumedAt + 5000);
+    const tail = samples.filter((s) => s.startedAt >= resumedAt + recoveredWithinMs);
     const firstOk = samples.filter((s) => ok(s) && s.startedAt >= resumedAt).sort((a, b) => a.endedAt - b.endedAt)[0];
     const used = await settleUsed(cluster, 10_000);
     figures('stalled server', {

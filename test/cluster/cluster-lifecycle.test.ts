@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { lines, startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
-import { answeringPids } from '../helpers/answering-pids.js';
+import { everyPathBy, pathsByPid } from '../helpers/answering-pids.js';
 import { signUp } from '../helpers/sign-up.js';
 import { request } from '../../harness/http-client.js';
 import { freshDatabase, testConnection, testDatabaseUrl } from '../../harness/test-database.js';
@@ -52,6 +52,6 @@ describe('cluster lifecycle (real child process, 2 workers)', () => {
     assert.equal(me.status, 200, me.text);
     assert.equal(me.body['email'], email);
     // New connections are spread over both workers, and the session works on either.
-    assert.deepEqual(await answeringPids(cluster, 8, token), pids);
+    assert.deepEqual(await pathsByPid(cluster, [...pids], token), everyPathBy([...pids]));
   });
 });

@@ -102,16 +102,23 @@ describe('the API listening socket', function () {
     let mark = c.logs.length;
     process.kill(victim!, 'SIGKILL');
     let lent = false;
+    const lentBacklogs = new Set<number>();
     const watching = (async () => {
       while (lines(c, 'worker ready', mark).length === 0) {
         const held = listeners(c.port).filter((s) => victimSockets.includes(s.inode));
-        lent ||= held.length === 4 && held.every((s) => s.pids.includes(survivor));
+        const nowLent = held.length === 4 && held.every((s) => s.pids.includes(survivor));
+        if (nowLent) for (const s of held) lentBacklogs.add(s.backlog);
+        lent ||= nowLent;
         await sleep(20);
       }
     })();
     const restarted = await c.waitForLog((l) => l.msg === 'worker ready', 20_000, mark);
     await watching;
     assert.ok(lent, "the survivor held the crashed worker's sockets while its slot had none");
+    // Taking a socket over keeps its backlog: listen(2) on a listening socket sets it again, and Node's default for a
+    // handle is 511.
+    const backlog = Math.min(4096, somaxconn);
+    assert.deepEqual([...lentBacklogs], [backlog], 'the backlog while lent');
     // The lender takes them back once the restart is ready: each socket is the primary's and one worker's again.
     let afterCrash = listeners(c.port);
     for (let attempt = 0; attempt < 100 && !afterCrash.every((s) => s.pids.length === 2); attempt++) {
@@ -124,6 +131,10 @@ describe('the API listening socket', function () {
       afterCrash.every((s) => s.pids.length === 2),
       `each socket is held by the primary and one worker: ${JSON.stringify(afterCrash)}`,
     );
+    assert.ok(
+      afterCrash.every((s) => s.backlog === backlog),
+      `the backlog after the restart: ${JSON.stringify(afterCrash)}`,
+    );
 
     // A rolling reload: every new worker takes its slot's sockets; none is closed under its queue.
     mark = c.logs.length;
@@ -135,6 +146,10 @@ describe('the API listening socket', function () {
     assert.equal(renewed.length, 2);
     for (const worker of renewed)
       assert.equal(afterReload.filter((s) => s.pids.includes(worker)).length, 4, JSON.stringify(afterReload));
+    assert.ok(
+      afterReload.every((s) => s.backlog === backlog),
+      `the backlog after the reload: ${JSON.stringify(afterReload)}`,
+    );
     // New connections, each hashed by the kernel to one of the 8 sockets: every one is answered.
     const answers = await Promise.all(Array.from({ length: 40 }, () => request(`${c.url}/healthz`)));
     assert.ok(

@@ -35,10 +35,11 @@ async function sigtermAndExpectCleanExit(cluster: ClusterProcess, seen: Set<numb
   console.log(
     `      [lifecycle] SIGTERM ${what}: exit ${JSON.stringify(exit)} after ${tookMs} ms, ${seen.size} worker processes seen`,
   );
+  // Before the deadline, nobody killed: the primary exits 1 after killing stragglers at SHUTDOWN_TIMEOUT_MS. (How long
+  // it took is in the line above; a starting worker's start and drain take seconds on a busy machine.)
   assert.deepEqual(exit, { code: 0, signal: null }, `exit after ${tookMs} ms`);
-  // Well before the deadline: a starting worker takes about a second to start and a moment to drain.
-  assert.ok(tookMs < shutdownTimeoutMs / 2, `exited ${tookMs} ms after SIGTERM`);
   assert.deepEqual(lines(cluster, 'shutdown deadline reached; killing stragglers'), []);
+  assert.deepEqual(lines(cluster, 'drain deadline reached; closing remaining connections'), []);
   assert.ok(seen.size > 0);
   await sleep(200);
   assert.deepEqual([...seen].filter(isAlive), [], 'no worker outlives the primary');
@@ -73,7 +74,7 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     const watching = watchChildren(c, seen, c.exited);
     c.child.kill('SIGHUP');
     // The reload reads MySQL's limits first, then forks: SIGTERM right after the fork, while the new worker starts.
-    const giveUpAt = Date.now() + 5000;
+    const giveUpAt = Date.now() + 15_000;
     while (!childPids(c.child.pid!).some((pid) => !before.includes(pid)) && Date.now() < giveUpAt) await sleep(5);
     assert.ok(
       childPids(c.child.pid!).some((pid) => !before.includes(pid)),
@@ -91,7 +92,7 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     const seen = new Set<number>();
     const watching = watchChildren(c, seen, c.exited);
     process.kill(before[0]!, 'SIGKILL');
-    const giveUpAt = Date.now() + 5000;
+    const giveUpAt = Date.now() + 15_000;
     while (!childPids(c.child.pid!).some((pid) => !before.includes(pid)) && Date.now() < giveUpAt) await sleep(5);
     assert.ok(
       childPids(c.child.pid!).some((pid) => !before.includes(pid)),

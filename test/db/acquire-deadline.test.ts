@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../harness/wait-until.js';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
 import { request } from '../../harness/http-client.js';
@@ -30,8 +31,10 @@ describe('acquire deadline', () => {
 
     it('answers 503 with Retry-After within the deadline, and leaks nothing', async () => {
       const slow = request(`${app.url}/test/db-sleep?seconds=1.5`);
-      await sleep(150); // the slow query now holds the only connection
-      assert.equal(app.db.state().used, 1);
+      await waitUntil(() => app.db.state().used === 1, {
+        what: 'the slow query holds the only connection',
+        timeoutMs: 1000,
+      });
 
       const started = performance.now();
       const blocked = await request(`${app.url}/readyz`);
@@ -66,7 +69,8 @@ describe('acquire deadline', () => {
 
     it('gives a connection freed after its waiter gave up to the next waiter, not to the abandoned one', async () => {
       const holders = [pool.execute('SELECT SLEEP(0.6)'), pool.execute('SELECT SLEEP(0.6)')];
-      await sleep(50);
+      // Both connections opened and held (opening takes longer on a busy machine), before anyone waits.
+      await waitUntil(() => pool.state().used === 2, { what: 'both connections held', timeoutMs: 500 });
       const waiters = Array.from({ length: 5 }, () =>
         pool.execute('SELECT 1').then(
           () => 'ok',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { request } from '../../harness/http-client.js';
@@ -8,6 +7,7 @@ import { primaryMetricNames as primaryMetrics, workerMetricNames } from '../help
 import { promtoolLint, scrape } from '../../harness/scrape.js';
 import { serverSideConnections } from '../../harness/test-database.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import { waitUntil } from '../../harness/wait-until.js';
 
 const perWorkerMetrics = [
   ...workerMetricNames,
@@ -36,7 +36,11 @@ describe('cluster /metrics', function () {
       DATABASE_URL: mariadb.url,
       DB_POOL_MAX: '3',
       DB_RESERVED_CONNECTIONS: '5',
-      DB_ACQUIRE_TIMEOUT_MS: '2000',
+      // Long enough that the 8 requests held below can all be seen holding or waiting on a busy machine, whose scrapes
+      // take up to a second, before the first holder lets go (and its waiters get their connection in time).
+      DB_ACQUIRE_TIMEOUT_MS: '5000',
+      // The held statements below (up to 7 s) run to their end rather than into the statement deadline.
+      DB_QUERY_TIMEOUT_MS: '15000',
       DB_MAX_IDLE: '3',
       // Round-robin: the 8 held requests below split 4 and 4, so each worker's waiter gets a connection within the
       // acquire deadline. With reuseport the kernel's hash may put 7 on one worker, and its last one times out.
@@ -104,13 +108,20 @@ describe('cluster /metrics', function () {
   });
 
   it('reports exactly the connections held and waited for, matching what MariaDB sees', async () => {
-    // 8 requests each holding a connection for 1.5 s against 2 workers × 3 connections.
-    const requests = Array.from({ length: 8 }, () => request(`${cluster.url}/test/db-sleep?seconds=1.5`));
-    await sleep(600);
-    const during = await scrape(metricsUrl);
-    const used = during.sum('db_client_connection_count', { db_client_connection_state: 'used' });
-    const pending = during.sum('db_client_connection_pending_requests');
-    assert.equal(used + pending, 8, 'every request is either holding or waiting');
+    // 8 requests each holding a connection for 3 s against 2 workers × 3 connections.
+    const requests = Array.from({ length: 8 }, () => request(`${cluster.url}/test/db-sleep?seconds=3`));
+    // Scraped until all 8 have arrived (how soon depends on the machine), while the first holders still hold.
+    let during = await scrape(metricsUrl);
+    const held = (s: typeof during) =>
+      s.sum('db_client_connection_count', { db_client_connection_state: 'used' }) +
+      s.sum('db_client_connection_pending_requests');
+    await waitUntil(
+      async () => {
+        during = await scrape(metricsUrl);
+        return held(during) === 8;
+      },
+      { what: 'every request holding or waiting', timeoutMs: 2500 },
+    );
     for (const slot of ['0', '1']) {
       const workerUsed = during.sum('db_client_connection_count', { db_client_connection_state: 'used', worker: slot });
       const workerPending = during.sum('db_client_connection_pending_requests', { worker: slot });
@@ -141,7 +152,8 @@ describe('cluster /metrics', function () {
 
   it('counts acquire timeouts and includes them in the wait-time histogram', async () => {
     const before = await scrape(metricsUrl);
-    const requests = Array.from({ length: 10 }, () => request(`${cluster.url}/test/db-sleep?seconds=3`));
+    // Held past the acquire deadline (5 s), so whoever waits for one of these times out.
+    const requests = Array.from({ length: 10 }, () => request(`${cluster.url}/test/db-sleep?seconds=7`));
     const statuses = (await Promise.all(requests)).map((r) => r.status);
     const timedOut = statuses.filter((s) => s === 503).length;
     assert.ok(timedOut >= 4, `expected at least 4 of 10 to time out, got ${statuses.join()}`);
@@ -160,16 +172,21 @@ describe('cluster /metrics', function () {
     const slowWaits =
       delta('db_client_connection_wait_time_seconds_count') -
       delta('db_client_connection_wait_time_seconds_bucket', { le: '1' });
-    assert.equal(slowWaits, timedOut, 'the timed-out waits (2 s) sit above the 1 s bucket');
+    assert.equal(slowWaits, timedOut, 'the timed-out waits (5 s) sit above the 1 s bucket');
   });
 
   it("matches MySQL's Threads_connected within the primary's own connection", async () => {
-    await sleep(1100); // the primary reads status at most once a second
-    const result = await scrape(metricsUrl);
-    const [[row]] = await admin.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Threads_connected'");
-    const actual = Number(row?.['Value']);
-    const reported = result.sum('mysql_global_status_threads_connected');
-    assert.ok(Math.abs(actual - reported) <= 1, `reported ${reported}, SHOW STATUS ${actual}`);
+    // The primary reads status at most once a second, and pools may open or close a connection between its reading
+    // and ours: the two agree once a reading is fresh and nothing moved in between.
+    let result = await scrape(metricsUrl);
+    await waitUntil(
+      async () => {
+        result = await scrape(metricsUrl);
+        const [[row]] = await admin.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Threads_connected'");
+        return Math.abs(Number(row?.['Value']) - result.sum('mysql_global_status_threads_connected')) <= 1;
+      },
+      { what: 'Threads_connected on /metrics within 1 of SHOW STATUS', timeoutMs: 10_000, intervalMs: 250 },
+    );
     assert.equal(result.sum('mysql_up'), 1);
     assert.equal(result.sum('mysql_global_variables_max_connections'), 60);
     assert.equal(result.sum('mysql_global_status_connection_errors_total', { error: 'max_connections' }), 0);
@@ -199,9 +216,15 @@ describe('cluster /metrics', function () {
 
   it('reports mysql_up 0 when MySQL is unreachable, and keeps answering', async () => {
     await mariadb.kill();
-    await sleep(1100);
-    const down = await scrape(metricsUrl);
-    assert.equal(down.sum('mysql_up'), 0);
+    // The status is read at most once a second: the first reading after the kill says so.
+    let down = await scrape(metricsUrl);
+    await waitUntil(
+      async () => {
+        down = await scrape(metricsUrl);
+        return down.sum('mysql_up') === 0;
+      },
+      { what: 'mysql_up 0', timeoutMs: 10_000, intervalMs: 250 },
+    );
     assert.equal(down.series('mysql_global_status_threads_connected').length, 0, 'no stale values while down');
     assert.ok(down.names.has('db_client_connection_count'), 'worker series still present');
   });
