@@ -10,7 +10,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY server ./server
-COPY metrics ./metrics
 # The seeding tool, so `docker compose --profile loadtest` can create load-test users with this image.
 COPY loadtest/seed ./loadtest/seed
 RUN npm run build

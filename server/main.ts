@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
-import { createPrimary } from './cluster/create-primary.js';
+import { createPrimary } from './lifecycle/create-primary.js';
 import {
   decodeWorkerSpec,
   heartbeatIntervalMs,
@@ -12,8 +12,8 @@ import {
   workerSpecVariable,
   type ShutdownKind,
   type WorkerMessage,
-} from './cluster/messages.js';
-import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
+} from './protocol/messages.js';
+import { prepareDatabase, recomputeBudget } from './composition/prepare-database.js';
 import {
   createListenSocketKeeper,
   isListenHandle,
@@ -21,10 +21,10 @@ import {
   primaryListenSockets,
   type AdoptMessage,
   type ReleaseMessage,
-} from './cluster/listen-socket-handover.js';
-import { startReplicaShare, type ReplicaShare } from './cluster/start-replica-share.js';
-import { startWorker, type RunningWorker } from './cluster/start-worker.js';
-import { createWorkerShare } from './cluster/worker-share.js';
+} from './listening/listen-socket-handover.js';
+import { startReplicaShare, type ReplicaShare } from './live-shares/start-replica-share.js';
+import { startWorker, type RunningWorker } from './composition/start-worker.js';
+import { createWorkerShare } from './live-shares/worker-share.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './budget/connection-budget.js';
@@ -32,9 +32,9 @@ import { createConnectionCloser } from './db/connection-closer.js';
 import { createThreadKiller } from './db/thread-killer.js';
 import { createLocalDatabase } from './local-database/create-local-database.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
-import { createOwnStatusConnection } from '../metrics/mysql-status-metrics.js';
-import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
-import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
+import { createOwnStatusConnection } from './metrics/mysql-status-metrics.js';
+import { startClusterMetrics, type ClusterMetrics } from './metrics/start-cluster-metrics.js';
+import { answerMetricsRequests } from './metrics/worker-metrics-ipc.js';
 
 /*
  * The composition root: the only module that touches process.env, process signals and process.exit.
@@ -94,7 +94,17 @@ async function runPrimary(): Promise<void> {
   let liveMetrics: ClusterMetrics | undefined;
   const share: ReplicaShare | undefined =
     config.cluster.replicas === 'auto'
-      ? await startReplicaShare(config, budget, { logger, closer, metrics: () => liveMetrics })
+      ? await startReplicaShare(config, budget, {
+          logger,
+          closer,
+          // Metrics start after the share is agreed; until then what the coordinator observes is not exported.
+          observer: {
+            observed: (next) => liveMetrics?.replicas.replicaObserved(next),
+            shareChanged: (direction) => liveMetrics?.replicas.shareChanged(direction),
+            renewFailed: () => liveMetrics?.replicas.leaseRenewFailed(),
+            fenced: () => liveMetrics?.replicas.fenced(),
+          },
+        })
       : undefined;
   if (share) budget = share.coordinator.budget();
   async function prepareReload(): Promise<boolean> {

@@ -4,7 +4,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import pino from 'pino';
-import { composeWorker } from '../../server/cluster/compose-worker.js';
+import { composeWorker } from '../../server/composition/compose-worker.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { deepFreeze, loadConfig } from '../../server/config/load-config.js';

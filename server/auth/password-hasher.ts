@@ -1,5 +1,5 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import type { AdmissionLimiter } from './admission-limiter.js';
+import type { AdmissionLimiter } from '../admission/admission-limiter.js';
 
 /*
  * scrypt (memory-hard, in node:crypto, no native addon) with its parameters stored in every hash, so the

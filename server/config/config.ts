@@ -55,7 +55,7 @@ export interface Config {
     readonly workers: number;
     /**
      * Replicas sharing MySQL: a fixed number the budget divides by, or `auto` (replicas agree on their shares live,
-     * through a claims table in MySQL; server/cluster/replica-coordinator.ts).
+     * through a claims table in MySQL; server/live-shares/replica-coordinator.ts).
      */
     readonly replicas: number | 'auto';
     readonly shutdownTimeoutMs: number;

@@ -52,7 +52,7 @@ export const migrations: readonly Migration[] = [
     version: 3,
     name: 'replica claims',
     statements: [
-      // APP_REPLICAS=auto: one row per live replica (server/db/replica-claims.ts). Times are MySQL's clock, so no
+      // APP_REPLICAS=auto: one row per live replica (server/live-shares/replica-claims.ts). Times are MySQL's clock, so no
       // replica's clock matters. `granted` is every connection the replica may hold, its primary's included.
       `CREATE TABLE IF NOT EXISTS replica_claims (
          replica_id CHAR(32) NOT NULL PRIMARY KEY,

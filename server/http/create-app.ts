@@ -10,7 +10,7 @@ import type { DbPool } from '../db/create-db-pool.js';
 import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
 import type { IdempotentResponder } from './idempotent-responder.js';
-import type { AdmissionLimiter } from '../auth/admission-limiter.js';
+import type { AdmissionLimiter } from '../admission/admission-limiter.js';
 import { requestAdmission, type AdmissionObserver } from './request-admission.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
 import { requestDeadline } from './request-deadline.js';

@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { OverloadedError } from '../auth/admission-limiter.js';
+import { OverloadedError } from '../admission/admission-limiter.js';
 import { DatabaseUnavailableError, OutcomeUnknownError } from '../db/db-errors.js';
 import { HttpError, httpErrors } from './http-error.js';
 import type { AppState } from './app-state.js';

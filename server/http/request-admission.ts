@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { OverloadedError, type AdmissionLimiter } from '../auth/admission-limiter.js';
+import { OverloadedError, type AdmissionLimiter } from '../admission/admission-limiter.js';
 import type { AppState } from './app-state.js';
 import { httpErrors } from './http-error.js';
 

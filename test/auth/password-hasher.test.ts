@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createAdmissionLimiter, OverloadedError } from '../../server/auth/admission-limiter.js';
+import { createAdmissionLimiter, OverloadedError } from '../../server/admission/admission-limiter.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { hashSessionToken, newSessionToken, parseBearerToken } from '../../server/auth/session-token.js';
 

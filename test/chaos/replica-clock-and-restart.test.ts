@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { DbConnectionOptions } from '../../server/config/config.js';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { registerConnection } from '../../server/db/replica-claims.js';
+import { registerConnection } from '../../server/live-shares/replica-claims.js';
 import { freshDatabase } from '../../harness/test-database.js';
 import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { startFreezableProxy, type FreezableProxy } from '../helpers/freezable-proxy.js';

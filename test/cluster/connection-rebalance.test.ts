@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createConnectionRebalance, type ConnectionRebalance } from '../../server/cluster/connection-rebalance.js';
+import { createConnectionRebalance, type ConnectionRebalance } from '../../server/listening/connection-rebalance.js';
 
 /*
  * Asking connections to reconnect is gentle: a request in flight is answered in full and its response says

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createCrashPolicy } from '../../server/cluster/crash-policy.js';
+import { createCrashPolicy } from '../../server/lifecycle/crash-policy.js';
 
 describe('crash policy', () => {
   const options = { maxCrashes: 5, windowMs: 30_000, baseDelayMs: 100, maxDelayMs: 1_000 };

@@ -3,7 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { loadConfig } from '../../server/config/load-config.js';
-import { listenApi, type ApiListener } from '../../server/cluster/listen-api.js';
+import { listenApi, type ApiListener } from '../../server/listening/listen-api.js';
 import { freePort } from '../../harness/free-port.js';
 
 /*

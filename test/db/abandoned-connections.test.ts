@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
-import { registerConnection } from '../../server/db/replica-claims.js';
+import { registerConnection } from '../../server/live-shares/replica-claims.js';
 import { freshDatabase, serverSideConnections, silentLogger, testConnection } from '../../harness/test-database.js';
 import { startFreezableProxy, type FreezableProxy } from '../helpers/freezable-proxy.js';
 

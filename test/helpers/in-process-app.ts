@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createPasswordHasher, type PasswordHasher } from '../../server/auth/password-hasher.js';
-import { composeWorker } from '../../server/cluster/compose-worker.js';
+import { composeWorker } from '../../server/composition/compose-worker.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
 import { deepFreeze, loadConfig } from '../../server/config/load-config.js';
 import type { DbPool } from '../../server/db/create-db-pool.js';

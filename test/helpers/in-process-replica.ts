@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import type { ReplicaShape } from '../../server/budget/replica-shape.js';
-import { createPoolCeilings, type PoolCeilings } from '../../server/cluster/pool-ceilings.js';
-import { createReplicaCoordinator, type ReplicaCoordinator } from '../../server/cluster/replica-coordinator.js';
+import { createPoolCeilings, type PoolCeilings } from '../../server/live-shares/pool-ceilings.js';
+import { createReplicaCoordinator, type ReplicaCoordinator } from '../../server/live-shares/replica-coordinator.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
 import { createConnectionCloser } from '../../server/db/connection-closer.js';
 import { createThreadKiller } from '../../server/db/thread-killer.js';

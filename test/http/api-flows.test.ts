@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { createAdmissionLimiter, type AdmissionLimiter } from '../../server/auth/admission-limiter.js';
+import { createAdmissionLimiter, type AdmissionLimiter } from '../../server/admission/admission-limiter.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { request } from '../../harness/http-client.js';
 import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';

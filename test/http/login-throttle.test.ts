@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createAdmissionLimiter } from '../../server/auth/admission-limiter.js';
+import { createAdmissionLimiter } from '../../server/admission/admission-limiter.js';
 import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { request } from '../../harness/http-client.js';
 import { startInProcessApp, type InProcessApp } from '../helpers/in-process-app.js';

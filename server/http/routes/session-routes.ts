@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { OverloadedError } from '../../auth/admission-limiter.js';
+import { OverloadedError } from '../../admission/admission-limiter.js';
 import { hashingRefusal } from '../../auth/password-hasher.js';
 import type { NewSession, SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';

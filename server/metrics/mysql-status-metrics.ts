@@ -2,9 +2,9 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsJson } from './worker-metrics-ipc.js';
-import type { DbConnectionOptions } from '../server/config/config.js';
-import { withDeadline } from '../server/deadline/with-deadline.js';
-import type { ConnectionCloser } from '../server/db/connection-closer.js';
+import type { DbConnectionOptions } from '../config/config.js';
+import { withDeadline } from '../deadline/with-deadline.js';
+import type { ConnectionCloser } from '../db/connection-closer.js';
 
 /*
  * MySQL's own view of its connections, under the names mysqld_exporter uses, so community dashboards and

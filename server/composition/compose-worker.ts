@@ -1,12 +1,12 @@
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createProcessRegistry } from '../../metrics/create-process-registry.js';
-import { createAdmissionMetrics } from '../../metrics/admission-metrics.js';
-import { createHttpMetrics } from '../../metrics/http-metrics.js';
-import { createPoolMetrics } from '../../metrics/pool-metrics.js';
-import { createPoolStateMetrics } from '../../metrics/pool-state-metrics.js';
-import { createAdmissionLimiter } from '../auth/admission-limiter.js';
+import { createProcessRegistry } from '../metrics/create-process-registry.js';
+import { createAdmissionMetrics } from '../metrics/admission-metrics.js';
+import { createHttpMetrics } from '../metrics/http-metrics.js';
+import { createPoolMetrics } from '../metrics/pool-metrics.js';
+import { createPoolStateMetrics } from '../metrics/pool-state-metrics.js';
+import { createAdmissionLimiter } from '../admission/admission-limiter.js';
 import { createLoginThrottle, defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { createPasswordHasher, hashingRefusal, type PasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';

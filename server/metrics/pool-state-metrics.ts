@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { DbPool } from '../server/db/create-db-pool.js';
+import type { DbPool } from '../db/create-db-pool.js';
 
 /*
  * The pool's state (OpenTelemetry's db.client.connection.* gauges, labelled as in pool-metrics.ts), read from the

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { withDeadline } from '../deadline/with-deadline.js';
 import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
-import type { ListenSocketKeeper } from './listen-socket-handover.js';
+import type { ListenSocketKeeper } from '../listening/listen-socket-handover.js';
 import {
   encodeWorkerSpec,
   isReadyMessage,
@@ -10,7 +10,7 @@ import {
   type PrimaryMessage,
   type ShutdownKind,
   type WorkerSpec,
-} from './messages.js';
+} from '../protocol/messages.js';
 import { createRollingReload, type ReloadOutcome } from './rolling-reload.js';
 import type { WorkerEntry, WorkerState } from './worker-entry.js';
 import { createWorkerWatchdog } from './worker-watchdog.js';

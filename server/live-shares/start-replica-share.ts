@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
-import type { ClusterMetrics } from '../../metrics/start-cluster-metrics.js';
 import type { Config } from '../config/config.js';
 import type { ConnectionBudget } from '../budget/connection-budget.js';
 import type { ConnectionCloser } from '../db/connection-closer.js';
-import type { WorkerSpec } from './messages.js';
+import type { WorkerSpec } from '../protocol/messages.js';
 import { createPoolCeilings } from './pool-ceilings.js';
 import { replicaShape } from '../budget/replica-shape.js';
-import { createReplicaCoordinator, type ReplicaCoordinator } from './replica-coordinator.js';
+import { createReplicaCoordinator, type CoordinatorObserver, type ReplicaCoordinator } from './replica-coordinator.js';
 
 /** How often a replica renews its lease, and how long a lease lasts on MySQL's clock (docs/replicas.md). */
 export const replicaHeartbeatMs = 1000;
@@ -20,7 +19,7 @@ export interface ReplicaShare {
 
 /**
  * APP_REPLICAS=auto: joins the replicas sharing MySQL and waits (up to two leases: long enough for the others to
- * shrink) for a first share. Metrics are started after this, so the observer reaches them through `metrics()`.
+ * shrink) for a first share. What it observes goes to `observer` (the primary's metrics, once they exist).
  */
 export async function startReplicaShare(
   config: Config,
@@ -29,10 +28,10 @@ export async function startReplicaShare(
     readonly logger: Logger;
     /** The primary's one rule for giving up a connection (connection-closer.ts). */
     readonly closer: ConnectionCloser;
-    readonly metrics: () => ClusterMetrics | undefined;
+    readonly observer: CoordinatorObserver;
   },
 ): Promise<ReplicaShare> {
-  const { logger, metrics } = deps;
+  const { logger } = deps;
   const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined });
   const coordinator = createReplicaCoordinator(
     {
@@ -47,12 +46,7 @@ export async function startReplicaShare(
       logger,
       ceilings,
       closer: deps.closer,
-      observer: {
-        observed: (next) => metrics()?.replicas.replicaObserved(next),
-        shareChanged: (direction) => metrics()?.replicas.shareChanged(direction),
-        renewFailed: () => metrics()?.replicas.leaseRenewFailed(),
-        fenced: () => metrics()?.replicas.fenced(),
-      },
+      observer: deps.observer,
     },
   );
   await coordinator.start(2 * replicaLeaseMs);

@@ -36,7 +36,7 @@ export type PrimaryMessage =
   | { readonly type: 'pool:ceiling'; readonly ceiling: number; readonly replicaId: string | undefined }
   /** A crashed worker's restart is ready: ask the connections held now to reconnect (connection-rebalance.ts). */
   | { readonly type: 'connections:rebalance'; readonly slot: number };
-/** Worker → primary. (The metrics requests and answers on the same channel are metrics/worker-metrics-ipc.ts.) */
+/** Worker → primary. (The metrics requests and answers on the same channel are server/metrics/worker-metrics-ipc.ts.) */
 export type WorkerMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'heartbeat' }

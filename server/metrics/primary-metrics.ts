@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { ReloadOutcome } from '../server/cluster/rolling-reload.js';
-import type { ConnectionBudget } from '../server/budget/connection-budget.js';
+import type { ReloadOutcome } from '../lifecycle/rolling-reload.js';
+import type { ConnectionBudget } from '../budget/connection-budget.js';
 
 export interface ClusterCounts {
   readonly byState: Readonly<Record<'starting' | 'ready' | 'stopping', number>>;

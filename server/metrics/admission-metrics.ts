@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { AdmissionLimiter } from '../server/auth/admission-limiter.js';
-import type { AdmissionObserver } from '../server/http/request-admission.js';
+import type { AdmissionLimiter } from '../admission/admission-limiter.js';
+import type { AdmissionObserver } from '../http/request-admission.js';
 import { httpDurationBuckets } from './buckets.js';
 
 /**

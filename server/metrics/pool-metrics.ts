@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { PoolObserver } from '../server/db/pool-observer.js';
+import type { PoolObserver } from '../db/pool-observer.js';
 import { connectionCreateBuckets, poolUseBuckets, poolWaitBuckets } from './buckets.js';
 
 /*

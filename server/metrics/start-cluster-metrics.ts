@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { ReloadOutcome } from '../server/cluster/rolling-reload.js';
-import type { Config } from '../server/config/config.js';
-import type { ConnectionBudget } from '../server/budget/connection-budget.js';
+import type { ReloadOutcome } from '../lifecycle/rolling-reload.js';
+import type { Config } from '../config/config.js';
+import type { ConnectionBudget } from '../budget/connection-budget.js';
 import { createWorkerMetricsCollector, type MetricsSource } from './worker-metrics-ipc.js';
 import { createMetricsServer } from './create-metrics-server.js';
 import { createMysqlStatusMetrics, type StatusSource } from './mysql-status-metrics.js';

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { isSettledMessage, type PrimaryMessage } from './messages.js';
+import { isSettledMessage, type PrimaryMessage } from '../protocol/messages.js';
 
 /*
  * The primary's side of live pool ceilings (APP_REPLICAS=auto). A raise takes effect at once; a lower ceiling only

@@ -10,13 +10,13 @@ import { DeadlineError, withDeadline } from '../deadline/with-deadline.js';
 import { readServerLimits } from '../db/admin-connection.js';
 import type { ConnectionCloser } from '../db/connection-closer.js';
 import { errorCode } from '../db/db-errors.js';
-import * as claims from '../db/replica-claims.js';
+import * as claims from './replica-claims.js';
 import type { PoolCeilings } from './pool-ceilings.js';
 
 /*
  * APP_REPLICAS=auto: the primary's side of the live budget. Every `heartbeatMs`, on its one coordination connection:
  * renew the lease, grow into free room up to its share or publish a lower grant once the pools are down to it, tell
- * the workers the ceiling, and retire the claims of replicas that stopped renewing (server/db/replica-claims.ts).
+ * the workers the ceiling, and retire the claims of replicas that stopped renewing (server/live-shares/replica-claims.ts).
  *
  * Order is what keeps Σ of every replica's connections ≤ limit − reserve: a grant is raised before the pools may grow,
  * and lowered only after they have shrunk; another replica's grant is freed only once its threads are gone.

@@ -1,5 +1,5 @@
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { ResponseObserver } from '../server/http/request-context.js';
+import type { ResponseObserver } from '../http/request-context.js';
 import { httpDurationBuckets } from './buckets.js';
 
 /**

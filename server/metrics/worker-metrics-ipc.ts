@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 /*
  * The metrics IPC between the primary and its workers, both ends: the primary asks every worker for its registry over
  * the cluster channel and aggregates the answers into one exposition (create-metrics-server.ts). Lifecycle messages
- * (ready, heartbeat, shutdown) are server/cluster/messages.ts; these share the channel and are told apart by `type`.
+ * (ready, heartbeat, shutdown) are server/protocol/messages.ts; these share the channel and are told apart by `type`.
  */
 
 /** One process's metrics as prom-client's getMetricsAsJSON() returns them. */

@@ -1,7 +1,7 @@
 import type { Connection } from 'mysql2/promise';
 import type { DbPool } from '../db/create-db-pool.js';
-import { registerConnection } from '../db/replica-claims.js';
-import type { PrimaryMessage, WorkerMessage, WorkerSpec } from './messages.js';
+import { registerConnection } from './replica-claims.js';
+import type { PrimaryMessage, WorkerMessage, WorkerSpec } from '../protocol/messages.js';
 
 /*
  * A worker's side of live ceilings (APP_REPLICAS=auto): applies each ceiling the primary sends to the pool, and

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createAdmissionLimiter, OverloadedError, type AdmissionLimiter } from '../../server/auth/admission-limiter.js';
+import {
+  createAdmissionLimiter,
+  OverloadedError,
+  type AdmissionLimiter,
+} from '../../server/admission/admission-limiter.js';
 
 /** Work that holds its slot until `release()`; `started` resolves once it runs. */
 function holdSlot(limiter: AdmissionLimiter, signal?: AbortSignal) {

@@ -6,11 +6,11 @@ import { defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { schedulePurge } from '../db/purge-expired.js';
 import type { DbPool } from '../db/create-db-pool.js';
 import { composeWorker } from './compose-worker.js';
-import { createConnectionRebalance } from './connection-rebalance.js';
-import { listenApi, type ApiListener } from './listen-api.js';
-import type { ListenSocketSource } from './listen-socket-handover.js';
-import type { ShutdownKind, WorkerSpec } from './messages.js';
-import type { WorkerShare } from './worker-share.js';
+import { createConnectionRebalance } from '../listening/connection-rebalance.js';
+import { listenApi, type ApiListener } from '../listening/listen-api.js';
+import type { ListenSocketSource } from '../listening/listen-socket-handover.js';
+import type { ShutdownKind, WorkerSpec } from '../protocol/messages.js';
+import type { WorkerShare } from '../live-shares/worker-share.js';
 
 export interface RunningWorker {
   readonly server: Server;
