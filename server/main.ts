@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
@@ -6,22 +6,17 @@ import { createPrimary } from './lifecycle/create-primary.js';
 import {
   decodeWorkerSpec,
   heartbeatIntervalMs,
-  isCeilingMessage,
-  isRebalanceMessage,
-  isShutdownMessage,
+  createInbox,
+  readPrimaryMessage,
+  readWorkerMessage,
   workerSpecVariable,
+  type PrimaryInbox,
   type ShutdownKind,
+  type WorkerInbox,
   type WorkerMessage,
 } from './protocol/messages.js';
 import { prepareDatabase, recomputeBudget } from './composition/prepare-database.js';
-import {
-  createListenSocketKeeper,
-  isListenHandle,
-  isMessage,
-  primaryListenSockets,
-  type AdoptMessage,
-  type ReleaseMessage,
-} from './listening/listen-socket-handover.js';
+import { createListenSocketKeeper, isListenHandle, primaryListenSockets } from './listening/listen-socket-handover.js';
 import { startReplicaShare, type ReplicaShare } from './live-shares/start-replica-share.js';
 import { startWorker, type RunningWorker } from './composition/start-worker.js';
 import { createWorkerShare } from './live-shares/worker-share.js';
@@ -71,6 +66,9 @@ async function runPrimary(): Promise<void> {
   };
   process.on('SIGTERM', endStart).on('SIGINT', endStart);
   await localDatabase.start().catch((error: unknown) => fail(logger, error, 'cannot start a local MariaDB'));
+  // Every worker's messages, through one dispatcher (server/protocol/messages.ts).
+  const inbox: PrimaryInbox<Worker> = createInbox(readWorkerMessage);
+  cluster.on('message', (worker, message, handle) => inbox.deliver(message, worker, handle));
   // Before the first fork: workers accept on the shared socket themselves (`shared`), or the primary accepts and hands
   // each connection over (round-robin, node's default); `reuseport` workers bind their own sockets either way.
   cluster.schedulingPolicy = config.http.accept === 'shared' ? cluster.SCHED_NONE : cluster.SCHED_RR;
@@ -97,6 +95,7 @@ async function runPrimary(): Promise<void> {
       ? await startReplicaShare(config, budget, {
           logger,
           closer,
+          inbox,
           // Metrics start after the share is agreed; until then what the coordinator observes is not exported.
           observer: {
             observed: (next) => liveMetrics?.replicas.replicaObserved(next),
@@ -136,6 +135,7 @@ async function runPrimary(): Promise<void> {
       spec: (slot) => (share ? share.spec(slot) : { config, budget, slot }),
       onWorkerRestart: (slot) => metrics.workerRestarted(slot),
       prepareReload,
+      inbox,
       ...(config.http.accept === 'reuseport' ? { listenSockets: createListenSocketKeeper() } : {}),
     },
   );
@@ -143,6 +143,7 @@ async function runPrimary(): Promise<void> {
     logger,
     counts: () => primary.counts(),
     workers: () => primary.workers(),
+    inbox,
     statusSource: share
       ? { query: (sql, timeoutMs) => share.coordinator.query(sql, timeoutMs), close: async () => {} }
       : createOwnStatusConnection({ connection: config.db.connection }, { closer }),
@@ -206,16 +207,17 @@ async function runWorker(): Promise<void> {
   });
   // Every exit but SIGKILL passes here (process.exit, the end of the event loop, an uncaught exception).
   process.on('exit', () => requestLog.flush());
+  // The primary's messages, through one dispatcher (server/protocol/messages.ts).
+  const inbox: WorkerInbox = createInbox(readPrimaryMessage);
+  process.on('message', (message: unknown, handle: unknown) => inbox.deliver(message, handle));
+  const send = (message: WorkerMessage, handle?: unknown) => {
+    if (process.connected) process.send?.(message, handle as never);
+  };
   // Answered from the start, with no series until the worker has its registry.
   let registry: RunningWorker['registry'] | undefined;
-  answerMetricsRequests(process, () => registry);
-  const share =
-    spec.config.cluster.replicas === 'auto'
-      ? createWorkerShare(spec, (message) => process.connected && process.send?.(message))
-      : undefined;
-  process.on('message', (message: unknown) => {
-    if (isCeilingMessage(message)) share?.handle(message);
-  });
+  answerMetricsRequests(inbox, send, () => registry);
+  const share = spec.config.cluster.replicas === 'auto' ? createWorkerShare(spec, send) : undefined;
+  inbox.on('pool:ceiling', (message) => share?.handle(message));
   // A stop can come while the worker is still starting (SIGTERM during start-up, a reload or a crash restart): it is
   // remembered and carried out as soon as there is something to drain, so shutdown never waits on a starting worker.
   let worker: RunningWorker | undefined;
@@ -224,17 +226,16 @@ async function runWorker(): Promise<void> {
     if (!worker) pendingStop ??= { reason, kind };
     else void worker.shutdown(reason, kind).then(() => process.exit(0));
   };
-  process.on('message', (message: unknown, handle: unknown) => {
-    if (isShutdownMessage(message)) stop(`primary asked (${message.kind})`, message.kind);
-    else if (isMessage<AdoptMessage>(message, 'listen:adopt') && isListenHandle(handle))
-      worker ? worker.listener.adopt(message.slot, handle) : handle.close();
-    else if (isMessage<ReleaseMessage>(message, 'listen:release')) worker?.listener.release(message.slot);
-    else if (isRebalanceMessage(message)) worker?.rebalance(`slot ${message.slot} restarted`);
+  inbox.on('shutdown', (message) => stop(`primary asked (${message.kind})`, message.kind));
+  inbox.on('listen:adopt', (message, handle) => {
+    if (isListenHandle(handle)) worker ? worker.listener.adopt(message.slot, handle) : handle.close();
   });
+  inbox.on('listen:release', (message) => worker?.listener.release(message.slot));
+  inbox.on('connections:rebalance', (message) => worker?.rebalance(`slot ${message.slot} restarted`));
   process.on('SIGTERM', () => stop('SIGTERM'));
   // The primary is gone: nobody will route to us or restart us, so drain and leave.
   process.on('disconnect', () => stop('primary disconnected', 'replace'));
-  const listenSockets = spec.config.http.accept === 'reuseport' ? primaryListenSockets(process) : undefined;
+  const listenSockets = spec.config.http.accept === 'reuseport' ? primaryListenSockets(inbox, send) : undefined;
   worker = await startWorker(spec, { logger, requestLog: requestLog.logger, share, listenSockets }).catch(
     (error: unknown) => fail(logger, error, 'worker failed to start'),
   );
@@ -245,12 +246,9 @@ async function runWorker(): Promise<void> {
     return;
   }
   logger.info({ port: spec.config.http.port, poolMax: spec.budget.perWorker }, 'worker ready');
-  process.send?.({ type: 'ready' } satisfies WorkerMessage);
+  send({ type: 'ready' });
   // Proof of a running event loop for the primary's hung-worker check; unref'd so it never delays an exit.
-  setInterval(
-    () => process.connected && process.send?.({ type: 'heartbeat' } satisfies WorkerMessage),
-    heartbeatIntervalMs(spec.config.cluster.heartbeatTimeoutMs),
-  ).unref();
+  setInterval(() => send({ type: 'heartbeat' }), heartbeatIntervalMs(spec.config.cluster.heartbeatTimeoutMs)).unref();
 }
 
 /** The validated config, or exit 2 with the reason (no logger exists before the config does). */

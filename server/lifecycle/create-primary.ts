@@ -5,10 +5,11 @@ import { createCrashPolicy, type CrashPolicy } from './crash-policy.js';
 import type { ListenSocketKeeper } from '../listening/listen-socket-handover.js';
 import {
   encodeWorkerSpec,
-  isReadyMessage,
   workerSpecVariable,
+  type PrimaryInbox,
   type PrimaryMessage,
   type ShutdownKind,
+  type WorkerMessage,
   type WorkerSpec,
 } from '../protocol/messages.js';
 import { createRollingReload, type ReloadOutcome } from './rolling-reload.js';
@@ -80,6 +81,8 @@ export interface PrimaryDeps {
   readonly now?: () => number;
   /** HTTP_ACCEPT=reuseport: keeps each slot's listening sockets across its workers (listen-socket-handover.ts). */
   readonly listenSockets?: ListenSocketKeeper;
+  /** Every worker's messages (server/protocol/messages.ts), delivered from cluster's 'message' event. */
+  readonly inbox: PrimaryInbox<Worker>;
 }
 
 /** Forks workers, restarts the ones that die, reloads and shuts down without dropping requests. */
@@ -107,6 +110,35 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     { logger, now, entries: () => entries.values() },
   );
 
+  // Until it says `ready`: how each starting worker's `ready` promise is resolved, by cluster worker id.
+  const readiness = new Map<number, () => void>();
+  // Any message proves a running event loop; a stopping worker's deadline is not renewed by talking.
+  deps.inbox.onAny((_message, worker) => {
+    const entry = entries.get(worker.id);
+    if (entry?.state === 'ready') entry.deadlineAt = now() + options.heartbeatTimeoutMs;
+  });
+  deps.inbox.on('ready', (_message, worker) => {
+    const entry = entries.get(worker.id);
+    if (entry?.state !== 'starting') return;
+    entry.state = 'ready';
+    entry.deadlineAt = now() + options.heartbeatTimeoutMs;
+    readiness.get(worker.id)?.();
+    readiness.delete(worker.id);
+    deps.listenSockets?.reclaim(entry.slot);
+    if (serving.size === options.workers && [...serving.values()].every((e) => e.state === 'ready'))
+      announceStarted(true);
+  });
+  const listenMessage = (
+    message: Extract<WorkerMessage, { type: 'listen:want' | 'listen:keep' }>,
+    worker: Worker,
+    handle: unknown,
+  ) => {
+    const entry = entries.get(worker.id);
+    if (entry) deps.listenSockets?.handle(worker, entry.slot, message, handle);
+  };
+  deps.inbox.on('listen:want', listenMessage);
+  deps.inbox.on('listen:keep', listenMessage);
+
   function fork(slot: number): WorkerEntry {
     const worker = cluster.fork({ ...options.workerEnv, [workerSpecVariable]: encodeWorkerSpec(deps.spec(slot)) });
     let markReady: () => void = () => {};
@@ -114,18 +146,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     const entry: WorkerEntry = { worker, slot, state: 'starting', deadlineAt: now() + startTimeoutMs, ready, exited };
     entries.set(worker.id, entry);
-    worker.on('message', (message: unknown, handle: unknown) => {
-      deps.listenSockets?.handle(worker, slot, message, handle);
-      // Any message proves a running event loop; a stopping worker's deadline is not renewed by talking.
-      if (entry.state === 'ready') entry.deadlineAt = now() + options.heartbeatTimeoutMs;
-      if (!isReadyMessage(message) || entry.state !== 'starting') return;
-      entry.state = 'ready';
-      entry.deadlineAt = now() + options.heartbeatTimeoutMs;
-      markReady();
-      deps.listenSockets?.reclaim(slot);
-      if (serving.size === options.workers && [...serving.values()].every((e) => e.state === 'ready'))
-        announceStarted(true);
-    });
+    readiness.set(worker.id, markReady);
     // IPC errors (e.g. the channel closing mid-send) must not crash the primary.
     worker.on('error', (error) => logger.warn({ err: error, workerId: worker.id, slot }, 'worker IPC error'));
     worker.once('exit', (code, signal) => onExit(entry, code, signal));
@@ -170,6 +191,7 @@ export function createPrimary(options: PrimaryOptions, deps: PrimaryDeps): Prima
 
   function onExit(entry: WorkerEntry, code: number | null, signal: string | null): void {
     entries.delete(entry.worker.id);
+    readiness.delete(entry.worker.id);
     const workerPid = entry.worker.process.pid;
     const wasServing = serving.get(entry.slot) === entry;
     if (wasServing) serving.delete(entry.slot);

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:cluster';
 import type { Server as NetServer } from 'node:net';
+import type { PrimaryMessage, WorkerInbox, WorkerMessage } from '../protocol/messages.js';
 
 /*
  * With HTTP_ACCEPT=reuseport each worker listens on sockets of its own. A listening socket closes when the last
@@ -24,39 +25,14 @@ import type { Server as NetServer } from 'node:net';
 /** A listening socket's handle, as node:child_process passes it between processes. */
 export type ListenHandle = object & { close(): void };
 
-/** Worker → primary: the slot's sockets, if the primary holds them; otherwise the worker opens them and offers them. */
-interface WantMessage {
-  readonly type: 'listen:want';
-  readonly count: number;
-}
-/** Worker → primary, with one socket: keep a copy for the slot's next worker. */
-interface KeepMessage {
-  readonly type: 'listen:keep';
-}
-/** Primary → worker: `count` sockets follow, one per `listen:socket` message (0: open your own). */
-interface OfferMessage {
-  readonly type: 'listen:offer';
-  readonly count: number;
-}
-interface SocketMessage {
-  readonly type: 'listen:socket';
-}
-/** Primary → worker, with one socket of another slot: accept on it too until `listen:release` for that slot. */
-export interface AdoptMessage {
-  readonly type: 'listen:adopt';
-  readonly slot: number;
-}
-export interface ReleaseMessage {
-  readonly type: 'listen:release';
-  readonly slot: number;
-}
-
-export const isMessage = <T extends { type: string }>(value: unknown, type: T['type']): value is T =>
-  typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
-
 export interface ListenSocketKeeper {
-  /** Answers one worker's `listen:*` messages; call it from that worker's 'message' listener. */
-  handle(worker: Worker, slot: number, message: unknown, handle: unknown): void;
+  /** Answers a worker's `listen:want` and `listen:keep` (with the socket it keeps). */
+  handle(
+    worker: Worker,
+    slot: number,
+    message: Extract<WorkerMessage, { type: 'listen:want' | 'listen:keep' }>,
+    handle: unknown,
+  ): void;
   /** Lends `slot`'s sockets to `worker` (of another slot) while `slot` has no worker. */
   lend(slot: number, worker: Worker): void;
   /** `slot` has a ready worker again: the borrower closes its copies of the slot's sockets. */
@@ -77,18 +53,18 @@ export function createListenSocketKeeper(): ListenSocketKeeper {
       const kept = bySlot.get(slot) ?? [];
       if (closed || kept.length === 0 || !worker.isConnected()) return;
       lentTo.set(slot, worker);
-      for (const socket of kept) worker.send({ type: 'listen:adopt', slot } satisfies AdoptMessage, socket as never);
+      for (const socket of kept) worker.send({ type: 'listen:adopt', slot } satisfies PrimaryMessage, socket as never);
     },
     reclaim(slot) {
       const borrower = lentTo.get(slot);
       lentTo.delete(slot);
-      if (borrower?.isConnected()) borrower.send({ type: 'listen:release', slot } satisfies ReleaseMessage);
+      if (borrower?.isConnected()) borrower.send({ type: 'listen:release', slot } satisfies PrimaryMessage);
     },
     forget(worker) {
       for (const [slot, borrower] of lentTo) if (borrower === worker) lentTo.delete(slot);
     },
     handle(worker, slot, message, handle) {
-      if (isMessage<WantMessage>(message, 'listen:want')) {
+      if (message.type === 'listen:want') {
         const kept = bySlot.get(slot) ?? [];
         const offered = !closed && kept.length === message.count ? kept : [];
         if (offered.length === 0 && kept.length > 0) {
@@ -97,9 +73,9 @@ export function createListenSocketKeeper(): ListenSocketKeeper {
           for (const socket of kept) socket.close();
           bySlot.delete(slot);
         }
-        worker.send({ type: 'listen:offer', count: offered.length } satisfies OfferMessage);
-        for (const socket of offered) worker.send({ type: 'listen:socket' } satisfies SocketMessage, socket as never);
-      } else if (isMessage<KeepMessage>(message, 'listen:keep') && isListenHandle(handle)) {
+        worker.send({ type: 'listen:offer', count: offered.length } satisfies PrimaryMessage);
+        for (const socket of offered) worker.send({ type: 'listen:socket' } satisfies PrimaryMessage, socket as never);
+      } else if (isListenHandle(handle)) {
         if (closed) handle.close();
         else bySlot.set(slot, [...(bySlot.get(slot) ?? []), handle]);
       }
@@ -123,33 +99,37 @@ export interface ListenSocketSource {
   keep(sockets: readonly NetServer[]): void;
 }
 
-type Channel = Pick<NodeJS.Process, 'on' | 'off' | 'send'>;
-
 /** The worker's side, over its IPC channel to the primary. */
-export function primaryListenSockets(channel: Channel): ListenSocketSource {
+export function primaryListenSockets(
+  inbox: WorkerInbox,
+  send: (message: WorkerMessage, handle?: unknown) => void,
+): ListenSocketSource {
   return {
     inherit(count) {
       return new Promise((resolve) => {
         let expected: number | undefined;
         const received: ListenHandle[] = [];
-        const done = () => {
-          channel.off('message', onMessage);
+        const check = () => {
+          if (expected === undefined || received.length < expected) return;
+          stopOffer();
+          stopSocket();
           resolve(received);
         };
-        const onMessage = (message: unknown, handle: unknown) => {
-          if (isMessage<OfferMessage>(message, 'listen:offer')) expected = message.count;
-          else if (isMessage<SocketMessage>(message, 'listen:socket') && isListenHandle(handle)) received.push(handle);
-          else return;
-          if (expected !== undefined && received.length >= expected) done();
-        };
-        channel.on('message', onMessage);
-        channel.send?.({ type: 'listen:want', count } satisfies WantMessage);
+        const stopOffer = inbox.on('listen:offer', (message) => {
+          expected = message.count;
+          check();
+        });
+        const stopSocket = inbox.on('listen:socket', (_message, handle) => {
+          if (isListenHandle(handle)) received.push(handle);
+          check();
+        });
+        send({ type: 'listen:want', count });
       });
     },
     keep(sockets) {
       for (const socket of sockets) {
         const handle = (socket as unknown as { _handle?: unknown })._handle;
-        if (handle) channel.send?.({ type: 'listen:keep' } satisfies KeepMessage, handle as never);
+        if (handle) send({ type: 'listen:keep' }, handle);
       }
     },
   };

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { isSettledMessage, type PrimaryMessage } from '../protocol/messages.js';
+import type { PrimaryInbox, PrimaryMessage } from '../protocol/messages.js';
 
 /*
  * The primary's side of live pool ceilings (APP_REPLICAS=auto). A raise takes effect at once; a lower ceiling only
@@ -22,7 +22,10 @@ export interface PoolCeilings {
   stop(): void;
 }
 
-export function createPoolCeilings(initial: { ceiling: number; replicaId: string | undefined }): PoolCeilings {
+export function createPoolCeilings(
+  initial: { ceiling: number; replicaId: string | undefined },
+  deps: { readonly inbox: PrimaryInbox<Worker> },
+): PoolCeilings {
   let ceiling = initial.ceiling;
   let replicaId = initial.replicaId;
   const bounds = new Map<number, number>(); // cluster worker id → the most its pool may hold
@@ -41,14 +44,13 @@ export function createPoolCeilings(initial: { ceiling: number; replicaId: string
     workers.delete(worker.id);
     bounds.delete(worker.id);
   };
-  const onMessage = (worker: Worker, message: unknown) => {
-    // Confirmed at or below `message.ceiling`; a raise sent after it may let the pool grow again up to `ceiling`.
-    if (isSettledMessage(message) && bounds.has(worker.id))
+  // Confirmed at or below `ceiling`; a raise sent after it may let the pool grow again up to the current one.
+  const stopSettled = deps.inbox.on('pool:settled', (message, worker) => {
+    if (bounds.has(worker.id))
       bounds.set(worker.id, Math.min(bounds.get(worker.id)!, Math.max(message.ceiling, ceiling)));
-  };
+  });
   cluster.on('fork', onFork);
   cluster.on('exit', onExit);
-  cluster.on('message', onMessage);
 
   function send(worker: Worker): void {
     if (!worker.isConnected()) return;
@@ -77,7 +79,7 @@ export function createPoolCeilings(initial: { ceiling: number; replicaId: string
     stop() {
       cluster.off('fork', onFork);
       cluster.off('exit', onExit);
-      cluster.off('message', onMessage);
+      stopSettled();
     },
   };
 }

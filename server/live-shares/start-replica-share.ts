@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { ConnectionBudget } from '../budget/connection-budget.js';
 import type { ConnectionCloser } from '../db/connection-closer.js';
-import type { WorkerSpec } from '../protocol/messages.js';
+import type { Worker } from 'node:cluster';
+import type { PrimaryInbox, WorkerSpec } from '../protocol/messages.js';
 import { createPoolCeilings } from './pool-ceilings.js';
 import { replicaShape } from '../budget/replica-shape.js';
 import { createReplicaCoordinator, type CoordinatorObserver, type ReplicaCoordinator } from './replica-coordinator.js';
@@ -29,10 +30,12 @@ export async function startReplicaShare(
     /** The primary's one rule for giving up a connection (connection-closer.ts). */
     readonly closer: ConnectionCloser;
     readonly observer: CoordinatorObserver;
+    /** Every worker's messages: the pools confirm lower ceilings there. */
+    readonly inbox: PrimaryInbox<Worker>;
   },
 ): Promise<ReplicaShare> {
   const { logger } = deps;
-  const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined });
+  const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined }, { inbox: deps.inbox });
   const coordinator = createReplicaCoordinator(
     {
       connection: config.db.connection,

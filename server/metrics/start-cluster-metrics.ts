@@ -1,5 +1,7 @@
+import type { Worker } from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { PrimaryInbox } from '../protocol/messages.js';
 import type { ReloadOutcome } from '../lifecycle/rolling-reload.js';
 import type { Config } from '../config/config.js';
 import type { ConnectionBudget } from '../budget/connection-budget.js';
@@ -30,6 +32,8 @@ export async function startClusterMetrics(
     logger: Logger;
     counts: () => ClusterCounts;
     workers: () => readonly MetricsSource[];
+    /** Every worker's messages: their metrics come back there. */
+    inbox: PrimaryInbox<Worker>;
     /** The primary's one connection, where MySQL's status is read (mysql-status-metrics.ts). */
     statusSource: StatusSource;
   },
@@ -42,7 +46,7 @@ export async function startClusterMetrics(
     { timeoutMs: mysqlStatusTimeoutMs, minIntervalMs: 1000 },
     { logger: deps.logger, source: deps.statusSource },
   );
-  const collect = createWorkerMetricsCollector({ timeoutMs: workerScrapeTimeoutMs });
+  const collect = createWorkerMetricsCollector({ timeoutMs: workerScrapeTimeoutMs }, { inbox: deps.inbox });
   const server = createMetricsServer({
     logger: deps.logger,
     collectOwn: () => primaryMetrics.registry.getMetricsAsJSON(),

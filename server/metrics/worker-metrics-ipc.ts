@@ -1,49 +1,29 @@
 import type { Worker } from 'node:cluster';
 import type { Registry } from 'prom-client';
+import type { PrimaryInbox, PrimaryMessage, WorkerInbox, WorkerMessage } from '../protocol/messages.js';
 
 /*
  * The metrics IPC between the primary and its workers, both ends: the primary asks every worker for its registry over
- * the cluster channel and aggregates the answers into one exposition (create-metrics-server.ts). Lifecycle messages
- * (ready, heartbeat, shutdown) are server/protocol/messages.ts; these share the channel and are told apart by `type`.
+ * the cluster channel and aggregates the answers into one exposition (create-metrics-server.ts). The messages are
+ * `metrics:*` of the one protocol (server/protocol/messages.ts).
  */
 
 /** One process's metrics as prom-client's getMetricsAsJSON() returns them. */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
-
-/** Primary → worker. */
-export interface MetricsRequest {
-  readonly type: 'metrics:request';
-  readonly id: number;
-}
-/** Worker → primary: the answer to the request with the same id. */
-export interface MetricsResponse {
-  readonly type: 'metrics:response';
-  readonly id: number;
-  readonly metrics: unknown[];
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-export const isMetricsRequest = (value: unknown): value is MetricsRequest =>
-  isObject(value) && value['type'] === 'metrics:request' && typeof value['id'] === 'number';
-export const isMetricsResponse = (value: unknown): value is MetricsResponse =>
-  isObject(value) && value['type'] === 'metrics:response' && Array.isArray(value['metrics']);
-
-/** The worker's end of the channel: what it needs of `process`. */
-export interface WorkerChannel {
-  on(event: 'message', listener: (message: unknown) => void): unknown;
-  send?(message: MetricsResponse): unknown;
-}
 
 /**
  * Worker side: answers every metrics request with `registry()`'s metrics. Answered from the start: while the worker
  * is starting, with no series yet, so a scrape during a restart or reload does not wait out its per-worker timeout
  * and count this worker as missing.
  */
-export function answerMetricsRequests(channel: WorkerChannel, registry: () => Registry | undefined): void {
-  channel.on('message', (message: unknown) => {
-    if (!isMetricsRequest(message)) return;
+export function answerMetricsRequests(
+  inbox: WorkerInbox,
+  send: (message: WorkerMessage) => void,
+  registry: () => Registry | undefined,
+): void {
+  inbox.on('metrics:request', ({ id }) => {
     void (registry()?.getMetricsAsJSON() ?? Promise.resolve([])).then((metrics) =>
-      channel.send?.({ type: 'metrics:response', id: message.id, metrics }),
+      send({ type: 'metrics:response', id, metrics }),
     );
   });
 }
@@ -65,8 +45,14 @@ export interface WorkerMetricsResult {
  * AggregatorRegistry.clusterMetrics(), one slow or stopped worker does not fail the whole scrape after 5 s
  * (siimon/prom-client #290, #385): the scrape answers with the workers that replied.
  */
-export function createWorkerMetricsCollector(options: { readonly timeoutMs: number }) {
+export function createWorkerMetricsCollector(
+  options: { readonly timeoutMs: number },
+  deps: { readonly inbox: PrimaryInbox<Worker> },
+) {
   let nextId = 1;
+  // The requests waiting for their answer, by id.
+  const waiting = new Map<number, (metrics: MetricsJson) => void>();
+  deps.inbox.on('metrics:response', (message) => waiting.get(message.id)?.(message.metrics as MetricsJson));
 
   function askOne(source: MetricsSource): Promise<MetricsJson | undefined> {
     const id = nextId++;
@@ -74,19 +60,16 @@ export function createWorkerMetricsCollector(options: { readonly timeoutMs: numb
     return new Promise((resolve) => {
       const finish = (result: MetricsJson | undefined) => {
         clearTimeout(timer);
-        worker.off('message', onMessage);
+        waiting.delete(id);
         worker.off('exit', onExit);
         resolve(result);
       };
-      const onMessage = (message: unknown) => {
-        if (isMetricsResponse(message) && message.id === id) finish(message.metrics as MetricsJson);
-      };
       const onExit = () => finish(undefined);
       const timer = setTimeout(() => finish(undefined), options.timeoutMs);
-      worker.on('message', onMessage);
+      waiting.set(id, finish);
       worker.once('exit', onExit);
       if (!worker.isConnected()) return finish(undefined);
-      worker.send({ type: 'metrics:request', id } satisfies MetricsRequest, (error: Error | null) => {
+      worker.send({ type: 'metrics:request', id } satisfies PrimaryMessage, (error: Error | null) => {
         if (error) finish(undefined);
       });
     });

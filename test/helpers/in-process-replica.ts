@@ -4,6 +4,7 @@ import type { ReplicaShape } from '../../server/budget/replica-shape.js';
 import { createPoolCeilings, type PoolCeilings } from '../../server/live-shares/pool-ceilings.js';
 import { createReplicaCoordinator, type ReplicaCoordinator } from '../../server/live-shares/replica-coordinator.js';
 import type { DbConnectionOptions } from '../../server/config/config.js';
+import { createInbox, readWorkerMessage } from '../../server/protocol/messages.js';
 import { createConnectionCloser } from '../../server/db/connection-closer.js';
 import { createThreadKiller } from '../../server/db/thread-killer.js';
 
@@ -42,7 +43,8 @@ export function startReplica(
     { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   );
   const counts = { fenced: 0, renewFailed: 0 };
-  const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined });
+  // No workers in the test process: nothing is ever delivered to this inbox.
+  const ceilings = createPoolCeilings({ ceiling: 0, replicaId: undefined }, { inbox: createInbox(readWorkerMessage) });
   const killer = createThreadKiller({ connection, timeoutMs: 1000 }, { logger });
   const closer = createConnectionCloser({ quitTimeoutMs: 1000 }, { killer, logger });
   const coordinator = createReplicaCoordinator(
