@@ -1,8 +1,8 @@
-import type { components, operations } from './api-types.js';
+import type { components, operations } from './generated/api-types.js';
 import type { Credential } from './credentials.js';
 
 /*
- * The API as the load tester speaks it, typed from the OpenAPI document (api-types.ts is generated from
+ * The API as the load tester speaks it, typed from the OpenAPI document (generated/api-types.ts is generated from
  * docs/openapi.json by `npm run openapi`): a change to the contract that breaks the tester fails the type-check.
  */
 

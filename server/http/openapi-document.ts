@@ -205,6 +205,8 @@ export function createOpenApiDocument(routes: readonly RouteSpec[] = routeTable)
     },
     // Relative: the API is wherever this document was fetched from.
     servers: [{ url: '/' }],
+    // Not for editing: the route table is where the contract is written.
+    'x-generated-by': '`npm run openapi`, from the route table (server/http/routes/route-table.ts)',
     security: [],
     tags: [
       { name: 'users', description: 'Accounts' },

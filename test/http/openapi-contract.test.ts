@@ -33,7 +33,7 @@ describe('OpenAPI contract', () => {
       assert.doesNotMatch(output, /\b(warning|error)\b/, output);
     });
 
-    it('types the load tester: loadtest/engine/api-types.ts is what openapi-typescript generates from it', function () {
+    it('types the load tester: loadtest/engine/generated/api-types.ts is what openapi-typescript generates from it', function () {
       this.timeout(60_000);
       const dir = mkdtempSync(join(tmpdir(), 'api-types-'));
       try {
@@ -44,7 +44,7 @@ describe('OpenAPI contract', () => {
         });
         assert.equal(generated.status, 0, generated.stderr);
         assert.equal(
-          readFileSync(resolve(repoRoot, 'loadtest/engine/api-types.ts'), 'utf8'),
+          readFileSync(resolve(repoRoot, 'loadtest/engine/generated/api-types.ts'), 'utf8'),
           readFileSync(out, 'utf8'),
         );
       } finally {
