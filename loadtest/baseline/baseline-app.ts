@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { RequestListener, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import mysql from 'mysql2/promise';
 
@@ -19,6 +20,36 @@ export interface BaselineOptions {
 
 const sql = `SELECT u.id, u.email, u.name, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
   WHERE s.token_hash = ? AND s.expires_at > ?`;
+
+/**
+ * The same lookup with no framework at all: node:http and a mysql2 pool. The ceiling of what the lookup can cost in
+ * Node; the benchmark reports its ratio, it is no target.
+ */
+export function createBareHandler(options: Omit<BaselineOptions, 'mode'>): {
+  handler: RequestListener;
+  close(): Promise<void>;
+} {
+  const pool = mysql.createPool({ ...options.connection, timezone: 'Z', connectionLimit: options.poolSize });
+  const answer = (res: ServerResponse, status: number, body?: unknown) => {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  };
+  const handler: RequestListener = (req, res) => {
+    if (req.url === '/healthz') return answer(res, 200, { status: 'ok' });
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (req.url !== '/api/me' || !token) return answer(res, 401);
+    const params = [createHash('sha256').update(token).digest(), new Date()];
+    pool.execute<mysql.RowDataPacket[]>(sql, params).then(
+      ([rows]) => answer(res, rows[0] ? 200 : 401, rows[0]),
+      () => answer(res, 500),
+    );
+  };
+  return { handler, close: () => pool.end() };
+}
 
 export function createBaselineApp(options: BaselineOptions): { app: Koa; close(): Promise<void> } {
   const connection = { ...options.connection, timezone: 'Z' };

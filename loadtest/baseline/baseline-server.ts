@@ -1,9 +1,10 @@
 import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
-import { createBaselineApp } from './baseline-app.js';
+import { createBareHandler, createBaselineApp } from './baseline-app.js';
 
-/* The baseline of baseline-app.ts as a cluster like the product's: WORKERS workers on PORT (MODE, POOL_SIZE). */
+/* The baselines of baseline-app.ts as a cluster like the product's: WORKERS workers on PORT (MODE pool, bare or
+ * per-request; POOL_SIZE). */
 
 const port = Number(process.env['PORT'] ?? 8090);
 const workers = Number(process.env['WORKERS'] ?? 2);
@@ -16,10 +17,15 @@ if (cluster.isPrimary) {
     process.exit(0);
   });
 } else {
-  const { app } = createBaselineApp({
-    connection,
-    mode: process.env['MODE'] === 'per-request' ? 'per-request' : 'pool',
-    poolSize: Number(process.env['POOL_SIZE'] ?? 10),
-  });
-  createServer(app.callback()).listen(port, '127.0.0.1');
+  const poolSize = Number(process.env['POOL_SIZE'] ?? 10);
+  // MODE=bare: node:http and mysql2 alone, no framework.
+  const handler =
+    process.env['MODE'] === 'bare'
+      ? createBareHandler({ connection, poolSize }).handler
+      : createBaselineApp({
+          connection,
+          mode: process.env['MODE'] === 'per-request' ? 'per-request' : 'pool',
+          poolSize,
+        }).app.callback();
+  createServer(handler).listen(port, '127.0.0.1');
 }

@@ -3,6 +3,7 @@ import type { DbPool } from '../db/create-db-pool.js';
 import { transaction } from '../db/transaction.js';
 import type { WriteOptions } from '../db/write-options.js';
 import { hashSessionToken, newSessionToken } from './session-token.js';
+import { createSessionLookup } from './session-lookup.js';
 import { userFromRow, type User } from './user-store.js';
 
 export interface NewSession {
@@ -27,7 +28,19 @@ const insertSession =
   'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)';
 const selectExpiry = 'SELECT expires_at FROM sessions WHERE token_hash = ?';
 
-export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: number }): SessionStore {
+// Lookups answered by one statement at most: a JSON array of this many hashes is a few kilobytes.
+const maxLookupBatch = 32;
+
+export function createSessionStore(
+  db: DbPool,
+  options: {
+    readonly ttlSeconds: number;
+    /** Lookup statements at once (SESSION_LOOKUP_CONCURRENCY); 0: each lookup its own statement. */
+    readonly lookupConcurrency?: number;
+  },
+): SessionStore {
+  const concurrency = options.lookupConcurrency ?? 4;
+  const lookup = concurrency > 0 ? createSessionLookup(db, { maxBatch: maxLookupBatch, concurrency }) : undefined;
   return {
     async create(userId, { signal, alsoInTransaction } = {}) {
       const token = newSessionToken();
@@ -54,6 +67,7 @@ export function createSessionStore(db: DbPool, options: { readonly ttlSeconds: n
       );
     },
     async findUser(token, signal) {
+      if (lookup) return lookup.findUser(hashSessionToken(token), signal);
       const rows = await db.execute<RowDataPacket[]>(
         `SELECT u.id, u.email, u.name, u.created_at
            FROM sessions s JOIN users u ON u.id = s.user_id

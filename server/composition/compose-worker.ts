@@ -104,7 +104,10 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
     requestLog: deps.requestLog,
     db,
     users: createUserStore(db),
-    sessions: createSessionStore(db, { ttlSeconds: config.auth.sessionTtlSeconds }),
+    sessions: createSessionStore(db, {
+      ttlSeconds: config.auth.sessionTtlSeconds,
+      lookupConcurrency: config.auth.sessionLookupConcurrency,
+    }),
     hasher,
     throttle: createLoginThrottle(db, defaultThrottlePolicy),
     // A claim on a key lasts as long as the request that holds it may run, and a second more for the clocks' sake.

@@ -93,6 +93,11 @@ export interface Config {
     /** log2 of scrypt's N; 14 means N = 16384 (16 MiB per hash). */
     readonly passwordHashCost: number;
     readonly sessionTtlSeconds: number;
+    /**
+     * Session lookup statements a worker runs at once; the lookups that arrive meanwhile are answered together by the
+     * next one. 0: every lookup its own statement.
+     */
+    readonly sessionLookupConcurrency: number;
     /** Concurrent hashes per worker; more wait in a queue of `hashQueue` for at most `hashQueueTimeoutMs`. */
     readonly hashConcurrency: number;
     readonly hashQueue: number;

@@ -39,6 +39,7 @@ export const envSchema = z.object({
   LOG_REQUEST_FLUSH_MS: int(0, 60_000).default(1000),
   PASSWORD_HASH_COST: int(10, 20).default(14),
   SESSION_TTL_SECONDS: int(60, 31_536_000).default(86_400),
+  SESSION_LOOKUP_CONCURRENCY: int(0, 1000).default(4),
   PASSWORD_HASH_CONCURRENCY: int(1, 64).optional(),
   PASSWORD_HASH_QUEUE: int(0, 10_000).optional(),
   PASSWORD_HASH_QUEUE_TIMEOUT_MS: int(1, 60_000).default(500),
@@ -138,6 +139,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     auth: {
       passwordHashCost: e.PASSWORD_HASH_COST,
       sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      sessionLookupConcurrency: e.SESSION_LOOKUP_CONCURRENCY,
       // scrypt is CPU- and memory-bound: by default each worker hashes on its share of the cores, no more,
       // and keeps a short line (5 per slot): the back of a longer line could not be served within the wait
       // limit anyway and would get its 503 late instead of at once (measured in test/chaos/login-overload).

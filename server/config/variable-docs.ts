@@ -248,6 +248,16 @@ export const variableDocs: { readonly [K in keyof z.input<typeof envSchema>]-?: 
     ],
   },
   SESSION_TTL_SECONDS: { group: 'Auth', summary: 'session lifetime', comment: ['Session lifetime.'] },
+  SESSION_LOOKUP_CONCURRENCY: {
+    group: 'Auth',
+    summary:
+      'session lookup statements a worker runs at once; the lookups that arrive meanwhile are answered together by the next (`0`: each its own statement)',
+    comment: [
+      'Every authenticated request looks its session up. A worker runs at most this many lookup statements at once; the',
+      'lookups that arrive meanwhile wait and are answered together, by one statement, as soon as one finishes, so under',
+      'load a round trip to MySQL serves many requests. 0: every lookup its own statement.',
+    ],
+  },
   PASSWORD_HASH_CONCURRENCY: {
     group: 'Auth',
     summary: 'hashes a worker runs at once (admission control for scrypt); more logins wait for a slot',
