@@ -2,14 +2,8 @@ import { createHash } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from 'pino';
-import type { LoginThrottle } from '../auth/login-throttle.js';
-import type { PasswordHasher } from '../auth/password-hasher.js';
-import type { SessionStore } from '../auth/session-store.js';
-import type { UserStore } from '../auth/user-store.js';
-import type { DbPool } from '../db/create-db-pool.js';
 import type { AppState } from './app-state.js';
 import { errorBoundary } from './error-boundary.js';
-import type { IdempotentResponder } from './idempotent-responder.js';
 import type { AdmissionLimiter } from '../admission/admission-limiter.js';
 import { requestAdmission, type AdmissionObserver } from './request-admission.js';
 import { requestContext, type ResponseObserver } from './request-context.js';
@@ -18,18 +12,11 @@ import { createOpenApiDocument } from './openapi-document.js';
 import type { RouteDeps } from './route-spec.js';
 import { routeTable } from './routes/route-table.js';
 
-export interface AppDeps {
+/** What the routes use (route-spec.ts), and what the middleware around them needs. */
+export interface AppDeps extends Omit<RouteDeps, 'openApi'> {
   readonly logger: Logger;
   /** The request log (createRequestLogger); the main logger when not given. */
   readonly requestLog?: Logger;
-  readonly db: DbPool;
-  readonly users: UserStore;
-  readonly sessions: SessionStore;
-  readonly hasher: PasswordHasher;
-  readonly throttle: LoginThrottle;
-  /** Idempotency-Key on the routes that create something (registration, login). */
-  readonly idempotency: IdempotentResponder;
-  readonly bodyLimitBytes: number;
   /**
    * Proxies in front of the app; 0: the socket's peer is the client. Otherwise the client is the X-Forwarded-For
    * entry this many places from the right (what the outermost trusted proxy saw), never the leftmost, which the
@@ -41,13 +28,11 @@ export interface AppDeps {
   readonly instrumentation?: ResponseObserver | undefined;
   /** The longest a request is waited for before its 503 (acquire + statement deadline); none when absent. */
   readonly requestTimeoutMs?: number;
-  /** True once this worker started draining: readiness fails and responses close their connection. */
-  readonly isShuttingDown: () => boolean;
   /** Requests beyond the limiter's concurrency wait in line (requestAdmission); none wait when absent. */
   readonly admission?: { readonly limiter: AdmissionLimiter; readonly observer?: AdmissionObserver | undefined };
 }
 
-/** What the API is: middleware and routes. How it runs (listen, signals) lives in cluster/. */
+/** What the API is: middleware and routes. How it runs (listen, signals) lives in composition/ and lifecycle/. */
 export function createApp(deps: AppDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   // Errors are handled by the boundary; koa's default handler would print stacks to stderr.

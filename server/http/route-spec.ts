@@ -55,8 +55,10 @@ export interface RouteDeps {
   readonly sessions: SessionStore;
   readonly hasher: PasswordHasher;
   readonly throttle: LoginThrottle;
+  /** Idempotency-Key on the routes that create something (registration, login). */
   readonly idempotency: IdempotentResponder;
   readonly bodyLimitBytes: number;
+  /** True once this worker started draining: readiness fails and responses close their connection. */
   readonly isShuttingDown: () => boolean;
   /** This app's OpenAPI document, serialised once, with its ETag. */
   readonly openApi: { readonly text: string; readonly etag: string };
