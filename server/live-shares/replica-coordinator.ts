@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import mysql, { type Connection } from 'mysql2/promise';
+import type { Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { liveBudget, type ConnectionBudget } from '../budget/connection-budget.js';
 import { planStep, type ClaimView } from '../budget/live-shares.js';
@@ -10,6 +10,8 @@ import { DeadlineError, withDeadline } from '../deadline/with-deadline.js';
 import { readServerLimits } from '../db/admin-connection.js';
 import type { ConnectionCloser } from '../db/connection-closer.js';
 import { errorCode } from '../db/db-errors.js';
+import { createClaimObserver } from './claim-observer.js';
+import { createCoordinationSession } from './coordination-session.js';
 import * as claims from './replica-claims.js';
 import type { PoolCeilings } from './pool-ceilings.js';
 
@@ -21,13 +23,11 @@ import type { PoolCeilings } from './pool-ceilings.js';
  * Order is what keeps Σ of every replica's connections ≤ limit − reserve: a grant is raised before the pools may grow,
  * and lowered only after they have shrunk; another replica's grant is freed only once its threads are gone.
  *
- * Expiry is judged the way Kubernetes leader election judges a lease: by each observer's own monotonic clock. A claim
- * is expired when this replica has not seen it change for a whole lease; MySQL's clock decides nothing, so no step of
- * it can expire anyone. A replica that cannot renew for `leaseMs − heartbeatMs` (by its own monotonic clock, from
+ * Expiry is judged by each observer's own monotonic clock (claim-observer.ts). A replica that cannot renew for `leaseMs − heartbeatMs` (by its own monotonic clock, from
  * before the last renewal was sent) fences itself: ceiling 0, requests get 503. So it stops before any observer can
  * have seen a full lease without a change from it. It then joins again as a new claim.
  *
- * Everything the coordination holds on MySQL is bounded by MySQL itself (the session settings below): a replica that
+ * Everything the coordination holds on MySQL is bounded by MySQL itself (coordination-session.ts): a replica that
  * freezes mid-step holds nothing longer than the session's wait_timeout, and waits of its own end after a second.
  */
 
@@ -61,15 +61,7 @@ export interface ReplicaCoordinator {
   leave(deadlineMs: number): Promise<void>;
 }
 
-// Seconds MySQL lets the coordination session idle (in a transaction or not) before it ends it and releases its locks.
-const sessionIdleSeconds = 3;
-// Seconds any lock wait of the coordination session may last, row locks and metadata locks (FTWRL included).
-const lockWaitSeconds = 1;
 const forgetEveryBeats = 30;
-
-const sessionSettings =
-  `SET SESSION wait_timeout = ${sessionIdleSeconds}, innodb_lock_wait_timeout = ${lockWaitSeconds},` +
-  ` lock_wait_timeout = ${lockWaitSeconds}, net_read_timeout = ${sessionIdleSeconds}, net_write_timeout = ${sessionIdleSeconds}`;
 
 export function createReplicaCoordinator(
   options: ReplicaCoordinatorOptions,
@@ -86,13 +78,20 @@ export function createReplicaCoordinator(
   const now = deps.now ?? (() => performance.now());
   const logger = deps.logger.child({ component: 'replica-coordinator' });
   const stepTimeoutMs = 2 * heartbeatMs;
-  const connectTimeoutMs = Math.max(1000, heartbeatMs);
-  let session: Promise<Connection> | undefined;
   let replicaId: string | undefined;
   /** This replica's own earlier claims (it fenced itself): retired as soon as MySQL answers. */
   const lapsed = new Set<string>();
-  /** Every claim seen, and when (on this replica's clock) it last changed. */
-  const seen = new Map<string, { version: string; changedAt: number }>();
+  const claimObserver = createClaimObserver({ leaseMs }, { now });
+  // After a reconnect its connection registers under the claim again: a retirement kills what is registered.
+  const session = createCoordinationSession(
+    { connection: options.connection, connectTimeoutMs: Math.max(1000, heartbeatMs) },
+    {
+      closer,
+      prepare: async (fresh) => {
+        if (replicaId !== undefined) await claims.registerCoordinator(fresh, replicaId);
+      },
+    },
+  );
   let granted = 0;
   let live = 0;
   let limits: ServerLimits | undefined;
@@ -114,64 +113,13 @@ export function createReplicaCoordinator(
     observer.fenced();
   }
 
-  /** The coordination connection, opened with MySQL-enforced bounds; a connection it gave up on is closed and killed. */
-  function connection(): Promise<Connection> {
-    if (session) return session;
-    const opening = withDeadline(
-      connectTimeoutMs,
-      async () => {
-        const fresh = await mysql.createConnection({
-          ...options.connection,
-          connectTimeout: connectTimeoutMs,
-          enableKeepAlive: true,
-          timezone: 'Z',
-        });
-        (fresh as unknown as NodeJS.EventEmitter).on('error', () => dropSession(opening));
-        try {
-          await fresh.query(sessionSettings);
-          await fresh.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
-          if (replicaId !== undefined) await claims.registerCoordinator(fresh, replicaId);
-        } catch (error) {
-          void closer.close(fresh, 'abandon');
-          throw error;
-        }
-        return fresh;
-      },
-      { what: 'coordination connect', late: (fresh) => void closer.close(fresh, 'abandon') },
-    );
-    session = opening;
-    opening.catch(() => dropSession(opening));
-    return opening;
-  }
-
-  /** Forgets the session (only if it is still the current one) and makes sure its thread ends. */
-  function dropSession(which: Promise<Connection> | undefined = session): void {
-    if (which === undefined || which !== session) return;
-    session = undefined;
-    which.then(
-      (conn) => void closer.close(conn, 'abandon'),
-      () => undefined,
-    );
-  }
-
-  /** Marks what changed since the last look, and which claims have not changed for a whole lease. */
-  function observe(rows: readonly claims.ClaimRow[]): ClaimView[] {
-    const at = now();
-    const ids = new Set(rows.map((row) => row.id));
-    for (const id of seen.keys()) if (!ids.has(id)) seen.delete(id);
-    return rows.map(({ version, retired, ...row }) => {
-      const last = seen.get(row.id);
-      if (!last || last.version !== version) seen.set(row.id, { version, changedAt: at });
-      const quiet = at - (seen.get(row.id)?.changedAt ?? at);
-      return { ...row, expired: row.id !== replicaId && (retired || lapsed.has(row.id) || quiet >= leaseMs) };
-    });
-  }
+  const observe = (rows: readonly claims.ClaimRow[]) => claimObserver.observe(rows, { self: replicaId, lapsed });
 
   async function step(signal: AbortSignal): Promise<void> {
     const stillMine = () => {
       if (signal.aborted) throw new DeadlineError('coordination step');
     };
-    const conn = await connection();
+    const conn = await session.connection();
     stillMine();
     if (replicaId === undefined) {
       const id = randomBytes(16).toString('hex');
@@ -259,7 +207,7 @@ export function createReplicaCoordinator(
     } catch (error) {
       observer.renewFailed();
       logger.warn({ code: errorCode(error), replicaId }, 'coordination step failed; reconnecting');
-      dropSession();
+      session.drop();
     } finally {
       observer.observed(budget());
     }
@@ -299,19 +247,19 @@ export function createReplicaCoordinator(
       schedule();
     },
     async query<T>(sql: string, timeoutMs: number): Promise<T> {
-      const opened = session;
+      const opened = session.current();
       try {
         return await withDeadline(
           timeoutMs,
           async () => {
-            const [rows] = await (await connection()).query(sql);
+            const [rows] = await (await session.connection()).query(sql);
             return rows as T;
           },
           { what: 'status read' },
         );
       } catch (error) {
         // A read that timed out left its command queued on the connection: the next step gets a fresh one.
-        if (error instanceof DeadlineError) dropSession(opened ?? session);
+        if (error instanceof DeadlineError) session.drop(opened ?? session.current());
         throw error;
       }
     },
@@ -327,7 +275,7 @@ export function createReplicaCoordinator(
           replicaId = undefined;
           ceilings.set(0, undefined);
           if (id !== undefined)
-            await withDeadline(giveUpAt - now(), async () => claims.deleteClaim(await connection(), id), {
+            await withDeadline(giveUpAt - now(), async () => claims.deleteClaim(await session.connection(), id), {
               what: 'deleting the claim',
             });
           logger.info({ replicaId: id }, 'replica left: its grant is free');
@@ -337,14 +285,8 @@ export function createReplicaCoordinator(
             `could not delete the claim; the others retire it once it has not changed for ${leaseMs} ms`,
           );
         } finally {
-          const last = session;
-          session = undefined;
           ceilings.stop();
-          const conn = await last?.catch(() => undefined);
-          if (conn)
-            await withDeadline(Math.max(0, giveUpAt - now()), () => closer.close(conn, 'quit'), {
-              what: 'closing the coordination connection',
-            }).catch(() => {});
+          await session.close(Math.max(0, giveUpAt - now()));
         }
       })();
       return leaving;
