@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClusterProcess, LogLine } from '../../harness/cluster-process.js';
+import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
+import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import type { Sample } from '../../harness/traffic.js';
 
-/* Shared by the chaos tests (faults under load, overload): users, log lookups, one-line figures. */
+/* Shared by the chaos tests (faults under load, overload): the stack, users, log lookups, one-line figures. */
 
 export { isAlive, lines } from '../../harness/cluster-process.js';
 export { password, signUp } from '../helpers/sign-up.js';
@@ -51,4 +52,37 @@ export function figures(name: string, values: Record<string, unknown>): void {
     )
     .join(' ');
   console.log(`      [chaos] ${name}: ${text}`);
+}
+
+/** A cluster on a throwaway MariaDB of its own, started before the suite's tests and stopped after them. */
+export interface ClusterStack {
+  readonly mariadb: ThrowawayMariadb;
+  readonly cluster: ClusterProcess;
+}
+
+/**
+ * Registers the suite's before and after hooks for a cluster (`env` beside the server's DATABASE_URL) on a throwaway
+ * MariaDB; the returned stack is there once the suite's tests run.
+ */
+export function clusterOnThrowawayMariadb(env: Record<string, string>): ClusterStack {
+  let mariadb: ThrowawayMariadb | undefined;
+  let cluster: ClusterProcess | undefined;
+  before(async () => {
+    mariadb = await startThrowawayMariadb();
+    cluster = await startCluster({ DATABASE_URL: mariadb.url, ...env });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await mariadb?.destroy();
+  });
+  return {
+    get mariadb() {
+      if (!mariadb) throw new Error('the stack is started by the suite’s before hook');
+      return mariadb;
+    },
+    get cluster() {
+      if (!cluster) throw new Error('the stack is started by the suite’s before hook');
+      return cluster;
+    },
+  };
 }

@@ -1,9 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, send, Stopper, tally, type Sample } from '../../harness/traffic.js';
 import { waitUntil } from '../../harness/wait-until.js';
-import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
+import { describeFailures, figures, lines, ok, signUp, clusterOnThrowawayMariadb } from './chaos-fixtures.js';
 
 /*
  * Graceful shutdown under load: SIGTERM to the primary while 24 keep-alive clients loop on /api/me,
@@ -18,25 +16,11 @@ const shutdownTimeoutMs = 8000;
 
 describe('chaos: graceful shutdown (SIGTERM) under load', function () {
   this.timeout(60_000);
-  let mariadb: ThrowawayMariadb | undefined;
-  let cluster: ClusterProcess | undefined;
 
-  before(async () => {
-    mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({
-      WORKERS: '2',
-      DATABASE_URL: mariadb.url,
-      SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs),
-    });
-  });
-
-  after(async () => {
-    await cluster?.stop();
-    await mariadb?.destroy();
-  });
+  const stack = clusterOnThrowawayMariadb({ WORKERS: '2', SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) });
 
   it('completes every request sent before the signal, refuses new connections cleanly, exits 0 in time', async () => {
-    const c = cluster!;
+    const c = stack.cluster;
     const { auth } = await signUp(c.url, 'chaos-term');
     const stopper = new Stopper();
     // Keep-alive clients answered so far, by load: once each has been, its next request goes out on a connection a

@@ -1,10 +1,18 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import type { LogLine } from '../../harness/cluster-process.js';
 import { closedLoop, percentile, probe, Stopper, tally } from '../../harness/traffic.js';
 import { waitUntil } from '../../harness/wait-until.js';
-import { describeFailures, figures, isAlive, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
+import {
+  describeFailures,
+  figures,
+  isAlive,
+  lines,
+  ok,
+  signUp,
+  timeOf,
+  clusterOnThrowawayMariadb,
+} from './chaos-fixtures.js';
 
 /*
  * Hung worker: SIGSTOP one of two workers (WORKER_HEARTBEAT_TIMEOUT_MS=2000) while 16 keep-alive clients
@@ -23,27 +31,16 @@ const clientTimeoutMs = 4000;
 
 describe('chaos: a hung worker (SIGSTOP) under load', function () {
   this.timeout(60_000);
-  let mariadb: ThrowawayMariadb | undefined;
-  let cluster: ClusterProcess | undefined;
   let stopped: number | undefined;
 
-  before(async () => {
-    mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({
-      WORKERS: '2',
-      DATABASE_URL: mariadb.url,
-      WORKER_HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutMs),
-    });
-  });
-
-  after(async () => {
+  // Registered first, so it runs before the stack stops: a stopped worker would never drain.
+  after(() => {
     if (stopped !== undefined && isAlive(stopped)) process.kill(stopped, 'SIGCONT');
-    await cluster?.stop();
-    await mariadb?.destroy();
   });
+  const stack = clusterOnThrowawayMariadb({ WORKERS: '2', WORKER_HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutMs) });
 
   it('keeps /metrics answering, kills the silent worker after the timeout and replaces it', async () => {
-    const c = cluster!;
+    const c = stack.cluster;
     const { auth } = await signUp(c.url, 'chaos-hung');
     const slot = 1;
     stopped = Number(

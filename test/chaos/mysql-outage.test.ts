@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
 import { scrape } from '../../harness/scrape.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, Stopper, tally, type Sample } from '../../harness/traffic.js';
 import { waitUntil } from '../../harness/wait-until.js';
-import { describeFailures, figures, lines, ok, signUp } from './chaos-fixtures.js';
+import { describeFailures, figures, lines, ok, signUp, clusterOnThrowawayMariadb } from './chaos-fixtures.js';
 
 /*
  * MySQL dies and returns: a throwaway mariadbd is stopped (SIGTERM), then killed (SIGKILL), each time
@@ -21,31 +19,21 @@ const outageMs = 2000;
 
 describe('chaos: MySQL dies and returns under load', function () {
   this.timeout(90_000);
-  let mariadb: ThrowawayMariadb | undefined;
-  let cluster: ClusterProcess | undefined;
   let auth: Record<string, string>;
   let workerPids: number[];
 
+  const stack = clusterOnThrowawayMariadb({ WORKERS: '2', DB_ACQUIRE_TIMEOUT_MS: String(acquireTimeoutMs) });
+
   before(async () => {
-    mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({
-      WORKERS: '2',
-      DATABASE_URL: mariadb.url,
-      DB_ACQUIRE_TIMEOUT_MS: String(acquireTimeoutMs),
-    });
+    const cluster = stack.cluster;
     ({ auth } = await signUp(cluster.url, 'chaos-mysql'));
     workerPids = cluster.readyWorkerPids().sort();
   });
 
-  after(async () => {
-    await cluster?.stop();
-    await mariadb?.destroy();
-  });
-
   for (const mode of ['stop', 'kill'] as const) {
     it(`${mode === 'stop' ? 'a clean stop (SIGTERM)' : 'a crash (SIGKILL)'}: 503 + Retry-After, never 401, no exit; recovers by itself`, async () => {
-      const c = cluster!;
-      const db = mariadb!;
+      const c = stack.cluster;
+      const db = stack.mariadb;
       const metricsUrl = `http://127.0.0.1:${c.metricsPort}/metrics`;
       const mark = c.logs.length;
       const stopper = new Stopper();

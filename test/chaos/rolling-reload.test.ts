@@ -1,9 +1,17 @@
 import { strict as assert } from 'node:assert';
-import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
+import type { LogLine } from '../../harness/cluster-process.js';
 import { closedLoop, percentile, probe, Stopper, type Sample } from '../../harness/traffic.js';
 import { waitUntil } from '../../harness/wait-until.js';
-import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
+import {
+  answeredBy,
+  describeFailures,
+  figures,
+  lines,
+  ok,
+  signUp,
+  timeOf,
+  clusterOnThrowawayMariadb,
+} from './chaos-fixtures.js';
 
 /*
  * Rolling reload under load: SIGHUP while 24 keep-alive clients loop on /api/me and 8 clients open a new
@@ -13,21 +21,11 @@ import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from
 
 describe('chaos: rolling reload (SIGHUP) under load', function () {
   this.timeout(60_000);
-  let mariadb: ThrowawayMariadb | undefined;
-  let cluster: ClusterProcess | undefined;
 
-  before(async () => {
-    mariadb = await startThrowawayMariadb();
-    cluster = await startCluster({ WORKERS: '2', DATABASE_URL: mariadb.url });
-  });
-
-  after(async () => {
-    await cluster?.stop();
-    await mariadb?.destroy();
-  });
+  const stack = clusterOnThrowawayMariadb({ WORKERS: '2' });
 
   it('fails no request and replaces every worker', async () => {
-    const c = cluster!;
+    const c = stack.cluster;
     const { auth } = await signUp(c.url, 'chaos-reload');
     const before = c.readyWorkerPids().sort();
     assert.equal(before.length, 2);

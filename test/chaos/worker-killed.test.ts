@@ -1,11 +1,19 @@
 import { strict as assert } from 'node:assert';
-import { startCluster, type ClusterProcess, type LogLine } from '../../harness/cluster-process.js';
+import type { LogLine } from '../../harness/cluster-process.js';
 import { scrape } from '../../harness/scrape.js';
-import { startThrowawayMariadb, type ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { closedLoop, percentile, probe, send, Stopper, tally, type Sample } from '../../harness/traffic.js';
 import { waitUntil } from '../../harness/wait-until.js';
 import { everyPathBy, pathsByPid } from '../helpers/answering-pids.js';
-import { answeredBy, describeFailures, figures, lines, ok, signUp, timeOf } from './chaos-fixtures.js';
+import {
+  answeredBy,
+  describeFailures,
+  figures,
+  lines,
+  ok,
+  signUp,
+  timeOf,
+  clusterOnThrowawayMariadb,
+} from './chaos-fixtures.js';
 
 /*
  * Worker killed: kill -9 one of two workers while 32 keep-alive clients loop on /api/me. The primary
@@ -21,28 +29,13 @@ const clients = 32;
 
 describe('chaos: a worker killed with SIGKILL under load', function () {
   this.timeout(60_000);
-  let mariadb: ThrowawayMariadb | undefined;
-  let cluster: ClusterProcess | undefined;
 
-  before(async () => {
-    mariadb = await startThrowawayMariadb();
-    // Request lines written at once: the test tells which worker answered each client from them, and a SIGKILL'd
-    // worker takes its buffered lines with it.
-    cluster = await startCluster({
-      WORKERS: '2',
-      DATABASE_URL: mariadb.url,
-      DB_ACQUIRE_TIMEOUT_MS: '500',
-      LOG_REQUEST_FLUSH_MS: '0',
-    });
-  });
-
-  after(async () => {
-    await cluster?.stop();
-    await mariadb?.destroy();
-  });
+  // Request lines written at once: the test tells which worker answered each client from them, and a SIGKILL'd
+  // worker takes its buffered lines with it.
+  const stack = clusterOnThrowawayMariadb({ WORKERS: '2', DB_ACQUIRE_TIMEOUT_MS: '500', LOG_REQUEST_FLUSH_MS: '0' });
 
   it('is replaced in its slot; failures ≤ the clients it was serving; /metrics keeps answering; restarts counted', async () => {
-    const c = cluster!;
+    const c = stack.cluster;
     const metricsUrl = `http://127.0.0.1:${c.metricsPort}`;
     const { auth, token } = await signUp(c.url, 'chaos-kill');
     const slot = 1;
