@@ -153,7 +153,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
 
   /** The pool's one way to close a connection: it counts until its server thread is gone (connection-closer.ts). */
   function close(pooled: PooledConnection, how: CloseHow): Promise<void> {
-    pooled.closing ??= closer.close(pooled.connection, how).finally(() => ceiling.closed(pooled));
+    pooled.closing ??= closer.close(pooled.connection, how, pooled.serverId).finally(() => ceiling.closed(pooled));
     return pooled.closing;
   }
   const { run } = createStatementDeadline({ close, observer, logger, now });

@@ -7,6 +7,7 @@ import { DatabaseUnavailableError, errorCode } from './db-errors.js';
 import type { PoolCeiling } from './pool-ceiling.js';
 import type { PoolObserver } from './pool-observer.js';
 import type { PooledConnection } from './pooled-connection.js';
+import { readServerIdentity } from './server-identity.js';
 
 /** A connection's lifetime is shortened by up to this share, so connections opened together do not expire together. */
 const lifetimeJitter = 0.1;
@@ -28,12 +29,13 @@ export interface OpenPooledConnectionSpec {
    */
   readonly threads: Pick<PoolCeiling, 'reserve' | 'opened'>;
   /** The one way the pool closes a connection (connection-closer.ts through the pool's bookkeeping). */
-  readonly close: (pooled: PooledConnection, reason: 'abandon') => Promise<void>;
+  readonly close: (pooled: PooledConnection, how: 'abandon') => Promise<void>;
 }
 
 /**
  * The pool's `create`: waits for room under the ceiling, opens one MySQL connection with the session settings the
- * service relies on, admits it, and wraps it. Every step is inside one deadline; a connection that cannot be admitted
+ * service relies on, learns its server (server-identity.ts: its thread is killed on that server only), admits it, and
+ * wraps it. Every step is inside one deadline; a connection that cannot be admitted
  * in time is abandoned (its server thread killed) before the create fails, so tarn never starts a replacement while
  * the server still holds it.
  */
@@ -66,6 +68,7 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
     const pooled: PooledConnection = {
       connection,
       threadId: connection.threadId,
+      serverId: undefined,
       dead: false,
       closeReason: undefined,
       held: false,
@@ -83,6 +86,17 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
       observer.connectionError(errorCode(error));
       logger.warn({ code: errorCode(error) }, 'database connection lost');
     });
+    try {
+      pooled.serverId = (
+        await withDeadline(deadlineAt - now(), () => readServerIdentity(connection), {
+          what: "reading a new connection's server",
+        })
+      ).serverId;
+    } catch (error) {
+      pooled.dead = true;
+      await spec.close(pooled, 'abandon');
+      throw error;
+    }
     const { onConnect } = spec;
     if (onConnect) {
       const admitted = await withDeadline(deadlineAt - now(), () => onConnect(connection), {
