@@ -23,6 +23,14 @@ export class OutcomeUnknownError extends DatabaseUnavailableError {
   override readonly name: string = 'OutcomeUnknownError';
 }
 
+/**
+ * A statement that was never sent: its connection was found closed (the server ended it, or it broke) before the
+ * statement was written to it. Nothing it asked for can have happened, whatever kind of statement it was.
+ */
+export class NotSentError extends DatabaseUnavailableError {
+  override readonly name: string = 'NotSentError';
+}
+
 /** What the statement deadline, an abort or a lost connection makes of a statement already sent. */
 export function cutOff(code: string, mayCommit: boolean, options?: { cause?: unknown }): DatabaseUnavailableError {
   return mayCommit ? new OutcomeUnknownError(code, options) : new DatabaseUnavailableError(code, options);
