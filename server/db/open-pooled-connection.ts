@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { preparedStatementsPerConnection } from '../budget/server-limits.js';
@@ -6,8 +7,11 @@ import { withDeadline } from '../deadline/with-deadline.js';
 import { DatabaseUnavailableError, errorCode } from './db-errors.js';
 import type { PoolCeiling } from './pool-ceiling.js';
 import type { PoolObserver } from './pool-observer.js';
+import type { CloseHow } from './connection-closer.js';
 import type { PooledConnection } from './pooled-connection.js';
-import { readServerIdentity } from './server-identity.js';
+import { connectRetryMs, serverReadOnlyCode, waitsForServer } from './retry-rule.js';
+import { readServerIdentity, type ServerIdentity } from './server-identity.js';
+import type { WritableServer } from './writable-server.js';
 
 /** A connection's lifetime is shortened by up to this share, so connections opened together do not expire together. */
 const lifetimeJitter = 0.1;
@@ -29,22 +33,28 @@ export interface OpenPooledConnectionSpec {
    */
   readonly threads: Pick<PoolCeiling, 'reserve' | 'opened'>;
   /** The one way the pool closes a connection (connection-closer.ts through the pool's bookkeeping). */
-  readonly close: (pooled: PooledConnection, how: 'abandon') => Promise<void>;
+  readonly close: (pooled: PooledConnection, how: CloseHow) => Promise<void>;
+  /** DB_FOLLOW_PRIMARY: the server that takes writes (writable-server.ts); connections to others are not kept. */
+  readonly writable?: WritableServer | undefined;
 }
 
 /**
  * The pool's `create`: waits for room under the ceiling, opens one MySQL connection with the session settings the
- * service relies on, learns its server (server-identity.ts: its thread is killed on that server only), admits it, and
- * wraps it. Every step is inside one deadline; a connection that cannot be admitted
- * in time is abandoned (its server thread killed) before the create fails, so tarn never starts a replacement while
- * the server still holds it.
+ * service relies on, learns its server (server-identity.ts), admits it, and wraps it. Every step is inside one
+ * deadline; a connection that cannot be admitted in time is abandoned (its server thread killed) before the create
+ * fails, so tarn never starts a replacement while the server still holds it.
+ *
+ * With `writable` (DB_FOLLOW_PRIMARY), a connection to a server that refuses writes is closed again, and while no
+ * server behind DATABASE_URL takes writes the create tries again until its deadline (retry-rule.ts): the request
+ * waits for the new primary, and gets its 503 at the acquire deadline if none comes.
  */
 export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Promise<PooledConnection> {
-  const { observer, logger, now, random, maxLifetimeMs, threads } = spec;
-  return async () => {
-    const started = now();
-    const deadlineAt = started + spec.connectTimeoutMs;
-    const release = await threads.reserve(deadlineAt);
+  const { observer, logger, now, random, maxLifetimeMs, threads, writable } = spec;
+  // A bound that holds even on a clock that does not move (tests inject one).
+  const maxAttempts = Math.ceil(spec.connectTimeoutMs / connectRetryMs) + 1;
+
+  /** One connection attempt, counted under the create's reservation until it is kept (then `opened`). */
+  async function attempt(deadlineAt: number, started: number, release: () => void): Promise<PooledConnection> {
     let connection: mysql.Connection;
     try {
       connection = await mysql.createConnection({
@@ -61,7 +71,6 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
         maxPreparedStatements: preparedStatementsPerConnection,
       });
     } catch (error) {
-      release();
       observer.connectionError(errorCode(error));
       throw error;
     }
@@ -78,25 +87,31 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
       deadlineAt: 0,
       closing: undefined,
     };
-    threads.opened(pooled);
-    release();
     // Without an 'error' listener a connection lost while idle would crash the worker.
     (connection as unknown as NodeJS.EventEmitter).on('error', (error: unknown) => {
       pooled.dead = true;
       observer.connectionError(errorCode(error));
       logger.warn({ code: errorCode(error) }, 'database connection lost');
     });
+    let identity: ServerIdentity;
     try {
-      pooled.serverId = (
-        await withDeadline(deadlineAt - now(), () => readServerIdentity(connection), {
-          what: "reading a new connection's server",
-        })
-      ).serverId;
+      identity = await withDeadline(deadlineAt - now(), () => readServerIdentity(connection), {
+        what: "reading a new connection's server",
+      });
     } catch (error) {
       pooled.dead = true;
       await spec.close(pooled, 'abandon');
       throw error;
     }
+    pooled.serverId = identity.serverId;
+    if (writable && !writable.admit(identity)) {
+      observer.readOnlyRefused('connection');
+      pooled.closeReason = 'read_only';
+      await spec.close(pooled, 'quit');
+      throw new DatabaseUnavailableError(serverReadOnlyCode);
+    }
+    threads.opened(pooled);
+    release();
     const { onConnect } = spec;
     if (onConnect) {
       const admitted = await withDeadline(deadlineAt - now(), () => onConnect(connection), {
@@ -111,5 +126,25 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
     }
     observer.created((now() - started) / 1000);
     return pooled;
+  }
+
+  return async () => {
+    const started = now();
+    const deadlineAt = started + spec.connectTimeoutMs;
+    const release = await threads.reserve(deadlineAt);
+    try {
+      for (let attempts = 1; ; attempts++) {
+        try {
+          return await attempt(deadlineAt, started, release);
+        } catch (error) {
+          const retry = writable && waitsForServer(error) && attempts < maxAttempts;
+          if (!retry || now() + connectRetryMs >= deadlineAt) throw error;
+          await sleep(connectRetryMs);
+        }
+      }
+    } finally {
+      // Idempotent: a kept connection counts as opened already; a failed create gives its room back.
+      release();
+    }
   };
 }

@@ -1,0 +1,72 @@
+import { errorCode, isConnectionLost, isReadOnlyRefusal, NotSentError } from './db-errors.js';
+import type { StatementKind } from './statement-kind.js';
+
+/*
+ * THE rule for running a statement again (docs/failover.md, docs/answers-and-retries.md): only what provably did not
+ * happen, once, on a fresh connection, within the request's deadline. The pool asks here; nothing else retries.
+ *
+ * - `read_only`: the server refused the write as read-only (1290, 1792, 1836): refused with an answer, nothing
+ *   written. The old primary after a switchover, or a replica the endpoint still pointed at.
+ * - `not_sent`: the connection was found closed before the statement was written to it.
+ * - `read_lost`: a read outside a transaction whose connection was lost: reading again changes nothing.
+ *
+ * In each case nothing the attempt sent before may have written (`wroteBefore`): with withConnection the whole
+ * function runs again, so it must not repeat a write that may have taken effect. A write whose connection was lost
+ * after it was sent may have committed: never retried here, it is answered 504 `outcome_unknown` and the client's
+ * retry with its Idempotency-Key finds out.
+ */
+
+export type RetryReason = 'read_only' | 'not_sent' | 'read_lost';
+
+export const retryReasons: readonly RetryReason[] = ['read_only', 'not_sent', 'read_lost'];
+
+export interface StatementFailure {
+  readonly error: unknown;
+  readonly kind: StatementKind;
+  /** Inside an explicit transaction when it was sent. */
+  readonly inTransaction: boolean;
+  /** A statement that may have written (a write, a COMMIT, an implicit commit) was sent earlier by this attempt. */
+  readonly wroteBefore: boolean;
+}
+
+export function retryReason(failure: StatementFailure): RetryReason | undefined {
+  if (failure.wroteBefore) return undefined;
+  if (failure.error instanceof NotSentError) return 'not_sent';
+  if (isReadOnlyRefusal(failure.error)) return 'read_only';
+  if (failure.kind === 'read' && !failure.inTransaction && isConnectionLost(failure.error)) return 'read_lost';
+  return undefined;
+}
+
+/** Kinds of statement that may write, for `wroteBefore`. */
+export const mayWrite = (kind: StatementKind): boolean =>
+  kind === 'write' || kind === 'commit' || kind === 'implicit_commit';
+
+/*
+ * While no server behind DATABASE_URL takes writes (none answers, or the one that answers is read-only), a new
+ * connection is tried again every `connectRetryMs` until the acquire deadline, so a request waits for the new primary
+ * instead of failing at once. Only for what a failover looks like from here; what waiting cannot mend (a wrong
+ * password, an unknown database) and what more attempts would make worse (Too many connections) fail at once.
+ */
+export const connectRetryMs = 100;
+
+/** The code of a new connection not kept because its server refuses writes. */
+export const serverReadOnlyCode = 'server_read_only';
+
+const noServerYet = new Set([
+  serverReadOnlyCode,
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+]);
+
+export function waitsForServer(error: unknown): boolean {
+  return noServerYet.has(errorCode(error));
+}
