@@ -18,6 +18,8 @@ export interface ClusterMetrics {
   workerRestarted(slot: number): void;
   budgetChanged(budget: ConnectionBudget): void;
   reloadEnded(outcome: ReloadOutcome): void;
+  /** Another server takes writes (server-watch.ts). */
+  failoverSeen(): void;
   readonly replicas: Pick<PrimaryMetrics, 'replicaObserved' | 'shareChanged' | 'leaseRenewFailed' | 'fenced'>;
   close(): Promise<void>;
 }
@@ -62,6 +64,7 @@ export async function startClusterMetrics(
     workerRestarted: primaryMetrics.workerRestarted,
     budgetChanged: primaryMetrics.budgetChanged,
     reloadEnded: primaryMetrics.reloadEnded,
+    failoverSeen: primaryMetrics.failoverSeen,
     replicas: primaryMetrics,
     async close() {
       server.closeAllConnections();

@@ -11,6 +11,7 @@ import {
   type ShutdownKind,
   type WorkerMessage,
 } from './cluster/messages.js';
+import { followFixedBudget } from './cluster/follow-fixed-budget.js';
 import { prepareDatabase, recomputeBudget } from './cluster/prepare-database.js';
 import {
   createListenSocketKeeper,
@@ -21,6 +22,7 @@ import {
   type ReleaseMessage,
 } from './cluster/listen-socket-handover.js';
 import { startReplicaShare, type ReplicaShare } from './cluster/start-replica-share.js';
+import { startServerWatch } from './cluster/server-watch.js';
 import { startWorker, type RunningWorker } from './cluster/start-worker.js';
 import { createWorkerShare } from './cluster/worker-share.js';
 import type { Config } from './config/config.js';
@@ -29,7 +31,7 @@ import { BudgetError } from './budget/connection-budget.js';
 import { createConnectionCloser } from './db/connection-closer.js';
 import { createThreadKiller } from './db/thread-killer.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
-import { createOwnStatusConnection } from '../metrics/mysql-status-metrics.js';
+import { createOwnStatusConnection, type StatusSource } from '../metrics/mysql-status-metrics.js';
 import { startClusterMetrics, type ClusterMetrics } from '../metrics/start-cluster-metrics.js';
 import { answerMetricsRequests } from '../metrics/worker-metrics-ipc.js';
 
@@ -44,6 +46,9 @@ const stopTailMs = 1500;
 const metricsCloseMs = 200;
 // How long MySQL has to close one of the primary's connections after COM_QUIT before it is abandoned.
 const primaryQuitTimeoutMs = 1000;
+// How often the primary asks which server takes writes, and how long it waits for the answer.
+const serverWatchIntervalMs = 1000;
+const serverWatchTimeoutMs = 500;
 
 async function runPrimary(): Promise<void> {
   dotenv.config({ quiet: true });
@@ -64,9 +69,10 @@ async function runPrimary(): Promise<void> {
     },
   );
   // Replaced by an accepted SIGHUP: the workers forked from then on are sized from MySQL's limits at that moment.
-  let budget = await prepareDatabase(config, { logger, closer }).catch((error: unknown) =>
+  const prepared = await prepareDatabase(config, { logger, closer }).catch((error: unknown) =>
     fail(logger, error, 'cannot start'),
   );
+  let { budget } = prepared;
   // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
   // Metrics start after the share is agreed; the coordinator reports to them once they exist.
   let liveMetrics: ClusterMetrics | undefined;
@@ -107,15 +113,41 @@ async function runPrimary(): Promise<void> {
       ...(config.http.accept === 'reuseport' ? { listenSockets: createListenSocketKeeper() } : {}),
     },
   );
+  // The primary's one connection: MySQL's status for /metrics, and the server watch.
+  const statusSource: StatusSource = share
+    ? {
+        query: (sql, timeoutMs) => share.coordinator.query(sql, timeoutMs),
+        reconnect: () => share.coordinator.reconnect(),
+        close: async () => {},
+      }
+    : createOwnStatusConnection({ connection: config.db.connection }, { closer });
   const metrics: ClusterMetrics = await startClusterMetrics(config, budget, {
     logger,
     counts: () => primary.counts(),
     workers: () => primary.workers(),
-    statusSource: share
-      ? { query: (sql, timeoutMs) => share.coordinator.query(sql, timeoutMs), close: async () => {} }
-      : createOwnStatusConnection({ connection: config.db.connection }, { closer }),
+    statusSource,
   }).catch((error: unknown) => fail(logger, error, `cannot serve /metrics on port ${config.metrics.port}`));
   liveMetrics = metrics;
+  // Which server takes writes; with a fixed budget, a failover sizes the pools from the new primary's limits (with
+  // APP_REPLICAS=auto the coordinator reads them every beat already).
+  const watch = config.db.followPrimary
+    ? startServerWatch(
+        { intervalMs: serverWatchIntervalMs, timeoutMs: serverWatchTimeoutMs, serverId: prepared.serverId },
+        {
+          source: statusSource,
+          logger,
+          failoverSeen: () => metrics.failoverSeen(),
+          onNewPrimary: share
+            ? undefined
+            : (limits) => {
+                const next = followFixedBudget(config, limits, { logger, workers: () => primary.workers() });
+                if (!next) return;
+                budget = next;
+                metrics.budgetChanged(budget);
+              },
+        },
+      )
+    : undefined;
   // A stop ends within SHUTDOWN_TIMEOUT_MS whatever MySQL does: the workers drain for most of it, then the claim is
   // deleted (the grant is free for the others at once) and metrics, which kept answering, close last. Whatever is
   // still running at the deadline is killed; an undeleted claim expires on its own.
@@ -123,6 +155,7 @@ async function runPrimary(): Promise<void> {
   const stop = (reason: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    watch?.stop();
     const timeoutMs = config.cluster.shutdownTimeoutMs;
     const deadlineAt = Date.now() + timeoutMs;
     setTimeout(() => {
@@ -170,12 +203,10 @@ async function runWorker(): Promise<void> {
   // Answered from the start, with no series until the worker has its registry.
   let registry: RunningWorker['registry'] | undefined;
   answerMetricsRequests(process, () => registry);
-  const share =
-    spec.config.cluster.replicas === 'auto'
-      ? createWorkerShare(spec, (message) => process.connected && process.send?.(message))
-      : undefined;
+  // Live pool ceilings: the replica's share (APP_REPLICAS=auto), or a fixed budget computed again after a failover.
+  const share = createWorkerShare(spec, (message) => process.connected && process.send?.(message));
   process.on('message', (message: unknown) => {
-    if (isCeilingMessage(message)) share?.handle(message);
+    if (isCeilingMessage(message)) share.handle(message);
   });
   // A stop can come while the worker is still starting (SIGTERM during start-up, a reload or a crash restart): it is
   // remembered and carried out as soon as there is something to drain, so shutdown never waits on a starting worker.

@@ -8,9 +8,10 @@ import { effectiveLimit, type ServerLimits } from '../budget/server-limits.js';
 import type { DbConnectionOptions } from '../config/config.js';
 import { DeadlineError, withDeadline } from '../deadline/with-deadline.js';
 import { readServerLimits } from '../db/admin-connection.js';
-import type { ConnectionCloser } from '../db/connection-closer.js';
+import type { CloseHow, ConnectionCloser } from '../db/connection-closer.js';
 import { errorCode } from '../db/db-errors.js';
 import * as claims from '../db/replica-claims.js';
+import { readServerIdentity } from '../db/server-identity.js';
 import type { PoolCeilings } from './pool-ceilings.js';
 
 /*
@@ -57,6 +58,11 @@ export interface ReplicaCoordinator {
    * or not the replica has a grant), within `timeoutMs`.
    */
   query<T>(sql: string, timeoutMs: number): Promise<T>;
+  /**
+   * Lets the coordination connection go (COM_QUIT), so the next step reaches whatever server DATABASE_URL points at
+   * now: its server no longer takes writes (server-watch.ts).
+   */
+  reconnect(): void;
   /** After every pool is closed: frees the grant at once. Idempotent; gives up at `deadlineMs` (the claim expires). */
   leave(deadlineMs: number): Promise<void>;
 }
@@ -88,6 +94,8 @@ export function createReplicaCoordinator(
   const stepTimeoutMs = 2 * heartbeatMs;
   const connectTimeoutMs = Math.max(1000, heartbeatMs);
   let session: Promise<Connection> | undefined;
+  // The server each coordination connection reached: if it is ever abandoned, its thread is killed there only.
+  const servers = new WeakMap<Connection, number>();
   let replicaId: string | undefined;
   /** This replica's own earlier claims (it fenced itself): retired as soon as MySQL answers. */
   const lapsed = new Set<string>();
@@ -130,6 +138,7 @@ export function createReplicaCoordinator(
         try {
           await fresh.query(sessionSettings);
           await fresh.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+          servers.set(fresh, (await readServerIdentity(fresh)).serverId);
           if (replicaId !== undefined) await claims.registerCoordinator(fresh, replicaId);
         } catch (error) {
           void closer.close(fresh, 'abandon');
@@ -145,11 +154,11 @@ export function createReplicaCoordinator(
   }
 
   /** Forgets the session (only if it is still the current one) and makes sure its thread ends. */
-  function dropSession(which: Promise<Connection> | undefined = session): void {
+  function dropSession(which: Promise<Connection> | undefined = session, how: CloseHow = 'abandon'): void {
     if (which === undefined || which !== session) return;
     session = undefined;
     which.then(
-      (conn) => void closer.close(conn, 'abandon'),
+      (conn) => void closer.close(conn, how, servers.get(conn)),
       () => undefined,
     );
   }
@@ -315,6 +324,9 @@ export function createReplicaCoordinator(
         throw error;
       }
     },
+    reconnect() {
+      dropSession(session, 'quit');
+    },
     leave(deadlineMs) {
       leaving ??= (async () => {
         const giveUpAt = now() + deadlineMs;
@@ -342,7 +354,7 @@ export function createReplicaCoordinator(
           ceilings.stop();
           const conn = await last?.catch(() => undefined);
           if (conn)
-            await withDeadline(Math.max(0, giveUpAt - now()), () => closer.close(conn, 'quit'), {
+            await withDeadline(Math.max(0, giveUpAt - now()), () => closer.close(conn, 'quit', servers.get(conn)), {
               what: 'closing the coordination connection',
             }).catch(() => {});
         }

@@ -11,9 +11,14 @@ export interface ServerIdentity {
   readonly readOnly: boolean;
 }
 
-const identitySql = 'SELECT @@server_id AS serverId, (@@GLOBAL.read_only OR @@innodb_read_only) AS readOnly';
+export const identitySql = 'SELECT @@server_id AS serverId, (@@GLOBAL.read_only OR @@innodb_read_only) AS readOnly';
+
+/** The answer to identitySql (for a caller that runs it elsewhere, as the primary's status connection does). */
+export function identityFrom(row: RowDataPacket | undefined): ServerIdentity {
+  return { serverId: Number(row?.['serverId']), readOnly: Number(row?.['readOnly']) === 1 };
+}
 
 export async function readServerIdentity(connection: Pick<Connection, 'query'>): Promise<ServerIdentity> {
   const [[row]] = await connection.query<RowDataPacket[]>(identitySql);
-  return { serverId: Number(row?.['serverId']), readOnly: Number(row?.['readOnly']) === 1 };
+  return identityFrom(row);
 }
