@@ -17,7 +17,7 @@ import { createConnectionCloser, type CloseHow } from './connection-closer.js';
 import { openPooledConnection } from './open-pooled-connection.js';
 import { createPoolCeiling, type PoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
-import { mayWrite, retryReason, type RetryReason, type StatementFailure } from './retry-rule.js';
+import { retryReason, type RetryReason, type StatementFailure } from './retry-rule.js';
 import { createStatementDeadline } from './statement-deadline.js';
 import { mayCommit, statementKind, type StatementKind } from './statement-kind.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
@@ -290,25 +290,28 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       // Set by beginTransaction (or a START TRANSACTION), cleared by commit/rollback: whether a write commits by itself.
       // After an error we roll back whatever the flag says, and a ROLLBACK outside a transaction is harmless.
       let open = false;
-      // Whether a statement that may write was sent: the function is never run again after one (retry-rule.ts).
-      let wrote = false;
+      // Whether a statement that may have committed was sent: the function is never run again after one (retry-rule.ts).
+      let committed = false;
       // The last statement, when it failed: what a retry is decided on, if the function gave up with its error.
       let last: StatementFailure | undefined;
       const { connection } = pooled;
       /** Runs one statement of the borrower's, and keeps `open` in step with what it did to the transaction. */
       const statement = <R>(kind: StatementKind, send: () => Promise<R>): Promise<R> => {
-        const before = { kind, inTransaction: open, wroteBefore: wrote };
-        last = undefined;
-        return run(pooled, send, { mayCommit: mayCommit(kind, open), signal }).then(
+        const commits = mayCommit(kind, open);
+        const before = { kind, inTransaction: open, committedBefore: committed };
+        // A ROLLBACK after the failure (a function that cleans up before it rethrows) changes nothing a retry needs.
+        if (kind !== 'rollback') last = undefined;
+        return run(pooled, send, { mayCommit: commits, signal }).then(
           (result) => {
-            if (mayWrite(kind)) wrote = true;
+            if (commits) committed = true;
             if (kind === 'begin') open = true;
             else if (kind === 'commit' || kind === 'rollback' || kind === 'implicit_commit') open = false;
             return result;
           },
           (error: unknown) => {
             refused(pooled, error);
-            if (mayWrite(kind) && !(error instanceof NotSentError) && !isReadOnlyRefusal(error)) wrote = true;
+            // Refused with an answer, or never sent: it committed nothing.
+            if (commits && !(error instanceof NotSentError) && !isReadOnlyRefusal(error)) committed = true;
             last = { ...before, error };
             throw error;
           },
@@ -330,7 +333,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       try {
         return await fn(borrowed);
       } catch (error) {
-        // Only when the function gave up with that statement's own error, and sent nothing after it.
+        // Only when the function gave up with that statement's own error, and sent nothing after it but a ROLLBACK.
         const cause = last;
         const reason =
           attempt === 1 && cause !== undefined && cause.error === error ? retryable(cause, signal) : undefined;
@@ -396,7 +399,9 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
         } catch (error) {
           refused(pooled, error);
           const reason =
-            attempt === 1 ? retryable({ error, kind, inTransaction: false, wroteBefore: false }, signal) : undefined;
+            attempt === 1
+              ? retryable({ error, kind, inTransaction: false, committedBefore: false }, signal)
+              : undefined;
           const failure = failed(pooled, error);
           if (reason === undefined) throw failure;
           observer.retried(reason);

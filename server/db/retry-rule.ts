@@ -10,10 +10,12 @@ import type { StatementKind } from './statement-kind.js';
  * - `not_sent`: the connection was found closed before the statement was written to it.
  * - `read_lost`: a read outside a transaction whose connection was lost: reading again changes nothing.
  *
- * In each case nothing the attempt sent before may have written (`wroteBefore`): with withConnection the whole
- * function runs again, so it must not repeat a write that may have taken effect. A write whose connection was lost
- * after it was sent may have committed: never retried here, it is answered 504 `outcome_unknown` and the client's
- * retry with its Idempotency-Key finds out.
+ * In each case nothing the attempt sent before may have committed (`committedBefore`): with withConnection the whole
+ * function runs again, so it must not repeat a write that may have taken effect. Writes inside a transaction that the
+ * refusal (or the closed connection) interrupted are not: the transaction is rolled back, by withConnection or by the
+ * server when the connection ends, and never committed. A write whose connection was lost after it was sent may have
+ * committed: never retried here, it is answered 504 `outcome_unknown` and the client's retry with its
+ * Idempotency-Key finds out.
  */
 
 export type RetryReason = 'read_only' | 'not_sent' | 'read_lost';
@@ -25,21 +27,20 @@ export interface StatementFailure {
   readonly kind: StatementKind;
   /** Inside an explicit transaction when it was sent. */
   readonly inTransaction: boolean;
-  /** A statement that may have written (a write, a COMMIT, an implicit commit) was sent earlier by this attempt. */
-  readonly wroteBefore: boolean;
+  /**
+   * A statement that may have committed (an autocommit write, a COMMIT, an implicit commit: statement-kind.ts's
+   * mayCommit) was sent earlier by this attempt.
+   */
+  readonly committedBefore: boolean;
 }
 
 export function retryReason(failure: StatementFailure): RetryReason | undefined {
-  if (failure.wroteBefore) return undefined;
+  if (failure.committedBefore) return undefined;
   if (failure.error instanceof NotSentError) return 'not_sent';
   if (isReadOnlyRefusal(failure.error)) return 'read_only';
   if (failure.kind === 'read' && !failure.inTransaction && isConnectionLost(failure.error)) return 'read_lost';
   return undefined;
 }
-
-/** Kinds of statement that may write, for `wroteBefore`. */
-export const mayWrite = (kind: StatementKind): boolean =>
-  kind === 'write' || kind === 'commit' || kind === 'implicit_commit';
 
 /*
  * While no server behind DATABASE_URL takes writes (none answers, or the one that answers is read-only), a new

@@ -117,15 +117,45 @@ describe('failover: the pool follows the primary', function () {
     await warm(db, 2);
     const next = await switchover();
     let runs = 0;
-    await transaction(db, async (connection) => {
+    // As the login throttle does: it rolls back itself before it rethrows.
+    await db.withConnection(async (connection) => {
       runs++;
-      await connection.query('SELECT COUNT(*) FROM t');
-      await connection.execute('INSERT INTO t (v) VALUES (?)', ['in-transaction']);
+      await connection.beginTransaction();
+      try {
+        await connection.query('SELECT COUNT(*) FROM t');
+        await connection.execute('INSERT INTO t (v) VALUES (?)', ['in-transaction']);
+        await connection.commit();
+      } catch (error) {
+        await connection.rollback();
+        throw error;
+      }
     });
     assert.equal(runs, 2, 'run on the old primary (refused), then on the new one');
     assert.deepEqual(seen.retries, ['read_only']);
     const written = await rows(next, "SELECT COUNT(*) AS n FROM app.t WHERE v = 'in-transaction'");
     assert.equal(Number(written[0]?.['n']), 1);
+  });
+
+  it('a transaction the switchover interrupts after a write of its own runs again, whole, and commits once', async () => {
+    const db = open();
+    await warm(db, 2);
+    let runs = 0;
+    let next: ThrowawayMariadb | undefined;
+    await transaction(db, async (connection) => {
+      runs++;
+      await connection.execute('INSERT INTO t (v) VALUES (?)', ['interrupted-1']);
+      // The old primary goes read-only while this transaction holds an uncommitted write.
+      if (runs === 1) next = await switchover();
+      await connection.execute('INSERT INTO t (v) VALUES (?)', ['interrupted-2']);
+    });
+    assert.equal(runs, 2, 'refused on the old primary after its first write, then run whole on the new one');
+    assert.deepEqual(seen.retries, ['read_only']);
+    const written = await rows(next!, "SELECT v FROM app.t WHERE v LIKE 'interrupted-%' ORDER BY v");
+    assert.deepEqual(
+      written.map((row) => row['v']),
+      ['interrupted-1', 'interrupted-2'],
+      'both writes, once each: the first attempt was rolled back',
+    );
   });
 
   it('reads leave a demoted primary within a second, though nothing writes', async () => {

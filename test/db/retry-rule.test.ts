@@ -24,7 +24,7 @@ const failure = (error: unknown, kind: StatementKind, more: Partial<StatementFai
   error,
   kind,
   inTransaction: false,
-  wroteBefore: false,
+  committedBefore: false,
   ...more,
 });
 
@@ -37,12 +37,24 @@ describe('retry rule', () => {
     assert.equal(retryReason(failure(lost, 'read')), 'read_lost');
   });
 
-  it('never runs again a write that may have committed, a read inside a transaction, or anything after a write', () => {
+  it('runs a transaction again when a refusal interrupts it after writes of its own: they were never committed', () => {
+    assert.equal(retryReason(failure(readOnly, 'write', { inTransaction: true })), 'read_only');
+    assert.equal(retryReason(failure(readOnly, 'commit', { inTransaction: true })), 'read_only');
+    assert.equal(
+      retryReason(failure(new NotSentError('connection_closed'), 'write', { inTransaction: true })),
+      'not_sent',
+    );
+  });
+
+  it('never runs again a write that may have committed, a read inside a transaction, or anything after a commit', () => {
     assert.equal(retryReason(failure(new OutcomeUnknownError('PROTOCOL_CONNECTION_LOST'), 'write')), undefined);
     assert.equal(retryReason(failure(lost, 'commit')), undefined);
     assert.equal(retryReason(failure(lost, 'read', { inTransaction: true })), undefined);
-    assert.equal(retryReason(failure(readOnly, 'write', { wroteBefore: true })), undefined);
-    assert.equal(retryReason(failure(new NotSentError('connection_closed'), 'read', { wroteBefore: true })), undefined);
+    assert.equal(retryReason(failure(readOnly, 'write', { committedBefore: true })), undefined);
+    assert.equal(
+      retryReason(failure(new NotSentError('connection_closed'), 'read', { committedBefore: true })),
+      undefined,
+    );
     assert.equal(retryReason(failure(duplicate, 'write')), undefined);
     assert.equal(retryReason(failure(secureFilePriv, 'write')), undefined, '1290 for another option is not read-only');
     assert.equal(retryReason(failure(new DatabaseUnavailableError('query_timeout'), 'read')), undefined);
