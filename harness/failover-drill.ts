@@ -39,14 +39,14 @@ export async function startFailoverTopology(options: { readonly semiSync: boolea
   };
 }
 
-/** The service, as a cluster, on the topology's endpoint. */
+/** The service, as a cluster, on the topology's endpoint (which is first pointed at the primary). */
 export function startServiceOn(
   topology: FailoverTopology,
   env: Record<string, string>,
   options: StartClusterOptions = {},
 ): Promise<ClusterProcess> {
   topology.endpoint.moveTo(topology.pair.primary().port);
-  return startCluster({ WORKERS: '2', DATABASE_URL: topology.databaseUrl, LOG_LEVEL: 'warn', ...env }, options);
+  return startCluster({ WORKERS: '2', DATABASE_URL: topology.databaseUrl, ...env }, options);
 }
 
 export interface DrillUser {
@@ -181,6 +181,12 @@ export interface FailoverFigures {
    */
   readonly recoveryMs: number | undefined;
   readonly stillFailing: boolean;
+  /**
+   * How long some client was failing: the union of the failed requests' spans, start to answer, ms. A client whose
+   * request waits for the new primary and then succeeds is not failing meanwhile; one answered 503 at once, that tries
+   * again and is answered 503 again, is.
+   */
+  readonly errorWindowMs: number;
   /** The slowest answer, ms. */
   readonly slowestMs: number;
 }
@@ -209,8 +215,21 @@ export function failoverFigures(ops: readonly Op[], moments: FailoverMoments): F
     firstWriteMs,
     recoveryMs: firstWriteMs === undefined ? undefined : Math.max(firstWriteMs, lastFailure),
     stillFailing: failedOps.some((op) => op.sample.endedAt >= end - 1000),
+    errorWindowMs: unionMs(failedOps.map((op) => [op.sample.startedAt, op.sample.endedAt] as const)),
     slowestMs: ops.reduce((slowest, op) => Math.max(slowest, op.sample.ms), 0),
   };
+}
+
+/** The total length of a set of [start, end] spans, overlaps counted once. */
+function unionMs(spans: readonly (readonly [number, number])[]): number {
+  let total = 0;
+  let reach = Number.NEGATIVE_INFINITY;
+  for (const [start, end] of [...spans].sort((a, b) => a[0] - b[0])) {
+    if (end <= reach) continue;
+    total += end - Math.max(start, reach);
+    reach = end;
+  }
+  return total;
 }
 
 /** Registrations answered 201 whose account the server does not hold. */

@@ -79,7 +79,10 @@ async function caughtUp(replica: ThrowawayMariadb, primary: ThrowawayMariadb, ti
   const pos = String(row?.['pos']);
   const [own] = await run(replica, 'SELECT @@server_id AS id');
   // domain-server-sequence, one per domain.
-  const servers = pos.split(',').filter(Boolean).map((gtid) => gtid.split('-')[1]);
+  const servers = pos
+    .split(',')
+    .filter(Boolean)
+    .map((gtid) => gtid.split('-')[1]);
   if (servers.every((server) => server === String(own?.['id']))) return;
   const [waited] = await run(replica, `SELECT MASTER_GTID_WAIT('${pos}', ${timeoutSeconds}) AS result`);
   if (Number(waited?.['result']) !== 0) throw new Error(`replica on ${replica.port} did not catch up in time`);
