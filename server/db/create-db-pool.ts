@@ -2,13 +2,13 @@ import type mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
+import { borrowConnection, type DbConnection } from './borrowed-connection.js';
 import {
   abortCode,
   DatabaseUnavailableError,
   errorCode,
   isFatalConnectionError,
   isReadOnlyRefusal,
-  NotSentError,
   toUnavailable,
 } from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
@@ -19,7 +19,7 @@ import { createPoolCeiling, type PoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { retryReason, type RetryReason, type StatementFailure } from './retry-rule.js';
 import { createStatementDeadline } from './statement-deadline.js';
-import { mayCommit, statementKind, type StatementKind } from './statement-kind.js';
+import { mayCommit, statementKind } from './statement-kind.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
 import { createWritableServer } from './writable-server.js';
 
@@ -96,8 +96,7 @@ export interface PoolState {
   readonly idleMax: number;
 }
 
-/** What a caller of `withConnection` may do with the connection: query it, never release or end it. */
-export type DbConnection = Pick<mysql.Connection, 'query' | 'execute' | 'beginTransaction' | 'commit' | 'rollback'>;
+export type { DbConnection } from './borrowed-connection.js';
 
 export interface DbPool {
   readonly name: string;
@@ -130,13 +129,6 @@ export interface DbPool {
   liveConnections(): number;
   /** Waits for held connections to come back, then closes every connection. Idempotent. */
   end(): Promise<void>;
-}
-
-/** The SQL of a query()/execute() call: a string, or the options object's `sql`. */
-function sqlOf(first: unknown): string {
-  if (typeof first === 'string') return first;
-  const sql = first !== null && typeof first === 'object' && 'sql' in first ? first.sql : undefined;
-  return typeof sql === 'string' ? sql : '';
 }
 
 // Defaults that are the product's own, not the deployment's (those live in config).
@@ -287,61 +279,18 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const pooled = await acquire(signal);
-      // Set by beginTransaction (or a START TRANSACTION), cleared by commit/rollback: whether a write commits by itself.
-      // After an error we roll back whatever the flag says, and a ROLLBACK outside a transaction is harmless.
-      let open = false;
-      // Whether a statement that may have committed was sent: the function is never run again after one (retry-rule.ts).
-      let committed = false;
-      // The last statement, when it failed: what a retry is decided on, if the function gave up with its error.
-      let last: StatementFailure | undefined;
-      const { connection } = pooled;
-      /** Runs one statement of the borrower's, and keeps `open` in step with what it did to the transaction. */
-      const statement = <R>(kind: StatementKind, send: () => Promise<R>): Promise<R> => {
-        const commits = mayCommit(kind, open);
-        const before = { kind, inTransaction: open, committedBefore: committed };
-        // A ROLLBACK after the failure (a function that cleans up before it rethrows) changes nothing a retry needs.
-        if (kind !== 'rollback') last = undefined;
-        return run(pooled, send, { mayCommit: commits, signal }).then(
-          (result) => {
-            if (commits) committed = true;
-            if (kind === 'begin') open = true;
-            else if (kind === 'commit' || kind === 'rollback' || kind === 'implicit_commit') open = false;
-            return result;
-          },
-          (error: unknown) => {
-            refused(pooled, error);
-            // Refused with an answer, or never sent: it committed nothing.
-            if (commits && !(error instanceof NotSentError) && !isReadOnlyRefusal(error)) committed = true;
-            last = { ...before, error };
-            throw error;
-          },
-        );
-      };
-      type Statement = (...args: unknown[]) => Promise<unknown>;
-      const query = connection.query.bind(connection) as Statement;
-      const execute = connection.execute.bind(connection) as Statement;
-      const borrowed: DbConnection = {
-        query: ((...args: unknown[]) =>
-          statement(statementKind(sqlOf(args[0])), () => query(...args))) as DbConnection['query'],
-        execute: ((...args: unknown[]) =>
-          statement(statementKind(sqlOf(args[0])), () => execute(...args))) as DbConnection['execute'],
-        beginTransaction: () => statement('begin', () => connection.beginTransaction()),
-        commit: () => statement('commit', () => connection.commit()),
-        rollback: () => statement('rollback', () => connection.rollback()),
-      };
+      const borrowing = borrowConnection(pooled, { run, signal, onFailure: (error) => refused(pooled, error) });
       let failure: unknown;
       try {
-        return await fn(borrowed);
+        return await fn(borrowing.connection);
       } catch (error) {
-        // Only when the function gave up with that statement's own error, and sent nothing after it but a ROLLBACK.
-        const cause = last;
-        const reason =
-          attempt === 1 && cause !== undefined && cause.error === error ? retryable(cause, signal) : undefined;
+        const behind = attempt === 1 ? borrowing.failureBehind(error) : undefined;
+        const reason = behind && retryable(behind, signal);
         failure = failed(pooled, error);
         if (reason === undefined) throw failure;
         observer.retried(reason);
       } finally {
-        if ((failure !== undefined || open) && !pooled.dead) await rollBack(pooled);
+        if ((failure !== undefined || borrowing.inTransaction()) && !pooled.dead) await rollBack(pooled);
         release(pooled);
       }
     }
