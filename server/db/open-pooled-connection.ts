@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { preparedStatementsPerConnection } from '../budget/server-limits.js';
@@ -7,6 +6,7 @@ import { withDeadline } from '../deadline/with-deadline.js';
 import { DatabaseUnavailableError, errorCode } from './db-errors.js';
 import type { PoolCeiling } from './pool-ceiling.js';
 import type { PoolObserver } from './pool-observer.js';
+import { createConnectGate } from './connect-gate.js';
 import type { CloseHow } from './connection-closer.js';
 import type { PooledConnection } from './pooled-connection.js';
 import { connectRetryMs, serverReadOnlyCode, waitsForServer } from './retry-rule.js';
@@ -45,8 +45,9 @@ export interface OpenPooledConnectionSpec {
  * fails, so tarn never starts a replacement while the server still holds it.
  *
  * With `writable` (DB_FOLLOW_PRIMARY), a connection to a server that refuses writes is closed again, and while no
- * server behind DATABASE_URL takes writes the create tries again until its deadline (retry-rule.ts): the request
- * waits for the new primary, and gets its 503 at the acquire deadline if none comes.
+ * server behind DATABASE_URL takes writes the create tries again until its deadline (retry-rule.ts), its attempts
+ * paced with the pool's others (connect-gate.ts): the request waits for the new primary, and gets its 503 at the
+ * acquire deadline if none comes.
  */
 export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Promise<PooledConnection> {
   const { observer, logger, now, random, maxLifetimeMs, threads, writable } = spec;
@@ -128,18 +129,26 @@ export function openPooledConnection(spec: OpenPooledConnectionSpec): () => Prom
     return pooled;
   }
 
+  // One per pool: paces the attempts while no server takes writes (connect-gate.ts).
+  const gate = writable && createConnectGate({ intervalMs: connectRetryMs }, { now });
+
   return async () => {
     const started = now();
     const deadlineAt = started + spec.connectTimeoutMs;
     const release = await threads.reserve(deadlineAt);
     try {
       for (let attempts = 1; ; attempts++) {
+        // A turn that would come within the last interval is not waited for: the create fails just before the
+        // acquire deadline, with the last attempt's error (ECONNREFUSED, server_read_only...) as the 503's cause.
+        const over = await gate?.turn(deadlineAt - connectRetryMs);
         try {
-          return await attempt(deadlineAt, started, release);
+          const pooled = await attempt(deadlineAt, started, release);
+          over?.(true);
+          return pooled;
         } catch (error) {
-          const retry = writable && waitsForServer(error) && attempts < maxAttempts;
-          if (!retry || now() + connectRetryMs >= deadlineAt) throw error;
-          await sleep(connectRetryMs);
+          const noServer = writable !== undefined && waitsForServer(error);
+          over?.(noServer ? false : undefined, error);
+          if (!noServer || attempts >= maxAttempts || now() >= deadlineAt) throw error;
         }
       }
     } finally {

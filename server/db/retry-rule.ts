@@ -44,11 +44,12 @@ export function retryReason(failure: StatementFailure): RetryReason | undefined 
 
 /*
  * While no server behind DATABASE_URL takes writes (none answers, or the one that answers is read-only), a new
- * connection is tried again every `connectRetryMs` until the acquire deadline, so a request waits for the new primary
- * instead of failing at once. Only for what a failover looks like from here; what waiting cannot mend (a wrong
+ * connection is tried again until the acquire deadline, so a request waits for the new primary instead of failing at
+ * once: one attempt per pool every `connectRetryMs` (connect-gate.ts), so the new primary is found that soon after it
+ * becomes reachable. Only for what a failover looks like from here; what waiting cannot mend (a wrong
  * password, an unknown database) and what more attempts would make worse (Too many connections) fail at once.
  */
-export const connectRetryMs = 100;
+export const connectRetryMs = 25;
 
 /** The code of a new connection not kept because its server refuses writes. */
 export const serverReadOnlyCode = 'server_read_only';
