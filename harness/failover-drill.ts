@@ -91,7 +91,13 @@ export interface MixedLoad {
 export function startMixedLoad(
   url: string,
   users: readonly DrillUser[],
-  options: { readonly clients: number; readonly run: string; readonly timeoutMs: number },
+  options: {
+    readonly clients: number;
+    readonly run: string;
+    readonly timeoutMs: number;
+    /** After a 503 or 504, wait its Retry-After before the next request, as a well-behaved client does. */
+    readonly honorRetryAfter?: boolean;
+  },
 ): MixedLoad {
   const ops: Op[] = [];
   let stopped = false;
@@ -115,6 +121,9 @@ export function startMixedLoad(
               };
         const sample = await send(url, call, { agent, timeoutMs: options.timeoutMs, client: n });
         ops.push({ kind, call, email, key, sample });
+        const retryAfter = Number(sample.retryAfter);
+        if (options.honorRetryAfter && sample.status !== undefined && sample.status >= 500 && retryAfter > 0)
+          await sleep(retryAfter * 1000);
       }
     } finally {
       agent.destroy();
@@ -182,6 +191,11 @@ export interface FailoverFigures {
   readonly recoveryMs: number | undefined;
   readonly stillFailing: boolean;
   /**
+   * From the new primary being reachable until every client had been served again (its first 2xx that ended after
+   * it), ms: the last client's. A client waiting out a Retry-After is served again only after it.
+   */
+  readonly clientRecoveryMs: number;
+  /**
    * How long some client was failing: the union of the failed requests' spans, start to answer, ms. A client whose
    * request waits for the new primary and then succeeds is not failing meanwhile; one answered 503 at once, that tries
    * again and is answered 503 again, is.
@@ -215,6 +229,14 @@ export function failoverFigures(ops: readonly Op[], moments: FailoverMoments): F
     firstWriteMs,
     recoveryMs: firstWriteMs === undefined ? undefined : Math.max(firstWriteMs, lastFailure),
     stillFailing: failedOps.some((op) => op.sample.endedAt >= end - 1000),
+    clientRecoveryMs: Math.max(
+      ...[...new Set(ops.map((op) => op.sample.client))].map(
+        (client) =>
+          ops
+            .filter((op) => op.sample.client === client && succeeded(op) && op.sample.endedAt >= moments.reachableAt)
+            .reduce((first, op) => Math.min(first, op.sample.endedAt), Number.POSITIVE_INFINITY) - moments.reachableAt,
+      ),
+    ),
     errorWindowMs: unionMs(failedOps.map((op) => [op.sample.startedAt, op.sample.endedAt] as const)),
     slowestMs: ops.reduce((slowest, op) => Math.max(slowest, op.sample.ms), 0),
   };

@@ -31,11 +31,14 @@ import { printTable, writeResult } from './bench-results.js';
  *     endpoint moves. Once with semi-synchronous replication, once asynchronous (accounts lost: 201s the new primary
  *     does not have).
  *
+ * The clients behave well: after a 503 or 504 each waits its Retry-After before its next request.
+ *
  * Per scenario: client-visible failures (5xx or no answer) of reads and writes, the writes in flight at the cut, the
- * first write answered 2xx after the new primary became reachable, and the client recovery time: from then until the
- * last failed request that started after it (at least the first write). A variant still failing at the end of the
- * `--after` seconds of observation is shown as "> after". The gain is the ratio of the two variants' recovery times
- * within each run.
+ * first write answered 2xx after the new primary became reachable, the recovery (from then until the last failed
+ * request that started after it, at least the first write), the client recovery time (from then until every client
+ * had been served again: a client waiting out a Retry-After is served only after it), and how long some client was
+ * failing. A variant still failing at the end of the `--after` seconds of observation is shown as "> after". The gains
+ * are the ratios of the two variants' figures within each run.
  *
  * Writes loadtest/results/bench-failover.json.
  */
@@ -81,7 +84,12 @@ async function scenario(
   try {
     const tag = randomUUID().slice(0, 8);
     const users = await prepareUsers(cluster.url, clients, `bench-${tag}`);
-    const load = startMixedLoad(cluster.url, users, { clients, run: `bench-${tag}`, timeoutMs: 30_000 });
+    const load = startMixedLoad(cluster.url, users, {
+      clients,
+      run: `bench-${tag}`,
+      timeoutMs: 30_000,
+      honorRetryAfter: true,
+    });
     const moments = await sleep(1500)
       .then(event)
       .then(async (seen) => {
@@ -122,6 +130,8 @@ async function variantRun(run: number, variant: Variant): Promise<Row[]> {
   return rows;
 }
 
+const clientRecovery = (r: Row): number =>
+  r.figures.stillFailing ? Number.POSITIVE_INFINITY : r.figures.clientRecoveryMs;
 const recovery = (r: Row): number =>
   r.figures.stillFailing || r.figures.recoveryMs === undefined ? Number.POSITIVE_INFINITY : r.figures.recoveryMs;
 const ms = (value: number | undefined): string =>
@@ -141,6 +151,7 @@ function line(r: Row): Record<string, string | number> {
     'cut ms': r.cutMs,
     'first write ms': ms(f.firstWriteMs),
     'recovery ms': ms(recovery(r)),
+    'client recovery ms': ms(clientRecovery(r)),
     'error window ms': Math.round(f.errorWindowMs),
     'accounts lost': r.accountsLost,
   };
@@ -180,8 +191,9 @@ function summary(rows: readonly Row[]): Record<string, string | number>[] {
     return {
       scenario: name,
       runs: shipped.length,
+      'client recovery ms: shipped / off': `${spread(shipped.map(clientRecovery))} / ${spread(off.map(clientRecovery))}`,
+      'client recovery gain': gains(shipped, off, clientRecovery),
       'recovery ms: shipped / off': `${spread(shipped.map(recovery))} / ${spread(off.map(recovery))}`,
-      'recovery gain': gains(shipped, off, recovery),
       'client errors: shipped / off': `${shipped.map(errors).join(', ')} / ${off.map(errors).join(', ')}`,
       'error window ms: shipped / off': `${spread(shipped.map(window))} / ${spread(off.map(window))}`,
       'error window gain': gains(shipped, off, window),
