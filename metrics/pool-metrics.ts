@@ -63,7 +63,7 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolObs
   });
   const retries = new Counter({
     name: 'db_client_retries_total',
-    help: 'Statements (or withConnection functions) run again once on a fresh connection, by reason: read_only (the server refused a write as read-only: nothing written), not_sent (the connection was found closed before the statement was sent), read_lost (a read outside a transaction lost its connection). Never a write whose outcome is unknown.',
+    help: 'Statements (or withConnection functions) run again once on a fresh connection, by reason: read_only (the server refused a write as read-only: nothing written), not_sent (the connection was found closed before the statement was sent), read_lost (a read outside a transaction lost its connection), transaction_lost (a transaction lost its connection before its COMMIT: rolled back). Never a write whose outcome is unknown.',
     labelNames: ['db_client_connection_pool_name', 'reason'],
     registers,
   });

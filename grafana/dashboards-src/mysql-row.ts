@@ -136,7 +136,7 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     id: 43,
     title: 'Retries and read-only refusals per second',
     description:
-      'Statements run again once on a fresh connection, by reason (read_only: the old primary refused a write, nothing written; not_sent: the connection was found closed before sending; read_lost: a read lost its connection), and writes the server refused as read-only (statement: errno 1290/1792/1836; connection: a new connection to a read-only server, not kept). A failover shows a short burst; refusals that go on for more than a minute page (DbWritesRefusedReadOnly). A write whose outcome is unknown is never retried: it is a 504.',
+      'Statements run again once on a fresh connection, by reason (read_only: the old primary refused a write, nothing written; not_sent: the connection was found closed before sending; read_lost: a read lost its connection; transaction_lost: a transaction lost its connection before its COMMIT, so it was rolled back), and writes the server refused as read-only (statement: errno 1290/1792/1836; connection: a new connection to a read-only server, not kept). A failover shows a short burst; refusals that go on for more than a minute page (DbWritesRefusedReadOnly). A write whose outcome is unknown is never retried: it is a 504.',
     unit: 'ops',
     gridPos: { x: 12, y: 71, w: 12, h: 8 },
     queries: [

@@ -1,5 +1,5 @@
 import { errorCode, isConnectionLost, isReadOnlyRefusal, NotSentError } from './db-errors.js';
-import type { StatementKind } from './statement-kind.js';
+import { mayCommit, type StatementKind } from './statement-kind.js';
 
 /*
  * THE rule for running a statement again (docs/failover.md, docs/answers-and-retries.md): only what provably did not
@@ -9,6 +9,10 @@ import type { StatementKind } from './statement-kind.js';
  *   written. The old primary after a switchover, or a replica the endpoint still pointed at.
  * - `not_sent`: the connection was found closed before the statement was written to it.
  * - `read_lost`: a read outside a transaction whose connection was lost: reading again changes nothing.
+ * - `transaction_lost`: a statement of a transaction (its BEGIN, a read or a write before its COMMIT) whose connection
+ *   was lost: a transaction is rolled back when its session ends (by the server, or by the KILL the pool sends), so
+ *   it never committed. (The service's tables are InnoDB: statement-kind.ts counts a write inside a transaction as
+ *   committing nothing by itself.)
  *
  * In each case nothing the attempt sent before may have committed (`committedBefore`): with withConnection the whole
  * function runs again, so it must not repeat a write that may have taken effect. Writes inside a transaction that the
@@ -18,9 +22,9 @@ import type { StatementKind } from './statement-kind.js';
  * Idempotency-Key finds out.
  */
 
-export type RetryReason = 'read_only' | 'not_sent' | 'read_lost';
+export const retryReasons = ['read_only', 'not_sent', 'read_lost', 'transaction_lost'] as const;
 
-export const retryReasons: readonly RetryReason[] = ['read_only', 'not_sent', 'read_lost'];
+export type RetryReason = (typeof retryReasons)[number];
 
 export interface StatementFailure {
   readonly error: unknown;
@@ -38,8 +42,9 @@ export function retryReason(failure: StatementFailure): RetryReason | undefined 
   if (failure.committedBefore) return undefined;
   if (failure.error instanceof NotSentError) return 'not_sent';
   if (isReadOnlyRefusal(failure.error)) return 'read_only';
-  if (failure.kind === 'read' && !failure.inTransaction && isConnectionLost(failure.error)) return 'read_lost';
-  return undefined;
+  // Lost under a statement that could not commit anything: never under a COMMIT or an autocommit write (504).
+  if (!isConnectionLost(failure.error) || mayCommit(failure.kind, failure.inTransaction)) return undefined;
+  return failure.kind === 'read' && !failure.inTransaction ? 'read_lost' : 'transaction_lost';
 }
 
 /*

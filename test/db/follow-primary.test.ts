@@ -18,7 +18,8 @@ import type { ThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
  * - a connection to a server that refuses writes as read-only (1290) is let go, with every other connection to that
  *   server, and the pool refills from the endpoint: one refusal, not one per idle connection;
  * - a write the old primary refused, a transaction whose first write it refused, a statement never sent (its
- *   connection was found closed) and a read whose connection was lost are retried once, on a fresh connection;
+ *   connection was found closed), a read whose connection was lost and a transaction whose connection was lost before
+ *   its COMMIT are retried once, on a fresh connection;
  * - a write whose outcome is unknown is never retried (504);
  * - while no server behind the endpoint takes writes, a request waits for one within the acquire deadline, and fails
  *   503 at that deadline;
@@ -220,9 +221,9 @@ describe('failover: the pool follows the primary', function () {
     assert.equal((await rows(primary, "SELECT COUNT(*) AS n FROM app.t WHERE v = 'after-close'"))[0]?.['n'], 1);
   });
 
-  it('after kill -9 of the primary, a read in flight runs again on the new one; a write in flight is 504, never retried', async () => {
+  it('after kill -9 of the primary, a read and a transaction in flight run again on the new one; an autocommit write in flight is 504, never retried', async () => {
     const db = open({ acquireTimeoutMs: 8000, queryTimeoutMs: 10_000 });
-    await warm(db, 2);
+    await warm(db, 3);
     const settled = <T>(work: Promise<T>) =>
       work.then(
         (value) => ({ value, error: undefined }),
@@ -230,6 +231,14 @@ describe('failover: the pool follows the primary', function () {
       );
     const read = settled(db.execute<RowDataPacket[]>('SELECT SLEEP(1) AS slept, @@server_id AS id'));
     const write = settled(db.execute('INSERT INTO t (v) SELECT IF(SLEEP(1) = 0, ?, ?)', ['lost', 'lost']));
+    let runs = 0;
+    const inTransaction = settled(
+      transaction(db, async (connection) => {
+        runs++;
+        await connection.execute('INSERT INTO t (v) VALUES (?)', ['cut-transaction']);
+        await connection.query('SELECT SLEEP(1)');
+      }),
+    );
     await sleep(300);
     const dead = pair.primary();
     await dead.kill();
@@ -241,7 +250,12 @@ describe('failover: the pool follows the primary', function () {
     assert.equal(Number(answer?.[0]?.['id']), Number((await rows(promoted, 'SELECT @@server_id AS id'))[0]?.['id']));
     const failure = (await write).error;
     assert.ok(failure instanceof OutcomeUnknownError, `the write in flight: ${String(failure)}`);
-    assert.deepEqual(seen.retries, ['read_lost'], 'only the read was retried');
+    const transactionError = (await inTransaction).error;
+    assert.equal(transactionError, undefined, `the transaction in flight: ${String(transactionError)}`);
+    assert.equal(runs, 2);
+    const committed = await rows(promoted, "SELECT COUNT(*) AS n FROM app.t WHERE v = 'cut-transaction'");
+    assert.equal(Number(committed[0]?.['n']), 1, 'the transaction committed once, on the new primary');
+    assert.deepEqual([...seen.retries].sort(), ['read_lost', 'transaction_lost'], 'the write was not retried');
     await pair.rejoin(dead);
   });
 });

@@ -37,6 +37,18 @@ describe('retry rule', () => {
     assert.equal(retryReason(failure(lost, 'read')), 'read_lost');
   });
 
+  it('runs a transaction again when its connection is lost before its COMMIT: it was rolled back, never committed', () => {
+    assert.equal(retryReason(failure(lost, 'begin')), 'transaction_lost');
+    assert.equal(retryReason(failure(lost, 'write', { inTransaction: true })), 'transaction_lost');
+    assert.equal(retryReason(failure(lost, 'read', { inTransaction: true })), 'transaction_lost');
+    assert.equal(
+      retryReason(failure(lost, 'commit', { inTransaction: true })),
+      undefined,
+      'a COMMIT may have committed',
+    );
+    assert.equal(retryReason(failure(lost, 'begin', { inTransaction: true })), undefined, 'it commits the open one');
+  });
+
   it('runs a transaction again when a refusal interrupts it after writes of its own: they were never committed', () => {
     assert.equal(retryReason(failure(readOnly, 'write', { inTransaction: true })), 'read_only');
     assert.equal(retryReason(failure(readOnly, 'commit', { inTransaction: true })), 'read_only');
@@ -46,10 +58,12 @@ describe('retry rule', () => {
     );
   });
 
-  it('never runs again a write that may have committed, a read inside a transaction, or anything after a commit', () => {
+  it('never runs again a write that may have committed, or anything after a statement that may have', () => {
     assert.equal(retryReason(failure(new OutcomeUnknownError('PROTOCOL_CONNECTION_LOST'), 'write')), undefined);
+    assert.equal(retryReason(failure(lost, 'write')), undefined, 'an autocommit write');
     assert.equal(retryReason(failure(lost, 'commit')), undefined);
-    assert.equal(retryReason(failure(lost, 'read', { inTransaction: true })), undefined);
+    assert.equal(retryReason(failure(lost, 'implicit_commit')), undefined);
+    assert.equal(retryReason(failure(lost, 'read', { committedBefore: true })), undefined);
     assert.equal(retryReason(failure(readOnly, 'write', { committedBefore: true })), undefined);
     assert.equal(
       retryReason(failure(new NotSentError('connection_closed'), 'read', { committedBefore: true })),
