@@ -60,18 +60,31 @@ async function replicateFrom(replica: ThrowawayMariadb, primary: ThrowawayMariad
     `CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ${primary.port}, MASTER_USER = 'root', MASTER_PASSWORD = '',` +
       ' MASTER_USE_GTID = current_pos, MASTER_CONNECT_RETRY = 1',
     `SET GLOBAL rpl_semi_sync_slave_enabled = ${semiSync ? 'ON' : 'OFF'}`,
+    // A replica has no replica of its own: as a semi-synchronous master (an old primary) it would hold every
+    // transaction it applies (they go to its binary log) for the timeout, waiting for an acknowledgement.
+    'SET GLOBAL rpl_semi_sync_master_enabled = OFF',
     'START SLAVE',
   );
   await run(primary, `SET GLOBAL rpl_semi_sync_master_enabled = ${semiSync ? 'ON' : 'OFF'}`);
 }
 
-/** Waits until `replica` has applied everything `primary` has logged. */
+/**
+ * Waits until `replica` has applied everything `primary` has logged. MASTER_GTID_WAIT waits for gtid_slave_pos, which
+ * never holds a server's own transactions: an old primary that rejoined a new one that has not written yet already
+ * has every transaction of the position (they are its own) and would wait in vain. (Its gtid_binlog_pos is no proof
+ * of the others: the binary log is written before the transaction is visible.)
+ */
 async function caughtUp(replica: ThrowawayMariadb, primary: ThrowawayMariadb, timeoutSeconds = 10): Promise<void> {
   const [row] = await run(primary, 'SELECT @@GLOBAL.gtid_binlog_pos AS pos');
-  const [waited] = await run(
-    replica,
-    `SELECT MASTER_GTID_WAIT('${String(row?.['pos'])}', ${timeoutSeconds}) AS result`,
-  );
+  const pos = String(row?.['pos']);
+  const [own] = await run(replica, 'SELECT @@server_id AS id');
+  // domain-server-sequence, one per domain.
+  const servers = pos
+    .split(',')
+    .filter(Boolean)
+    .map((gtid) => gtid.split('-')[1]);
+  if (servers.every((server) => server === String(own?.['id']))) return;
+  const [waited] = await run(replica, `SELECT MASTER_GTID_WAIT('${pos}', ${timeoutSeconds}) AS result`);
   if (Number(waited?.['result']) !== 0) throw new Error(`replica on ${replica.port} did not catch up in time`);
 }
 
@@ -130,6 +143,9 @@ export async function startReplicatedMariadb(
         if (/read all relay log/i.test(String(status?.['Slave_SQL_Running_State'] ?? ''))) break;
       }
       await makePrimary(replica);
+      // Nobody replicates from it until the old primary rejoins: a semi-synchronous commit would wait out the timeout
+      // (10 s) for an acknowledgement no replica can send. rejoin() turns it on again.
+      await run(replica, 'SET GLOBAL rpl_semi_sync_master_enabled = OFF');
       swap();
       return primary;
     },

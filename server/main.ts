@@ -20,6 +20,8 @@ import { createListenSocketKeeper, isListenHandle, primaryListenSockets } from '
 import { startReplicaShare, type ReplicaShare } from './live-shares/start-replica-share.js';
 import { startWorker, type RunningWorker } from './composition/start-worker.js';
 import { createWorkerShare } from './live-shares/worker-share.js';
+import { followFixedBudget } from './composition/follow-fixed-budget.js';
+import { startServerWatch } from './composition/server-watch.js';
 import type { Config } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { BudgetError } from './budget/connection-budget.js';
@@ -27,7 +29,7 @@ import { createConnectionCloser } from './db/connection-closer.js';
 import { createThreadKiller } from './db/thread-killer.js';
 import { createLocalDatabase } from './local-database/create-local-database.js';
 import { createLogger, createRequestLogger } from './log/create-logger.js';
-import { createOwnStatusConnection } from './metrics/mysql-status-metrics.js';
+import { createOwnStatusConnection, type StatusSource } from './metrics/mysql-status-metrics.js';
 import { startClusterMetrics, type ClusterMetrics } from './metrics/start-cluster-metrics.js';
 import { answerMetricsRequests } from './metrics/worker-metrics-ipc.js';
 
@@ -44,6 +46,9 @@ const metricsCloseMs = 200;
 const primaryQuitTimeoutMs = 1000;
 // dist/server/main.js → the project's folder.
 const projectRoot = resolve(__dirname, '../..');
+// How often the primary asks which server takes writes, and how long it waits for the answer.
+const serverWatchIntervalMs = 1000;
+const serverWatchTimeoutMs = 500;
 
 async function runPrimary(): Promise<void> {
   dotenv.config({ quiet: true });
@@ -84,9 +89,10 @@ async function runPrimary(): Promise<void> {
     },
   );
   // Replaced by an accepted SIGHUP: the workers forked from then on are sized from MySQL's limits at that moment.
-  let budget = await prepareDatabase(config, { logger, closer }).catch((error: unknown) =>
+  const prepared = await prepareDatabase(config, { logger, closer }).catch((error: unknown) =>
     fail(logger, error, 'cannot start'),
   );
+  let { budget } = prepared;
   // APP_REPLICAS=auto: the share is agreed live with the other replicas before any worker is forked.
   // Metrics start after the share is agreed; the coordinator reports to them once they exist.
   let liveMetrics: ClusterMetrics | undefined;
@@ -139,16 +145,42 @@ async function runPrimary(): Promise<void> {
       ...(config.http.accept === 'reuseport' ? { listenSockets: createListenSocketKeeper() } : {}),
     },
   );
+  // The primary's one connection: MySQL's status for /metrics, and the server watch.
+  const statusSource: StatusSource = share
+    ? {
+        query: (sql, timeoutMs) => share.coordinator.query(sql, timeoutMs),
+        reconnect: () => share.coordinator.reconnect(),
+        close: async () => {},
+      }
+    : createOwnStatusConnection({ connection: config.db.connection }, { closer });
   const metrics: ClusterMetrics = await startClusterMetrics(config, budget, {
     logger,
     counts: () => primary.counts(),
     workers: () => primary.workers(),
     inbox,
-    statusSource: share
-      ? { query: (sql, timeoutMs) => share.coordinator.query(sql, timeoutMs), close: async () => {} }
-      : createOwnStatusConnection({ connection: config.db.connection }, { closer }),
+    statusSource,
   }).catch((error: unknown) => fail(logger, error, `cannot serve /metrics on port ${config.metrics.port}`));
   liveMetrics = metrics;
+  // Which server takes writes; with a fixed budget, a failover sizes the pools from the new primary's limits (with
+  // APP_REPLICAS=auto the coordinator reads them every beat already).
+  const watch = config.db.followPrimary
+    ? startServerWatch(
+        { intervalMs: serverWatchIntervalMs, timeoutMs: serverWatchTimeoutMs, serverId: prepared.serverId },
+        {
+          source: statusSource,
+          logger,
+          failoverSeen: () => metrics.failoverSeen(),
+          onNewPrimary: share
+            ? undefined
+            : (limits) => {
+                const next = followFixedBudget(config, limits, { logger, workers: () => primary.workers() });
+                if (!next) return;
+                budget = next;
+                metrics.budgetChanged(budget);
+              },
+        },
+      )
+    : undefined;
   // A stop ends within SHUTDOWN_TIMEOUT_MS whatever MySQL does: the workers drain for most of it, then the claim is
   // deleted (the grant is free for the others at once) and metrics, which kept answering, close last. Whatever is
   // still running at the deadline is killed; an undeleted claim expires on its own.
@@ -156,6 +188,7 @@ async function runPrimary(): Promise<void> {
   const stop = (reason: string, code = 0) => {
     if (stopping) return;
     stopping = true;
+    watch?.stop();
     const timeoutMs = config.cluster.shutdownTimeoutMs;
     const deadlineAt = Date.now() + timeoutMs;
     setTimeout(() => {
@@ -216,8 +249,9 @@ async function runWorker(): Promise<void> {
   // Answered from the start, with no series until the worker has its registry.
   let registry: RunningWorker['registry'] | undefined;
   answerMetricsRequests(inbox, send, () => registry);
-  const share = spec.config.cluster.replicas === 'auto' ? createWorkerShare(spec, send) : undefined;
-  inbox.on('pool:ceiling', (message) => share?.handle(message));
+  // Live pool ceilings: the replica's share (APP_REPLICAS=auto), or a fixed budget computed again after a failover.
+  const share = createWorkerShare(spec, send);
+  inbox.on('pool:ceiling', (message) => share.handle(message));
   // A stop can come while the worker is still starting (SIGTERM during start-up, a reload or a crash restart): it is
   // remembered and carried out as soon as there is something to drain, so shutdown never waits on a starting worker.
   let worker: RunningWorker | undefined;

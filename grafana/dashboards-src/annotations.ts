@@ -2,7 +2,7 @@ import type { AnnotationQuery, DataQuery } from '@grafana/schema';
 import { prometheus } from './panels.js';
 
 /*
- * Events drawn on every time series: reloads and worker restarts, from the primary's counters. Grafana's
+ * Events drawn on every time series: reloads, worker restarts and failovers, from the primary's counters. Grafana's
  * Prometheus annotations turn each sample >= 1 into an event, so the queries use changes() (whole numbers), not
  * increase() (extrapolated, often fractional).
  */
@@ -71,5 +71,12 @@ export const annotations: AnnotationQuery[] = [
     'sum by (instance, worker) (changes(cluster_worker_restarts_total{instance=~"$instance"}[1m])) > 0',
     'Worker {{worker}} restarted',
     'worker',
+  ),
+  prometheusAnnotation(
+    'Failovers',
+    'orange',
+    'sum by (instance) (changes(db_failovers_seen_total{instance=~"$instance"}[1m])) > 0',
+    'Failover: another server takes writes',
+    'instance',
   ),
 ];

@@ -119,4 +119,35 @@ export const mysqlRow: (Panel | RowPanel)[] = [
     ],
     overrides: [fixedColor('C', 'red')],
   }),
+  timeseries({
+    id: 42,
+    title: 'Server taking writes',
+    description:
+      'The server behind DATABASE_URL, as the primaries read it: its @@server_id and read_only (1: it refuses writes). At a failover the server_id steps to the new primary\'s (annotation "Failovers"); read_only at 1 means the primaries reached a server that refuses writes and are looking for the one that takes them. It stays 1 only while no server behind DATABASE_URL takes writes (a failover that did not finish): DbWritesRefusedReadOnly after a minute of refusals. docs/failover.md.',
+    unit: 'short',
+    gridPos: { x: 0, y: 71, w: 12, h: 8 },
+    queries: [
+      ['max(mysql_global_variables_server_id{instance=~"$instance"})', 'server_id'],
+      ['max(mysql_global_variables_read_only{instance=~"$instance"})', 'read_only'],
+    ],
+    overrides: [fixedColor('B', 'red')],
+  }),
+  timeseries({
+    id: 43,
+    title: 'Retries and read-only refusals per second',
+    description:
+      'Statements run again once on a fresh connection, by reason (read_only: the old primary refused a write, nothing written; not_sent: the connection was found closed before sending; read_lost: a read lost its connection; transaction_lost: a transaction lost its connection before its COMMIT, so it was rolled back), and writes the server refused as read-only (statement: errno 1290/1792/1836; connection: a new connection to a read-only server, not kept). A failover shows a short burst; refusals that go on for more than a minute page (DbWritesRefusedReadOnly). A write whose outcome is unknown is never retried: it is a 504.',
+    unit: 'ops',
+    gridPos: { x: 12, y: 71, w: 12, h: 8 },
+    queries: [
+      [
+        'sum by (reason) (rate(db_client_retries_total{instance=~"$instance"}[$__rate_interval]))',
+        'retried: {{reason}}',
+      ],
+      [
+        'sum by (where) (rate(db_client_read_only_refusals_total{instance=~"$instance"}[$__rate_interval]))',
+        'refused read-only: {{where}}',
+      ],
+    ],
+  }),
 ];

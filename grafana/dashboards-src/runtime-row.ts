@@ -3,14 +3,14 @@ import { row, timeseries } from './panels.js';
 
 /** The "Node runtime per worker" row and its panels. */
 export const runtimeRow: (Panel | RowPanel)[] = [
-  row(23, 'Node runtime per worker', 71),
+  row(23, 'Node runtime per worker', 79),
   timeseries({
     id: 24,
     title: 'Event-loop lag p99',
     description:
       "How late each process's event loop runs (the primary included). Sustained lag above ~100 ms delays every request of that worker; a worker whose lag climbs until its series stop is stuck (ClusterWorkerMissingFromScrape).",
     unit: 's',
-    gridPos: { x: 0, y: 72, w: 8, h: 8 },
+    gridPos: { x: 0, y: 80, w: 8, h: 8 },
     queries: [
       [
         'max by (instance, worker) (nodejs_eventloop_lag_p99_seconds{instance=~"$instance", worker=~"$worker|primary"})',
@@ -25,7 +25,7 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     description:
       'CPU time per second (1 = 100% of one core) of each worker and the primary. Workers pinned at 1 are CPU-bound (password hashing at login, or a loop); add CPUs/replicas or lower WORKERS to the core count.',
     unit: 'percentunit',
-    gridPos: { x: 8, y: 72, w: 8, h: 8 },
+    gridPos: { x: 8, y: 80, w: 8, h: 8 },
     queries: [
       [
         'sum by (instance, worker) (rate(process_cpu_seconds_total{instance=~"$instance", worker=~"$worker|primary"}[$__rate_interval]))',
@@ -39,7 +39,7 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     description:
       'Resident memory and V8 heap in use per process. Steady growth that ends in a restart is a leak or an OOM kill (check the restarts panel and `dmesg`).',
     unit: 'bytes',
-    gridPos: { x: 16, y: 72, w: 8, h: 8 },
+    gridPos: { x: 16, y: 80, w: 8, h: 8 },
     queries: [
       [
         'sum by (instance, worker) (process_resident_memory_bytes{instance=~"$instance", worker=~"$worker|primary"})',
@@ -57,7 +57,7 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     description:
       'Times each worker slot died and was restarted by the primary over the last 15 minutes (each restart is also an annotation). A slot that restarts in every 10 minutes for 15 minutes raises ClusterWorkerRestarting; the app logs say why ("worker died; restarting"). 0 is normal.',
     unit: 'short',
-    gridPos: { x: 0, y: 80, w: 12, h: 8 },
+    gridPos: { x: 0, y: 88, w: 12, h: 8 },
     queries: [
       [
         'sum by (instance, worker) (increase(cluster_worker_restarts_total{instance=~"$instance", worker=~"$worker"}[15m]))',
@@ -72,7 +72,7 @@ export const runtimeRow: (Panel | RowPanel)[] = [
     description:
       "Times a worker did not answer the primary's metrics request within 1 s, over the last minute. Missing every minute for 2 minutes pages (ClusterWorkerMissingFromScrape): its event loop is stuck and the requests routed to it hang. 0 is normal.",
     unit: 'short',
-    gridPos: { x: 12, y: 80, w: 12, h: 8 },
+    gridPos: { x: 12, y: 88, w: 12, h: 8 },
     queries: [
       [
         'sum by (instance, worker) (increase(cluster_scrape_failures_total{instance=~"$instance", worker=~"$worker"}[1m]))',

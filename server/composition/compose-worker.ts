@@ -67,6 +67,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
       maxLifetimeMs: config.db.maxLifetimeMs,
       pingAfterIdleMs: config.db.pingAfterIdleMs,
       idleTimeoutMs: config.db.idleTimeoutMs,
+      followPrimary: config.db.followPrimary,
     },
     // The counters are registered (at zero) either way; only the instrumented pool feeds them.
     {

@@ -8,6 +8,13 @@ import { withDeadline } from '../deadline/with-deadline.js';
 import type { ConnectionCloser } from '../db/connection-closer.js';
 import { errorCode, isUnavailableError } from '../db/db-errors.js';
 import { runMigrations } from '../db/run-migrations.js';
+import { readServerIdentity } from '../db/server-identity.js';
+
+export interface PreparedDatabase {
+  readonly budget: ConnectionBudget;
+  /** The @@server_id the budget was computed on: the server watch compares later ones with it (server-watch.ts). */
+  readonly serverId: number;
+}
 
 /**
  * Before any worker exists: create the database if needed, migrate, read the server's connection limits
@@ -17,18 +24,20 @@ export async function prepareDatabase(
   config: Config,
   deps: { readonly logger: Logger; readonly closer: ConnectionCloser },
   waitMs = 30_000,
-): Promise<ConnectionBudget> {
+): Promise<PreparedDatabase> {
   const { logger, closer } = deps;
   const { host, port, database, user } = config.db.connection;
   const giveUpAt = Date.now() + waitMs;
   for (let attempt = 1; ; attempt++) {
     try {
       const connection = await openAdminConnection(config.db.connection, config.db.acquireTimeoutMs * 2);
+      let serverId: number | undefined;
       try {
+        ({ serverId } = await readServerIdentity(connection));
         await runMigrations(connection, logger);
-        return await budgetFromServer(config, connection, logger);
+        return { budget: await budgetFromServer(config, connection, logger), serverId };
       } finally {
-        await closer.close(connection, 'quit');
+        await closer.close(connection, 'quit', serverId);
       }
     } catch (error) {
       if (!isUnavailableError(error) || Date.now() >= giveUpAt) throw error;

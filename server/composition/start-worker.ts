@@ -40,7 +40,7 @@ export interface WorkerLoggers {
   readonly logger: Logger;
   /** The buffered request log (createRequestLogger). */
   readonly requestLog: Logger;
-  /** APP_REPLICAS=auto: the live ceiling and the registration of new pool connections. */
+  /** The live ceiling, and with APP_REPLICAS=auto the registration of new pool connections. */
   readonly share?: WorkerShare | undefined;
   /** HTTP_ACCEPT=reuseport in a cluster: the slot's listening sockets, kept by the primary across workers. */
   readonly listenSockets?: ListenSocketSource | undefined;
@@ -59,7 +59,7 @@ export async function startWorker(
       logger,
       requestLog,
       isShuttingDown: () => draining !== undefined,
-      ...(share ? { onConnect: share.onConnect } : {}),
+      ...(share?.onConnect ? { onConnect: share.onConnect } : {}),
     },
   );
   share?.attach(db);

@@ -88,6 +88,12 @@ export interface Config {
     readonly pingAfterIdleMs: number;
     readonly idleTimeoutMs: number;
     readonly maxIdle: number;
+    /**
+     * Follow the primary through a failover (docs/failover.md): connections to a server that no longer takes writes
+     * leave, requests wait for a writable server within the acquire deadline, what provably did not happen runs again
+     * once, and the fixed budget is computed again from the new primary's limits.
+     */
+    readonly followPrimary: boolean;
   };
   readonly auth: {
     /** log2 of scrypt's N; 14 means N = 16384 (16 MiB per hash). */

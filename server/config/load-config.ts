@@ -32,6 +32,7 @@ export const envSchema = z.object({
   DB_PING_AFTER_IDLE_MS: int(100, 86_400_000).default(30_000),
   DB_IDLE_TIMEOUT_MS: int(100, 86_400_000).default(60_000),
   DB_MAX_IDLE: int(0, 100_000).default(10),
+  DB_FOLLOW_PRIMARY: z.stringbool().default(true),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   SHUTDOWN_READINESS_DELAY_MS: int(0, 600_000).default(0),
   WORKER_HEARTBEAT_TIMEOUT_MS: int(200, 600_000).default(10_000),
@@ -135,6 +136,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       pingAfterIdleMs: e.DB_PING_AFTER_IDLE_MS,
       idleTimeoutMs: e.DB_IDLE_TIMEOUT_MS,
       maxIdle: e.DB_MAX_IDLE,
+      followPrimary: e.DB_FOLLOW_PRIMARY,
     },
     auth: {
       passwordHashCost: e.PASSWORD_HASH_COST,

@@ -231,6 +231,18 @@ export const variableDocs: { readonly [K in keyof z.input<typeof envSchema>]-?: 
       'more recently are handed out without a check, so a busy pool never pays for it.',
     ],
   },
+  DB_FOLLOW_PRIMARY: {
+    group: 'Database and the connection budget',
+    summary:
+      'follow the primary through a failover with no restart ([failover](failover.md)); `false` behind several writable servers at once',
+    comment: [
+      'Follow the primary through a failover (docs/failover.md): a connection to a server that refuses writes as read-only,',
+      'or that another writable server replaced, leaves the pool with every other connection to it; while no server behind',
+      'DATABASE_URL takes writes, requests wait for one until the acquire deadline (then 503); a write refused as read-only,',
+      'a statement never sent and a read whose connection was lost run again once; the fixed budget is computed again from',
+      "the new primary's limits. `false` behind a cluster where several servers take writes at once (Galera).",
+    ],
+  },
   DB_IDLE_TIMEOUT_MS: {
     group: 'Database and the connection budget',
     summary: 'idle connections above `DB_MAX_IDLE` close after this long',

@@ -21,15 +21,21 @@ export async function openAdminConnection(options: DbConnectionOptions, connectT
   }
 }
 
-export async function readServerLimits(connection: Connection): Promise<ServerLimits> {
-  const [[row]] = await connection.query<RowDataPacket[]>(
-    'SELECT @@GLOBAL.max_connections AS maxConnections, @@GLOBAL.max_user_connections AS maxUserConnections,' +
-      ' @@SESSION.max_user_connections AS accountMaxUserConnections, @@GLOBAL.max_prepared_stmt_count AS maxPreparedStatements',
-  );
+export const limitsSql =
+  'SELECT @@GLOBAL.max_connections AS maxConnections, @@GLOBAL.max_user_connections AS maxUserConnections,' +
+  ' @@SESSION.max_user_connections AS accountMaxUserConnections, @@GLOBAL.max_prepared_stmt_count AS maxPreparedStatements';
+
+/** The answer to limitsSql (for a caller that runs it elsewhere, as the primary's status connection does). */
+export function limitsFrom(row: RowDataPacket | undefined): ServerLimits {
   return {
     maxConnections: Number(row?.['maxConnections']),
     maxUserConnections: Number(row?.['maxUserConnections']),
     accountMaxUserConnections: Number(row?.['accountMaxUserConnections']),
     maxPreparedStatements: Number(row?.['maxPreparedStatements']),
   };
+}
+
+export async function readServerLimits(connection: Pick<Connection, 'query'>): Promise<ServerLimits> {
+  const [[row]] = await connection.query<RowDataPacket[]>(limitsSql);
+  return limitsFrom(row);
 }

@@ -15,7 +15,9 @@ import type { ThreadKiller } from './thread-killer.js';
  *   timed out): the socket is destroyed and the thread KILLed from another connection (thread-killer.ts).
  *
  * A connection the server closed itself (its socket ended or was reset) is never killed: after a MySQL restart thread
- * ids start again from 1, and the same id may now belong to someone else's new connection.
+ * ids start again from 1, and the same id may now belong to someone else's new connection. For the same reason a
+ * connection whose server is known (`serverId`, its @@server_id) is killed only on that server: after a failover
+ * DATABASE_URL reaches another one, where its thread id may be a stranger's (thread-killer.ts).
  *
  * Idempotent per connection: every caller gets the same promise, which settles once the thread is gone (or the kill
  * was given up at the killer's deadline).
@@ -24,7 +26,8 @@ import type { ThreadKiller } from './thread-killer.js';
 export type CloseHow = 'quit' | 'abandon';
 
 export interface ConnectionCloser {
-  close(connection: Connection, how: CloseHow): Promise<void>;
+  /** `serverId`: the @@server_id the connection reached, when known; its thread is then killed on that server only. */
+  close(connection: Connection, how: CloseHow, serverId?: number): Promise<void>;
 }
 
 /** The driver's socket (mysql2 keeps it on the core connection that the promise wrapper wraps). */
@@ -71,19 +74,19 @@ export function createConnectionCloser(
     }
   }
 
-  async function abandon(connection: Connection): Promise<void> {
+  async function abandon(connection: Connection, serverId: number | undefined): Promise<void> {
     const threadId = connection.threadId;
     const ended = serverClosed(connection);
     // destroy() on the driver only half-closes (FIN) and keeps the socket; the socket itself is let go here.
     connection.destroy();
     socketOf(connection)?.destroy();
     if (ended || threadId === null || threadId === undefined) return;
-    if (!(await deps.killer.kill(threadId)))
+    if (!(await deps.killer.kill(threadId, serverId)))
       deps.logger.warn({ threadId }, 'could not kill the server thread of an abandoned connection');
   }
 
   return {
-    close(connection, how) {
+    close(connection, how, serverId) {
       let done = closing.get(connection);
       if (!done) {
         done = (async () => {
@@ -92,7 +95,7 @@ export function createConnectionCloser(
             return;
           }
           if (how === 'quit' && (await quit(connection))) return;
-          await abandon(connection);
+          await abandon(connection, serverId);
         })();
         closing.set(connection, done);
       }

@@ -2,16 +2,26 @@ import type mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import { Pool as TarnPool, TimeoutError } from 'tarn';
 import type { DbConnectionOptions } from '../config/config.js';
-import { abortCode, DatabaseUnavailableError, errorCode, isFatalConnectionError, toUnavailable } from './db-errors.js';
+import { borrowConnection, type DbConnection } from './borrowed-connection.js';
+import {
+  abortCode,
+  DatabaseUnavailableError,
+  errorCode,
+  isFatalConnectionError,
+  isReadOnlyRefusal,
+  toUnavailable,
+} from './db-errors.js';
 import { noopPoolObserver, type PoolObserver } from './pool-observer.js';
 import { createConnectionCheck } from './connection-check.js';
 import { createConnectionCloser, type CloseHow } from './connection-closer.js';
 import { openPooledConnection } from './open-pooled-connection.js';
 import { createPoolCeiling, type PoolCeiling } from './pool-ceiling.js';
 import type { PooledConnection } from './pooled-connection.js';
+import { retryReason, type RetryReason, type StatementFailure } from './retry-rule.js';
 import { createStatementDeadline } from './statement-deadline.js';
-import { mayCommit, statementKind, type StatementKind } from './statement-kind.js';
+import { mayCommit, statementKind } from './statement-kind.js';
 import { createThreadKiller, type ThreadKiller } from './thread-killer.js';
+import { createWritableServer } from './writable-server.js';
 
 /*
  * One pool per worker, created once at start. Built on tarn rather than mysql2's own pool because
@@ -43,6 +53,13 @@ export interface DbPoolOptions {
   readonly idleTimeoutMs: number;
   /** The `db_client_connection_pool_name` label; primaryDatabasePoolName when not given. */
   readonly name?: string;
+  /**
+   * DB_FOLLOW_PRIMARY (docs/failover.md): keep connections to the server that takes writes only, wait for one within
+   * the acquire deadline while there is none, and run again what provably did not happen (retry-rule.ts).
+   */
+  readonly followPrimary?: boolean;
+  /** With followPrimary: how often one hand-out asks its server whether it still takes writes. */
+  readonly writableCheckMs?: number;
 }
 
 /**
@@ -79,8 +96,7 @@ export interface PoolState {
   readonly idleMax: number;
 }
 
-/** What a caller of `withConnection` may do with the connection: query it, never release or end it. */
-export type DbConnection = Pick<mysql.Connection, 'query' | 'execute' | 'beginTransaction' | 'commit' | 'rollback'>;
+export type { DbConnection } from './borrowed-connection.js';
 
 export interface DbPool {
   readonly name: string;
@@ -115,19 +131,13 @@ export interface DbPool {
   end(): Promise<void>;
 }
 
-/** The SQL of a query()/execute() call: a string, or the options object's `sql`. */
-function sqlOf(first: unknown): string {
-  if (typeof first === 'string') return first;
-  const sql = first !== null && typeof first === 'object' && 'sql' in first ? first.sql : undefined;
-  return typeof sql === 'string' ? sql : '';
-}
-
 // Defaults that are the product's own, not the deployment's (those live in config).
 const defaultQueryTimeoutMs = 5000;
 const defaultMaxLifetimeMs = 30 * 60_000;
 const defaultPingAfterIdleMs = 30_000;
 // How long the server has to close a connection after COM_QUIT before it is abandoned (and its thread killed).
 const quitTimeoutMs = 1000;
+const defaultWritableCheckMs = 1000;
 
 export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   const name = options.name ?? primaryDatabasePoolName;
@@ -146,16 +156,39 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   // The longest a close may take: COM_QUIT unanswered, then the kill.
   const closeTimeoutMs = quitTimeoutMs + killTimeoutMs + 1000;
   const closer = createConnectionCloser({ quitTimeoutMs }, { killer, logger });
-  const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger });
   let ending: Promise<void> | undefined;
   // Set once the ceiling exists (it holds the bookkeeping close reports to); nothing closes before that.
   let ceiling: PoolCeiling;
 
   /** The pool's one way to close a connection: it counts until its server thread is gone (connection-closer.ts). */
   function close(pooled: PooledConnection, how: CloseHow): Promise<void> {
-    pooled.closing ??= closer.close(pooled.connection, how).finally(() => ceiling.closed(pooled));
+    pooled.closing ??= closer.close(pooled.connection, how, pooled.serverId).finally(() => ceiling.closed(pooled));
     return pooled.closing;
   }
+  // DB_FOLLOW_PRIMARY: which server takes writes; connections to any other leave (idle ones now, busy ones on return).
+  const writable = options.followPrimary
+    ? createWritableServer(
+        { checkIntervalMs: options.writableCheckMs ?? defaultWritableCheckMs },
+        {
+          now,
+          onStale: () => {
+            for (const pooled of ceiling.all) if (!pooled.held) leaveIfStale(pooled);
+          },
+          onChange: (to, from) => {
+            if (from !== undefined) logger.warn({ from, to }, 'another server takes writes now: following it');
+          },
+        },
+      )
+    : undefined;
+  /** A connection to a server that no longer takes writes is closed (COM_QUIT: its server still answers). */
+  function leaveIfStale(pooled: PooledConnection): boolean {
+    if (pooled.dead || pooled.closing || !writable?.isStale(pooled.serverId)) return false;
+    pooled.dead = true;
+    pooled.closeReason ??= 'stale_server';
+    void close(pooled, 'quit');
+    return true;
+  }
+  const validate = createConnectionCheck({ pingAfterIdleMs }, { now, logger, writable });
   const { run } = createStatementDeadline({ close, observer, logger, now });
 
   const tarn = new TarnPool<PooledConnection>({
@@ -184,6 +217,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       random,
       threads: { reserve: (deadlineAt) => ceiling.reserve(deadlineAt), opened: (pooled) => ceiling.opened(pooled) },
       close,
+      writable,
     }),
     // tarn awaits a validation that returns a promise (its _validateResource wraps it), though its types say boolean.
     validate: validate as (pooled: PooledConnection) => boolean,
@@ -235,6 +269,7 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       pooled.held = false;
       pooled.releasedAt = now();
       if (ceiling.shouldRetire(pooled)) ceiling.retire(pooled);
+      else leaveIfStale(pooled);
       tarn.release(pooled);
     };
     if (pooled.closing) void pooled.closing.then(giveBack);
@@ -242,40 +277,37 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
   }
 
   async function withConnection<T>(fn: (connection: DbConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const pooled = await acquire(signal);
-    // Set by beginTransaction (or a START TRANSACTION), cleared by commit/rollback: whether a write commits by itself.
-    // After an error we roll back whatever the flag says, and a ROLLBACK outside a transaction is harmless.
-    let open = false;
-    const { connection } = pooled;
-    /** Runs one statement of the borrower's, and keeps `open` in step with what it did to the transaction. */
-    const statement = <R>(kind: StatementKind, send: () => Promise<R>): Promise<R> =>
-      run(pooled, send, { mayCommit: mayCommit(kind, open), signal }).then((result) => {
-        if (kind === 'begin') open = true;
-        else if (kind === 'commit' || kind === 'rollback' || kind === 'implicit_commit') open = false;
-        return result;
-      });
-    type Statement = (...args: unknown[]) => Promise<unknown>;
-    const query = connection.query.bind(connection) as Statement;
-    const execute = connection.execute.bind(connection) as Statement;
-    const borrowed: DbConnection = {
-      query: ((...args: unknown[]) =>
-        statement(statementKind(sqlOf(args[0])), () => query(...args))) as DbConnection['query'],
-      execute: ((...args: unknown[]) =>
-        statement(statementKind(sqlOf(args[0])), () => execute(...args))) as DbConnection['execute'],
-      beginTransaction: () => statement('begin', () => connection.beginTransaction()),
-      commit: () => statement('commit', () => connection.commit()),
-      rollback: () => statement('rollback', () => connection.rollback()),
-    };
-    let failure: unknown;
-    try {
-      return await fn(borrowed);
-    } catch (error) {
-      failure = failed(pooled, error);
-      throw failure;
-    } finally {
-      if ((failure !== undefined || open) && !pooled.dead) await rollBack(pooled);
-      release(pooled);
+    for (let attempt = 1; ; attempt++) {
+      const pooled = await acquire(signal);
+      const borrowing = borrowConnection(pooled, { run, signal, onFailure: (error) => refused(pooled, error) });
+      let failure: unknown;
+      try {
+        return await fn(borrowing.connection);
+      } catch (error) {
+        const behind = attempt === 1 ? borrowing.failureBehind(error) : undefined;
+        const reason = behind && retryable(behind, signal);
+        failure = failed(pooled, error);
+        if (reason === undefined) throw failure;
+        observer.retried(reason);
+      } finally {
+        if ((failure !== undefined || borrowing.inTransaction()) && !pooled.dead) await rollBack(pooled);
+        release(pooled);
+      }
     }
+  }
+
+  /** DB_FOLLOW_PRIMARY: why a failed statement may run again (retry-rule.ts), unless the request gave up already. */
+  function retryable(failure: StatementFailure, signal: AbortSignal | undefined): RetryReason | undefined {
+    return writable && !signal?.aborted ? retryReason(failure) : undefined;
+  }
+
+  /** A statement refused as read-only: its server no longer takes writes, and its connections leave. */
+  function refused(pooled: PooledConnection, error: unknown): void {
+    if (!isReadOnlyRefusal(error)) return;
+    observer.readOnlyRefused('statement');
+    if (!writable || pooled.serverId === undefined) return;
+    pooled.closeReason = 'read_only';
+    writable.demote(pooled.serverId);
   }
 
   /** A connection never goes back to the pool inside a transaction: its locks and writes would pass to the next borrower. */
@@ -304,17 +336,27 @@ export function createDbPool(options: DbPoolOptions, deps: DbPoolDeps): DbPool {
       params: unknown[] = [],
       signal?: AbortSignal,
     ) {
-      const pooled = await acquire(signal);
-      try {
-        const [result] = await run(pooled, () => pooled.connection.execute<T>(sql, params as never), {
-          mayCommit: mayCommit(statementKind(sql), false),
-          signal,
-        });
-        return result;
-      } catch (error) {
-        throw failed(pooled, error);
-      } finally {
-        release(pooled);
+      const kind = statementKind(sql);
+      for (let attempt = 1; ; attempt++) {
+        const pooled = await acquire(signal);
+        try {
+          const [result] = await run(pooled, () => pooled.connection.execute<T>(sql, params as never), {
+            mayCommit: mayCommit(kind, false),
+            signal,
+          });
+          return result;
+        } catch (error) {
+          refused(pooled, error);
+          const reason =
+            attempt === 1
+              ? retryable({ error, kind, inTransaction: false, committedBefore: false }, signal)
+              : undefined;
+          const failure = failed(pooled, error);
+          if (reason === undefined) throw failure;
+          observer.retried(reason);
+        } finally {
+          release(pooled);
+        }
       }
     },
     state() {

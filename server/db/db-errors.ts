@@ -23,6 +23,14 @@ export class OutcomeUnknownError extends DatabaseUnavailableError {
   override readonly name: string = 'OutcomeUnknownError';
 }
 
+/**
+ * A statement that was never sent: its connection was found closed (the server ended it, or it broke) before the
+ * statement was written to it. Nothing it asked for can have happened, whatever kind of statement it was.
+ */
+export class NotSentError extends DatabaseUnavailableError {
+  override readonly name: string = 'NotSentError';
+}
+
 /** What the statement deadline, an abort or a lost connection makes of a statement already sent. */
 export function cutOff(code: string, mayCommit: boolean, options?: { cause?: unknown }): DatabaseUnavailableError {
   return mayCommit ? new OutcomeUnknownError(code, options) : new DatabaseUnavailableError(code, options);
@@ -57,7 +65,9 @@ const unavailableErrnos = new Map<number, string>([
   [1053, 'ER_SERVER_SHUTDOWN'],
   [1317, 'ER_QUERY_INTERRUPTED'], // KILL QUERY, e.g. during a restart
   [1927, 'ER_CONNECTION_KILLED'], // MariaDB
-  [1290, 'ER_OPTION_PREVENTS_STATEMENT'], // --read-only: a replica, or a new primary right after a failover
+  [1290, 'ER_OPTION_PREVENTS_STATEMENT'], // --read-only: a replica, or an old primary right after a failover
+  [1792, 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION'],
+  [1836, 'ER_READ_ONLY_MODE'], // innodb_read_only: an Aurora reader
   [1461, 'ER_MAX_PREPARED_STMT_COUNT_REACHED'], // the server-wide max_prepared_stmt_count is full
   [3024, 'ER_QUERY_TIMEOUT'], // MySQL max_execution_time
   [1969, 'ER_STATEMENT_TIMEOUT'], // MariaDB max_statement_time
@@ -88,6 +98,20 @@ const connectionLostCodes = new Set([
 /** True when the connection was lost under a statement, rather than the server refusing it with an answer. */
 export function isConnectionLost(error: unknown): boolean {
   return isFatalConnectionError(error) || connectionLostCodes.has(errorCode(error));
+}
+
+/*
+ * The server refused a write because it does not take writes (any more): errno 1290 for `--read-only` (a replica, or
+ * a primary being demoted; MySQL also uses 1290 for other options, such as --secure-file-priv, so its message must
+ * name read-only), 1792 for a write in a READ ONLY transaction, 1836 for innodb_read_only (an Aurora reader). The
+ * statement was refused with an answer: it wrote nothing. The same three as go-sql-driver's rejectReadOnly.
+ */
+const readOnlyErrnos = new Set([1792, 1836]);
+
+export function isReadOnlyRefusal(error: unknown): boolean {
+  if (error === null || typeof error !== 'object' || !('errno' in error)) return false;
+  if (error.errno === 1290) return /read[-_ ]only/i.test('message' in error ? String(error.message) : '');
+  return typeof error.errno === 'number' && readOnlyErrnos.has(error.errno);
 }
 
 /** True when the error means the connection that raised it must not be reused. */

@@ -1,3 +1,5 @@
+import type { RetryReason } from './retry-rule.js';
+
 /**
  * What the pool reports as it works. The metrics layer implements this; the pool knows nothing of
  * Prometheus. Durations are in seconds.
@@ -13,7 +15,11 @@ export type CloseReason =
   | 'failed_ping'
   | 'ceiling'
   /** Opened but not admitted in time (APP_REPLICAS=auto: not registered under the replica's claim). */
-  | 'not_admitted';
+  | 'not_admitted'
+  /** Its server refused a write as read-only, or a check found it read-only: it no longer takes writes. */
+  | 'read_only'
+  /** Its server is not the one that takes writes any more: another server does (a failover). */
+  | 'stale_server';
 
 export interface PoolObserver {
   /** A waiter got a connection after `waitSeconds`. */
@@ -29,6 +35,13 @@ export interface PoolObserver {
   closed(reason: CloseReason): void;
   /** A borrower's statement outlived the statement deadline (DB_QUERY_TIMEOUT_MS). */
   statementTimedOut(): void;
+  /** A statement (or a withConnection function) ran again, once, on a fresh connection: retry-rule.ts says why. */
+  retried(reason: RetryReason): void;
+  /**
+   * A server refused writes as read-only: `statement`, a statement refused (1290, 1792, 1836); `connection`, a new
+   * connection not kept because its server reported read_only.
+   */
+  readOnlyRefused(where: 'statement' | 'connection'): void;
 }
 
 export const noopPoolObserver: PoolObserver = Object.freeze({
@@ -39,4 +52,6 @@ export const noopPoolObserver: PoolObserver = Object.freeze({
   connectionError() {},
   closed() {},
   statementTimedOut() {},
+  retried() {},
+  readOnlyRefused() {},
 });

@@ -6,6 +6,8 @@ export interface PooledConnection {
   readonly connection: Connection;
   /** The server's id for it (CONNECTION_ID()), for KILL. */
   readonly threadId: number;
+  /** The @@server_id it reached (server-identity.ts): its thread is killed on that server only. Read as it opens. */
+  serverId: number | undefined;
   /** Set when the driver reports the connection broken; tarn's validation then refuses to hand it out. */
   dead: boolean;
   /** Why it was (or will be) closed, when not for the reason `dead` and `ending` tell. */

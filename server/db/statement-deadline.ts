@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { abortCode, cutOff, DatabaseUnavailableError, errorCode, isConnectionLost } from './db-errors.js';
+import { serverClosed } from './connection-closer.js';
+import { abortCode, cutOff, DatabaseUnavailableError, errorCode, isConnectionLost, NotSentError } from './db-errors.js';
 import type { PoolObserver } from './pool-observer.js';
 import type { PooledConnection } from './pooled-connection.js';
 
@@ -57,6 +58,12 @@ export function createStatementDeadline(deps: {
       // Not sent: nothing can have been written by it.
       if (signal?.aborted) return Promise.reject(new DatabaseUnavailableError(abortCode(signal)));
       if (pooled.closing) return Promise.reject(new DatabaseUnavailableError('query_timeout'));
+      // The server closed it (or it broke) before this statement: never sent, so nothing of it happened. Sending it
+      // would fail as a lost connection, which for a write means "may have committed".
+      if (pooled.dead || serverClosed(pooled.connection)) {
+        pooled.dead = true;
+        return Promise.reject(new NotSentError('connection_closed'));
+      }
       const remaining = pooled.deadlineAt - now();
       if (remaining <= 0) {
         abandon(pooled, 'query_timeout');

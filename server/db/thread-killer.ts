@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { DbConnectionOptions } from '../config/config.js';
 import { withDeadline } from '../deadline/with-deadline.js';
 import { errorCode } from './db-errors.js';
+import { readServerIdentity } from './server-identity.js';
 
 /*
  * Ends the server-side thread of a connection we abandoned. Destroying our socket is not enough: on a path that
@@ -12,6 +13,10 @@ import { errorCode } from './db-errors.js';
  *
  * Kills are batched onto one short-lived connection at a time per worker, so a burst of timeouts costs one
  * connection, not one each: that connection comes out of DB_RESERVED_CONNECTIONS (docs/replicas.md, "Every connection, and who pays for it").
+ *
+ * A thread id means something only on its own server. DATABASE_URL may reach another server than the one an abandoned
+ * connection was opened on (a failover moved the endpoint), where the same id may be a stranger's connection: a kill
+ * that names its server (`@@server_id`) is sent only when the killing connection reached that server (docs/failover.md).
  */
 
 export interface ThreadKillerOptions {
@@ -21,19 +26,28 @@ export interface ThreadKillerOptions {
 }
 
 export interface ThreadKiller {
-  /** Resolves true once the thread is gone (killed, or already ended), false if it could not be reached in time. */
-  kill(threadId: number): Promise<boolean>;
+  /**
+   * Resolves true once the thread is gone (killed, or already ended), false if it could not be reached in time, or
+   * `serverId` is given and DATABASE_URL no longer reaches that server.
+   */
+  kill(threadId: number, serverId?: number): Promise<boolean>;
+}
+
+interface Kill {
+  readonly threadId: number;
+  readonly serverId: number | undefined;
+  readonly done: (killed: boolean) => void;
 }
 
 // ER_NO_SUCH_THREAD: the thread had already ended, which is what we wanted.
 const noSuchThread = 1094;
 
 export function createThreadKiller(options: ThreadKillerOptions, deps: { readonly logger: Logger }): ThreadKiller {
-  let queue: { threadId: number; done: (killed: boolean) => void }[] = [];
+  let queue: Kill[] = [];
   let running = false;
 
-  async function killBatch(threadIds: readonly number[]): Promise<Map<number, boolean>> {
-    const outcome = new Map(threadIds.map((id) => [id, false]));
+  async function killBatch(batch: readonly Kill[]): Promise<Map<Kill, boolean>> {
+    const outcome = new Map(batch.map((entry) => [entry, false]));
     try {
       await withDeadline(
         options.timeoutMs,
@@ -42,14 +56,24 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
           // Given up meanwhile (a stalled server): nothing is killed from a connection that came too late.
           if (signal.aborted) return connection;
           try {
-            for (const id of threadIds) {
+            const reached = batch.some((entry) => entry.serverId !== undefined)
+              ? (await readServerIdentity(connection)).serverId
+              : undefined;
+            for (const entry of batch) {
               if (signal.aborted) break;
+              if (entry.serverId !== undefined && entry.serverId !== reached) {
+                deps.logger.warn(
+                  { threadId: entry.threadId, serverId: entry.serverId, reached },
+                  'not killing the thread of an abandoned connection: DATABASE_URL now reaches another server',
+                );
+                continue;
+              }
               try {
-                await connection.query('KILL ?', [id]);
+                await connection.query('KILL ?', [entry.threadId]);
               } catch (error) {
                 if ((error as { errno?: unknown }).errno !== noSuchThread) throw error;
               }
-              outcome.set(id, true);
+              outcome.set(entry, true);
             }
             // A clean COM_QUIT, so the server does not count an aborted client.
             await connection.end();
@@ -64,7 +88,7 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
       );
     } catch (error) {
       deps.logger.warn(
-        { code: errorCode(error), threadIds },
+        { code: errorCode(error), threadIds: batch.map((entry) => entry.threadId) },
         'could not kill the server threads of abandoned connections',
       );
     }
@@ -77,8 +101,8 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
       while (queue.length > 0) {
         const batch = queue;
         queue = [];
-        const outcome = await killBatch(batch.map((entry) => entry.threadId));
-        for (const entry of batch) entry.done(outcome.get(entry.threadId) ?? false);
+        const outcome = await killBatch(batch);
+        for (const entry of batch) entry.done(outcome.get(entry) ?? false);
       }
     } finally {
       running = false;
@@ -86,9 +110,9 @@ export function createThreadKiller(options: ThreadKillerOptions, deps: { readonl
   }
 
   return {
-    kill(threadId) {
+    kill(threadId, serverId) {
       return new Promise<boolean>((done) => {
-        queue.push({ threadId, done });
+        queue.push({ threadId, serverId, done });
         if (!running) void drain();
       });
     },

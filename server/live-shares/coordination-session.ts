@@ -1,7 +1,8 @@
 import mysql, { type Connection } from 'mysql2/promise';
 import type { DbConnectionOptions } from '../config/config.js';
 import { withDeadline } from '../deadline/with-deadline.js';
-import type { ConnectionCloser } from '../db/connection-closer.js';
+import type { CloseHow, ConnectionCloser } from '../db/connection-closer.js';
+import { readServerIdentity } from '../db/server-identity.js';
 
 /*
  * The coordination connection of a replica (APP_REPLICAS=auto): one at a time, opened with bounds MySQL itself
@@ -25,8 +26,11 @@ export interface CoordinationSession {
   connection(): Promise<Connection>;
   /** The connection now, if one is open or opening. */
   current(): Promise<Connection> | undefined;
-  /** Gives up `which` (the current one by default) if it is still the current one: closed and its thread killed. */
-  drop(which?: Promise<Connection>): void;
+  /**
+   * Gives up `which` (the current one by default) if it is still the current one: abandoned (closed and its thread
+   * killed on its own server) or, with `quit`, closed with COM_QUIT first.
+   */
+  drop(which?: Promise<Connection>, how?: CloseHow): void;
   /** Forgets the current connection and closes it with COM_QUIT, within `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
 }
@@ -37,12 +41,15 @@ export function createCoordinationSession(
 ): CoordinationSession {
   const { closer } = deps;
   let session: Promise<Connection> | undefined;
+  // The server each connection reached: a thread id means something only there, so that is where it is killed.
+  const servers = new WeakMap<Connection, number>();
+  const close = (conn: Connection, how: CloseHow) => closer.close(conn, how, servers.get(conn));
 
-  function drop(which: Promise<Connection> | undefined = session): void {
+  function drop(which: Promise<Connection> | undefined = session, how: CloseHow = 'abandon'): void {
     if (which === undefined || which !== session) return;
     session = undefined;
     which.then(
-      (conn) => void closer.close(conn, 'abandon'),
+      (conn) => void close(conn, how),
       () => undefined,
     );
   }
@@ -62,14 +69,15 @@ export function createCoordinationSession(
         try {
           await fresh.query(sessionSettings);
           await fresh.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+          servers.set(fresh, (await readServerIdentity(fresh)).serverId);
           await deps.prepare(fresh);
         } catch (error) {
-          void closer.close(fresh, 'abandon');
+          void close(fresh, 'abandon');
           throw error;
         }
         return fresh;
       },
-      { what: 'coordination connect', late: (fresh) => void closer.close(fresh, 'abandon') },
+      { what: 'coordination connect', late: (fresh) => void close(fresh, 'abandon') },
     );
     session = opening;
     opening.catch(() => drop(opening));
@@ -85,7 +93,7 @@ export function createCoordinationSession(
       session = undefined;
       const conn = await last?.catch(() => undefined);
       if (conn)
-        await withDeadline(deadlineMs, () => closer.close(conn, 'quit'), {
+        await withDeadline(deadlineMs, () => close(conn, 'quit'), {
           what: 'closing the coordination connection',
         }).catch(() => {});
     },

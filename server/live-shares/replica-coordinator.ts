@@ -57,6 +57,11 @@ export interface ReplicaCoordinator {
    * or not the replica has a grant), within `timeoutMs`.
    */
   query<T>(sql: string, timeoutMs: number): Promise<T>;
+  /**
+   * The server behind DATABASE_URL may have changed (a failover): the next step opens a new coordination connection
+   * (the old one is closed with COM_QUIT, its thread killed on its own server if it does not go).
+   */
+  reconnect(): void;
   /** After every pool is closed: frees the grant at once. Idempotent; gives up at `deadlineMs` (the claim expires). */
   leave(deadlineMs: number): Promise<void>;
 }
@@ -245,6 +250,9 @@ export function createReplicaCoordinator(
         await running;
       }
       schedule();
+    },
+    reconnect() {
+      session.drop(session.current(), 'quit');
     },
     async query<T>(sql: string, timeoutMs: number): Promise<T> {
       const opened = session.current();

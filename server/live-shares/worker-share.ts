@@ -4,14 +4,15 @@ import { registerConnection } from './replica-claims.js';
 import type { PrimaryMessage, WorkerMessage, WorkerSpec } from '../protocol/messages.js';
 
 /*
- * A worker's side of live ceilings (APP_REPLICAS=auto): applies each ceiling the primary sends to the pool, and
- * confirms once the pool holds no more than that on the server, which is when the primary may publish a lower grant.
- * New pool connections register under the current claim; with no claim (fenced) they are refused.
+ * A worker's side of live ceilings: applies each ceiling the primary sends to the pool (APP_REPLICAS=auto: the
+ * replica's share; a fixed budget: computed again after a failover, follow-fixed-budget.ts), and confirms once the
+ * pool holds no more than that on the server, which is when the primary may publish a lower grant. With
+ * APP_REPLICAS=auto new pool connections register under the current claim; with no claim (fenced) they are refused.
  */
 
 export interface WorkerShare {
-  /** The pool's `onConnect`. */
-  onConnect(connection: Connection): Promise<boolean>;
+  /** The pool's `onConnect` with APP_REPLICAS=auto; undefined with a fixed budget (nothing to register). */
+  readonly onConnect: ((connection: Connection) => Promise<boolean>) | undefined;
   /** Ceiling messages may arrive before the pool exists: the latest is applied once it is attached. */
   handle(message: Extract<PrimaryMessage, { type: 'pool:ceiling' }>): void;
   attach(db: DbPool): void;
@@ -37,10 +38,13 @@ export function createWorkerShare(spec: WorkerSpec, send: (message: WorkerMessag
   }
 
   return {
-    async onConnect(connection) {
-      const id = replicaId;
-      return id !== undefined && (await registerConnection(connection, id));
-    },
+    onConnect:
+      spec.config.cluster.replicas === 'auto'
+        ? async (connection) => {
+            const id = replicaId;
+            return id !== undefined && (await registerConnection(connection, id));
+          }
+        : undefined,
     handle(message) {
       ceiling = message.ceiling;
       replicaId = message.replicaId;

@@ -4,7 +4,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsJson } from './worker-metrics-ipc.js';
 import type { DbConnectionOptions } from '../config/config.js';
 import { withDeadline } from '../deadline/with-deadline.js';
-import type { ConnectionCloser } from '../db/connection-closer.js';
+import type { CloseHow, ConnectionCloser } from '../db/connection-closer.js';
+import { readServerIdentity } from '../db/server-identity.js';
 
 /*
  * MySQL's own view of its connections, under the names mysqld_exporter uses, so community dashboards and
@@ -23,6 +24,9 @@ const statusNames = {
 const variableNames = {
   max_connections: 'mysql_global_variables_max_connections',
   max_user_connections: 'mysql_global_variables_max_user_connections',
+  // Which server the service writes to, and whether it takes writes: they change at a failover (docs/failover.md).
+  server_id: 'mysql_global_variables_server_id',
+  read_only: 'mysql_global_variables_read_only',
 } as const;
 // The limit MySQL applies to this account's sessions: its own MAX_USER_CONNECTIONS when it has one, else the global
 // max_user_connections (0: none). The status connection logs in as the app does, so its session has the app's limit.
@@ -45,6 +49,14 @@ function driverCode(error: unknown): string {
   return typeof errno === 'number' ? `ERRNO_${errno}` : 'UNKNOWN';
 }
 
+/** A status or variable value as a number; switches (read_only) read ON/OFF, as mysqld_exporter reads them. */
+function numeric(value: unknown): number {
+  const text = String(value);
+  if (/^(ON|YES)$/i.test(text)) return 1;
+  if (/^(OFF|NO)$/i.test(text)) return 0;
+  return Number(text);
+}
+
 interface Snapshot {
   readonly up: boolean;
   readonly values: ReadonlyMap<string, number>;
@@ -60,6 +72,11 @@ export interface MysqlStatusMetrics {
 export interface StatusSource {
   /** Runs `sql`, failing at `timeoutMs`. */
   query<T>(sql: string, timeoutMs: number): Promise<T>;
+  /**
+   * Lets the connection go, so the next read reaches whatever server DATABASE_URL points at now: its server no longer
+   * takes writes (server-watch.ts), and a cluster endpoint or DNS name may have moved to the new primary.
+   */
+  reconnect(): void;
   close(): Promise<void>;
 }
 
@@ -72,11 +89,13 @@ export function createOwnStatusConnection(
   deps: { readonly closer: ConnectionCloser },
 ): StatusSource {
   let connection: Promise<Connection> | undefined;
-  const drop = (which: Promise<Connection> | undefined) => {
+  // The server each connection reached: if it is ever abandoned, its thread is killed there only.
+  const servers = new WeakMap<Connection, number>();
+  const drop = (which: Promise<Connection> | undefined, how: CloseHow = 'abandon') => {
     if (which === undefined || which !== connection) return;
     connection = undefined;
     which.then(
-      (conn) => void deps.closer.close(conn, 'abandon'),
+      (conn) => void deps.closer.close(conn, how, servers.get(conn)),
       () => undefined,
     );
   };
@@ -84,7 +103,17 @@ export function createOwnStatusConnection(
     if (connection) return connection;
     // No default database: the app database's PROCESSLIST then shows exactly the workers' pools.
     const { database: _database, ...server } = options.connection;
-    const opening = mysql.createConnection({ ...server, connectTimeout: timeoutMs, enableKeepAlive: true });
+    const opening = mysql
+      .createConnection({ ...server, connectTimeout: timeoutMs, enableKeepAlive: true })
+      .then(async (conn) => {
+        try {
+          servers.set(conn, (await readServerIdentity(conn)).serverId);
+        } catch (error) {
+          void deps.closer.close(conn, 'abandon');
+          throw error;
+        }
+        return conn;
+      });
     connection = opening;
     opening.then(
       // A lost connection is replaced on the next read rather than crashing the primary.
@@ -110,11 +139,15 @@ export function createOwnStatusConnection(
         throw error;
       }
     },
+    reconnect() {
+      // Its server still answers: a COM_QUIT is enough.
+      drop(connection, 'quit');
+    },
     async close() {
       const last = connection;
       connection = undefined;
       const conn = await last?.catch(() => undefined);
-      if (conn) await deps.closer.close(conn, 'quit');
+      if (conn) await deps.closer.close(conn, 'quit', servers.get(conn));
     },
   };
 }
@@ -135,7 +168,7 @@ export function createMysqlStatusMetrics(
         async () => [await run(statusSql), await run(variablesSql), await run(sessionSql)],
         { what: 'status read' },
       );
-      for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), Number(row['Value']));
+      for (const row of [...status, ...variables]) values.set(String(row['Variable_name']), numeric(row['Value']));
       for (const variable of Object.keys(sessionNames)) values.set(`session.${variable}`, Number(session?.[variable]));
       return { up: true, values };
     } catch (error) {

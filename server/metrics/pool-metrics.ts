@@ -1,5 +1,6 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { PoolObserver } from '../db/pool-observer.js';
+import { retryReasons } from '../db/retry-rule.js';
 import { connectionCreateBuckets, poolUseBuckets, poolWaitBuckets } from './buckets.js';
 
 /*
@@ -60,11 +61,26 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolObs
     labelNames: ['db_client_connection_pool_name'],
     registers,
   });
+  const retries = new Counter({
+    name: 'db_client_retries_total',
+    help: 'Statements (or withConnection functions) run again once on a fresh connection, by reason: read_only (the server refused a write as read-only: nothing written), not_sent (the connection was found closed before the statement was sent), read_lost (a read outside a transaction lost its connection), transaction_lost (a transaction lost its connection before its COMMIT: rolled back). Never a write whose outcome is unknown.',
+    labelNames: ['db_client_connection_pool_name', 'reason'],
+    registers,
+  });
+  const readOnlyRefusals = new Counter({
+    name: 'db_client_read_only_refusals_total',
+    help: 'Writes the server refused as read-only (where="statement": errno 1290, 1792 or 1836), and new connections not kept because their server reported read_only (where="connection"): the server behind DATABASE_URL does not take writes.',
+    labelNames: ['db_client_connection_pool_name', 'where'],
+    registers,
+  });
+  for (const reason of retryReasons) retries.inc({ ...labels, reason }, 0);
+  for (const where of ['statement', 'connection']) readOnlyRefusals.inc({ ...labels, where }, 0);
   // Zero-initialise the counters so rate() has a baseline before the first event.
   timeouts.inc(labels, 0);
   statementTimeouts.inc(labels, 0);
   // The close reasons an alert or panel asks about, so increase() sees their first occurrence.
-  for (const reason of ['query_timeout', 'max_lifetime', 'failed_ping']) closed.inc({ ...labels, reason }, 0);
+  for (const reason of ['query_timeout', 'max_lifetime', 'failed_ping', 'read_only', 'stale_server'])
+    closed.inc({ ...labels, reason }, 0);
 
   return {
     acquired: (seconds) => waitTime.observe(labels, seconds),
@@ -77,5 +93,7 @@ export function createPoolMetrics(registry: Registry, poolName: string): PoolObs
     connectionError: (code) => errors.inc({ ...labels, code }),
     closed: (reason) => closed.inc({ ...labels, reason }),
     statementTimedOut: () => statementTimeouts.inc(labels),
+    retried: (reason) => retries.inc({ ...labels, reason }),
+    readOnlyRefused: (where) => readOnlyRefusals.inc({ ...labels, where }),
   };
 }

@@ -13,6 +13,8 @@ export interface PrimaryMetrics {
   /** A reload recomputed the budget and its new workers run with it. */
   budgetChanged(budget: ConnectionBudget): void;
   reloadEnded(outcome: ReloadOutcome): void;
+  /** Another server takes writes behind DATABASE_URL (server-watch.ts). */
+  failoverSeen(): void;
   /** APP_REPLICAS=auto, after every coordination step: the live budget, this replica's published grant included. */
   replicaObserved(budget: ConnectionBudget): void;
   shareChanged(direction: 'grow' | 'shrink'): void;
@@ -134,6 +136,12 @@ export function createPrimaryMetrics(
     aggregator: 'first',
   });
   for (const outcome of ['completed', 'refused', 'aborted']) reloads.inc({ outcome }, 0);
+  const failovers = new Counter({
+    name: 'db_failovers_seen_total',
+    help: 'Failovers this replica saw: another server (@@server_id) takes writes behind DATABASE_URL than the one before (DB_FOLLOW_PRIMARY).',
+    registers,
+    aggregator: 'first',
+  });
   const failures = new Counter({
     name: 'cluster_scrape_failures_total',
     help: 'Workers that did not answer a /metrics scrape in time.',
@@ -156,6 +164,7 @@ export function createPrimaryMetrics(
     reloadEnded(outcome) {
       if (outcome !== 'skipped') reloads.inc({ outcome });
     },
+    failoverSeen: () => failovers.inc(),
     replicaObserved: showBudget,
     shareChanged: (direction) => shareChanges.inc({ direction }),
     leaseRenewFailed: () => renewFailures.inc(),

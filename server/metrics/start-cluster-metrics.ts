@@ -20,6 +20,8 @@ export interface ClusterMetrics {
   workerRestarted(slot: number): void;
   budgetChanged(budget: ConnectionBudget): void;
   reloadEnded(outcome: ReloadOutcome): void;
+  /** Another server takes writes (server-watch.ts). */
+  failoverSeen(): void;
   readonly replicas: Pick<PrimaryMetrics, 'replicaObserved' | 'shareChanged' | 'leaseRenewFailed' | 'fenced'>;
   close(): Promise<void>;
 }
@@ -66,6 +68,7 @@ export async function startClusterMetrics(
     workerRestarted: primaryMetrics.workerRestarted,
     budgetChanged: primaryMetrics.budgetChanged,
     reloadEnded: primaryMetrics.reloadEnded,
+    failoverSeen: primaryMetrics.failoverSeen,
     replicas: primaryMetrics,
     async close() {
       server.closeAllConnections();

@@ -24,6 +24,7 @@ describe('loadConfig', () => {
     assert.equal(config.db.queryTimeoutMs, 5000);
     assert.equal(config.db.maxLifetimeMs, 1_800_000);
     assert.equal(config.db.pingAfterIdleMs, 30_000);
+    assert.equal(config.db.followPrimary, true);
     assert.equal(config.cluster.shutdownTimeoutMs, 10_000);
     assert.equal(config.http.bodyLimitBytes, 16 * 1024);
     assert.equal(config.testRoutes, false);
@@ -52,6 +53,7 @@ describe('loadConfig', () => {
       DB_PING_AFTER_IDLE_MS: '2000',
       DB_IDLE_TIMEOUT_MS: '5000',
       DB_MAX_IDLE: '2',
+      DB_FOLLOW_PRIMARY: 'false',
       SHUTDOWN_TIMEOUT_MS: '3000',
       LOG_LEVEL: 'warn',
       LOG_REQUEST_FLUSH_MS: '0',
@@ -86,6 +88,7 @@ describe('loadConfig', () => {
     assert.equal(config.db.maxLifetimeMs, 60_000);
     assert.equal(config.db.pingAfterIdleMs, 2000);
     assert.equal(config.db.idleTimeoutMs, 5000);
+    assert.equal(config.db.followPrimary, false);
     assert.equal(config.cluster.shutdownTimeoutMs, 3000);
     assert.equal(config.auth.sessionTtlSeconds, 600);
     assert.equal(config.log.level, 'warn');
@@ -136,6 +139,7 @@ describe('loadConfig', () => {
     ['DB_QUERY_TIMEOUT_MS', '2s'],
     ['DB_CONNECTION_MAX_LIFETIME_MS', '10'],
     ['DB_PING_AFTER_IDLE_MS', '-1'],
+    ['DB_FOLLOW_PRIMARY', 'maybe'],
     ['APP_REPLICAS', '0'],
     ['APP_REPLICAS', 'automatic'],
   ] as const) {

@@ -144,6 +144,22 @@ describe('statement deadline', () => {
       }
     });
 
+    it('fails with DatabaseUnavailableError, never OutcomeUnknownError, when the server had closed the connection before the write was sent', async () => {
+      await admin.query('CREATE TABLE IF NOT EXISTS probe (id INT PRIMARY KEY)');
+      const error = await outcome(
+        pool.withConnection(async (c) => {
+          const [[own]] = (await c.query('SELECT CONNECTION_ID() AS id')) as unknown as [RowDataPacket[]];
+          await admin.query(`KILL ${Number(own?.['id'])}`);
+          // The server's close has arrived and been read: the write below is never sent.
+          await sleep(200);
+          await c.execute('INSERT INTO probe VALUES (5)');
+        }),
+      );
+      assert.equal(kindOf(error), 'unavailable connection_closed');
+      const [rows] = await admin.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM probe WHERE id = 5');
+      assert.equal(Number(rows[0]?.['n']), 0);
+    });
+
     it('fails with OutcomeUnknownError when the connection is lost under a COMMIT', async () => {
       await admin.query('CREATE TABLE IF NOT EXISTS probe (id INT PRIMARY KEY)');
       const proxy = await startFreezableProxy({ host: connection.host, port: connection.port });

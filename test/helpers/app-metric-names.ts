@@ -13,6 +13,8 @@ export const workerMetricNames = [
   'db_client_connection_create_time_seconds',
   'db_client_connection_errors_total',
   'db_client_connections_closed_total',
+  'db_client_retries_total',
+  'db_client_read_only_refusals_total',
   'http_server_request_duration_seconds',
   'http_server_active_requests',
 ] as const;
@@ -34,6 +36,7 @@ export const primaryMetricNames = [
   'cluster_worker_restarts_total',
   'cluster_reloads_total',
   'cluster_scrape_failures_total',
+  'db_failovers_seen_total',
   'app_replicas',
   'mysql_up',
   'mysql_global_status_threads_connected',
@@ -43,6 +46,8 @@ export const primaryMetricNames = [
   'mysql_global_status_connection_errors_total',
   'mysql_global_variables_max_connections',
   'mysql_global_variables_max_user_connections',
+  'mysql_global_variables_server_id',
+  'mysql_global_variables_read_only',
   'mysql_session_max_user_connections',
 ] as const;
 

@@ -19,27 +19,22 @@ const wellFormedToken = 'A'.repeat(43);
 
 describe('database outage', () => {
   describe('nothing listens on the database port', () => {
+    const acquireTimeoutMs = 500;
     let app: InProcessApp;
+    let fast: InProcessApp;
     before(async () => {
       const port = await freePort();
-      app = await startInProcessApp({
-        connection: { host: '127.0.0.1', port, user: 'root', password: '', database: 'app' },
-        acquireTimeoutMs: 500,
-      });
+      const connection = { host: '127.0.0.1', port, user: 'root', password: '', database: 'app' };
+      app = await startInProcessApp({ connection, acquireTimeoutMs });
+      fast = await startInProcessApp({ connection, acquireTimeoutMs, env: { DB_FOLLOW_PRIMARY: 'false' } });
     });
     after(async () => {
       await app.close();
+      await fast.close();
     });
 
     it('answers 503 with Retry-After — never 401 — to login, /api/me and register; liveness stays 200', async () => {
       assertUnavailable(await request(`${app.url}/api/login`, { method: 'POST', json: credentials }));
-      // Failed fast on ECONNREFUSED: no acquisition waited out its deadline.
-      const timeouts = await app.registry.getSingleMetric('db_client_connection_timeouts_total')?.get();
-      assert.ok(timeouts, 'db_client_connection_timeouts_total is registered');
-      assert.equal(
-        timeouts.values.reduce((sum, v) => sum + v.value, 0),
-        0,
-      );
       assertUnavailable(
         await request(`${app.url}/api/me`, { headers: { authorization: `Bearer ${wellFormedToken}` } }),
       );
@@ -48,6 +43,29 @@ describe('database outage', () => {
       assert.equal(ready.status, 503);
       assert.equal((await request(`${app.url}/healthz`)).status, 200);
       assert.equal(app.db.state().used, 0);
+    });
+
+    it('waits for a server within the acquire deadline (a failover may bring one), then answers 503 with the cause', async () => {
+      const started = performance.now();
+      assertUnavailable(await request(`${app.url}/readyz`));
+      const waitedMs = performance.now() - started;
+      assert.ok(
+        waitedMs >= acquireTimeoutMs - 150 && waitedMs < acquireTimeoutMs + 1500,
+        `answered after ${waitedMs} ms`,
+      );
+      // The cause is the database's refusal, not a wait that ran out unexplained.
+      const timeouts = await app.registry.getSingleMetric('db_client_connection_timeouts_total')?.get();
+      assert.ok(timeouts, 'db_client_connection_timeouts_total is registered');
+      assert.equal(
+        timeouts.values.reduce((sum, v) => sum + v.value, 0),
+        0,
+      );
+    });
+
+    it('fails fast on ECONNREFUSED with DB_FOLLOW_PRIMARY=false: no acquisition waits out its deadline', async () => {
+      const started = performance.now();
+      assertUnavailable(await request(`${fast.url}/readyz`));
+      assert.ok(performance.now() - started < acquireTimeoutMs, 'answered before the acquire deadline');
     });
   });
 

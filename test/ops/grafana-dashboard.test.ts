@@ -161,14 +161,14 @@ describe('Grafana provisioning and the mysql-budget-cluster dashboard', () => {
       }
     });
 
-    it("annotates reloads and worker restarts from the primary's counters", () => {
+    it("annotates reloads, worker restarts and failovers from the primary's counters", () => {
       assert.deepEqual(
         prometheusAnnotations.map((a) => a.name),
-        ['Reloads (SIGHUP)', 'Worker restarts'],
+        ['Reloads (SIGHUP)', 'Worker restarts', 'Failovers'],
       );
       assert.deepEqual(
         prometheusAnnotations.map((a) => metricNamesIn(a.expr).metrics),
-        [['cluster_reloads_total'], ['cluster_worker_restarts_total']],
+        [['cluster_reloads_total'], ['cluster_worker_restarts_total'], ['db_failovers_seen_total']],
       );
     });
 
