@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { loginBench } from './login-bench.js';
+import { loginBench, type LoginRound } from './login-bench.js';
 import { originalFailureBench } from './original-failure-bench.js';
 import type { LoadResult } from './autocannon-load.js';
 import { overheadBench, ratioSummary } from './overhead-bench.js';
@@ -99,16 +99,28 @@ async function main(): Promise<void> {
   if (wants('login')) {
     // 6 connections: well within what admission control admits (per worker: 2 hashing + 10 queued), so this
     // measures login throughput at saturation, not shedding (that is test/chaos/login-overload).
-    const r = await loginBench({ workers, connections: 6, durationSeconds, hashCost: 14 });
+    const r = await loginBench({ workers, connections: 6, durationSeconds, rounds, hashCost: 14 });
     results['login'] = r;
-    rows.push({
-      benchmark: `3. login, scrypt ln=${r.hashCost}`,
-      measure: 'logins/s vs raw scrypt/s, same cores',
-      value: `${r.loginsPerSecond.toFixed(1)} vs ${r.rawKdfPerSecond.toFixed(1)}/s, p99 ${r.loginP99Ms} ms, ${r.failedLogins} of ${r.sentLogins} sent not ok`,
-      ratio: r.ratio,
-      target: '≥ 0.9',
-    });
-    if (r.ratio < 0.9) missed.push(`logins ÷ raw scrypt: ${r.ratio.toFixed(2)}`);
+    const mean = (of: (round: LoginRound) => number) => r.rounds.reduce((sum, x) => sum + of(x), 0) / r.rounds.length;
+    rows.push(
+      {
+        benchmark: `3. login, scrypt ln=${r.hashCost}`,
+        measure: 'logins/s vs raw scrypt/s, same cores',
+        value: `${mean((x) => x.loginsPerSecond).toFixed(1)} vs ${mean((x) => x.rawKdfPerSecond).toFixed(1)}/s, p99 ${mean((x) => x.loginP99Ms).toFixed(0)} ms, ${mean((x) => x.failedLogins)} of ${mean((x) => x.sentLogins)} sent not ok`,
+        ratio: r.ratio.text,
+        target: '≥ 0.9',
+      },
+      {
+        benchmark: '',
+        measure: "statements per successful login (MySQL's Questions)",
+        value: '',
+        ratio: r.statementsPerLogin.text,
+        target: '≤ 4',
+      },
+    );
+    if (r.ratio.median < 0.9) missed.push(`logins ÷ raw scrypt: ${r.ratio.text}`);
+    // A little above 4 is the primary's own reads (its status and metrics) during the run.
+    if (r.statementsPerLogin.median > 4.1) missed.push(`statements per login: ${r.statementsPerLogin.text}`);
   }
   if (wants('tail')) {
     // With wrk (apt-get install wrk); `npm run bench:storm` adds the other ways of accepting connections.

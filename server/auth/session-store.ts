@@ -12,7 +12,8 @@ export interface NewSession {
 }
 
 export interface SessionStore {
-  create(userId: number, options?: WriteOptions<NewSession>): Promise<NewSession>;
+  /** A session from `startsAt`, an instant read from MySQL's clock (the login's lookup), for the configured TTL. */
+  create(userId: number, startsAt: Date, options?: WriteOptions<NewSession>): Promise<NewSession>;
   /** The user a live session belongs to, or undefined for an unknown, revoked or expired token. */
   findUser(token: string, signal?: AbortSignal): Promise<User | undefined>;
   /** Revokes the session; true when one existed. */
@@ -21,12 +22,11 @@ export interface SessionStore {
 
 /*
  * Expiry goes by MySQL's clock (UTC_TIMESTAMP), never this process's: replicas whose clocks disagree still agree on
- * when a session ends. UTC, not NOW(): the columns hold UTC, as mysql2 writes and reads them with `timezone: 'Z'`,
- * whatever the server's time zone, so the expiresAt read back is the right instant.
+ * when a session ends. A session starts at an instant the caller read from that clock, so the one INSERT stores what
+ * the answer says, to the millisecond (DATETIME(3)). UTC, not NOW(): the columns hold UTC, as mysql2 writes and reads
+ * them with `timezone: 'Z'`, whatever the server's time zone.
  */
-const insertSession =
-  'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)';
-const selectExpiry = 'SELECT expires_at FROM sessions WHERE token_hash = ?';
+const insertSession = 'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)';
 
 // Lookups answered by one statement at most: a JSON array of this many hashes is a few kilobytes.
 const maxLookupBatch = 32;
@@ -42,24 +42,18 @@ export function createSessionStore(
   const concurrency = options.lookupConcurrency ?? 4;
   const lookup = concurrency > 0 ? createSessionLookup(db, { maxBatch: maxLookupBatch, concurrency }) : undefined;
   return {
-    async create(userId, { signal, alsoInTransaction } = {}) {
+    async create(userId, startsAt, { signal, alsoInTransaction } = {}) {
       const token = newSessionToken();
-      const tokenHash = hashSessionToken(token);
-      const insert = [tokenHash, userId, options.ttlSeconds];
-      const stored = (rows: RowDataPacket[]): NewSession => {
-        const expiresAt = rows[0]?.['expires_at'];
-        if (!(expiresAt instanceof Date)) throw new Error('the session just stored was not found');
-        return { token, expiresAt };
-      };
+      const session: NewSession = { token, expiresAt: new Date(startsAt.getTime() + options.ttlSeconds * 1000) };
+      const insert = [hashSessionToken(token), userId, startsAt, session.expiresAt];
       if (!alsoInTransaction) {
         await db.execute(insertSession, insert, signal);
-        return stored(await db.execute<RowDataPacket[]>(selectExpiry, [tokenHash], signal));
+        return session;
       }
       return transaction(
         db,
         async (connection) => {
           await connection.execute(insertSession, insert);
-          const session = stored((await connection.execute<RowDataPacket[]>(selectExpiry, [tokenHash]))[0]);
           await alsoInTransaction(connection, session);
           return session;
         },

@@ -22,7 +22,6 @@ export class EmailTakenError extends Error {
 export interface UserStore {
   /** `email` must already be normalised (trimmed, lower-case). Throws EmailTakenError on a duplicate. */
   create(input: { email: string; name: string; passwordHash: string }, options?: WriteOptions<User>): Promise<User>;
-  findByEmail(email: string, signal?: AbortSignal): Promise<UserWithPassword | undefined>;
   updatePasswordHash(id: number, passwordHash: string, signal?: AbortSignal): Promise<void>;
 }
 
@@ -36,7 +35,8 @@ export function userFromRow(row: RowDataPacket): User {
   };
 }
 
-function toUser(row: RowDataPacket): UserWithPassword {
+/** A `users` row with its password_hash (login-lookup.ts). */
+export function userWithPasswordFromRow(row: RowDataPacket): UserWithPassword {
   return { ...userFromRow(row), passwordHash: String(row['password_hash']) };
 }
 
@@ -70,14 +70,6 @@ export function createUserStore(db: DbPool): UserStore {
         if (errorCode(error) === 'ER_DUP_ENTRY') throw new EmailTakenError('email already registered');
         throw error;
       }
-    },
-    async findByEmail(email, signal) {
-      const rows = await db.execute<RowDataPacket[]>(
-        'SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?',
-        [email],
-        signal,
-      );
-      return rows[0] ? toUser(rows[0]) : undefined;
     },
     async updatePasswordHash(id, passwordHash, signal) {
       await db.execute('UPDATE users SET password_hash = ? WHERE id = ?', [passwordHash, id], signal);

@@ -7,6 +7,7 @@ import { createHttpMetrics } from '../metrics/http-metrics.js';
 import { createPoolMetrics } from '../metrics/pool-metrics.js';
 import { createPoolStateMetrics } from '../metrics/pool-state-metrics.js';
 import { createAdmissionLimiter } from '../admission/admission-limiter.js';
+import { createLoginLookup } from '../auth/login-lookup.js';
 import { createLoginThrottle, defaultThrottlePolicy } from '../auth/login-throttle.js';
 import { createPasswordHasher, hashingRefusal, type PasswordHasher } from '../auth/password-hasher.js';
 import { createSessionStore } from '../auth/session-store.js';
@@ -100,6 +101,7 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
         });
   const admissionObserver = admission && createAdmissionMetrics(registry, admission);
   const requestTimeoutMs = config.db.acquireTimeoutMs + config.db.queryTimeoutMs;
+  const throttle = createLoginThrottle(db, defaultThrottlePolicy);
   const app = createApp({
     logger,
     requestLog: deps.requestLog,
@@ -110,7 +112,8 @@ export async function composeWorker(spec: ComposeWorkerSpec, deps: ComposeWorker
       lookupConcurrency: config.auth.sessionLookupConcurrency,
     }),
     hasher,
-    throttle: createLoginThrottle(db, defaultThrottlePolicy),
+    throttle,
+    logins: createLoginLookup(db, throttle),
     // A claim on a key lasts as long as the request that holds it may run, and a second more for the clocks' sake.
     idempotency: createIdempotentResponder(createIdempotencyStore(db, { leaseMs: requestTimeoutMs + 1000 })),
     trustedProxyHops: config.http.trustedProxyHops,

@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import type { z } from 'zod';
+import type { LoginLookup } from '../auth/login-lookup.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { PasswordHasher } from '../auth/password-hasher.js';
 import type { SessionStore } from '../auth/session-store.js';
@@ -55,6 +56,8 @@ export interface RouteDeps {
   readonly sessions: SessionStore;
   readonly hasher: PasswordHasher;
   readonly throttle: LoginThrottle;
+  /** The account and the throttle's block in one read, before a login waits for the hasher. */
+  readonly logins: LoginLookup;
   /** Idempotency-Key on the routes that create something (registration, login). */
   readonly idempotency: IdempotentResponder;
   readonly bodyLimitBytes: number;

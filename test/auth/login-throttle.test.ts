@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { Connection } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { createLoginThrottle } from '../../server/auth/login-throttle.js';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
@@ -51,5 +51,73 @@ describe('login throttle under concurrency (real MariaDB)', function () {
       }
     }
     assert.deepEqual(failures, []);
+  });
+
+  describe('one statement tests and counts both keys', () => {
+    const client = '198.51.100.40';
+    const seed = async (key: Buffer, failures: number, blockedSeconds: number | null) =>
+      admin.execute(
+        `INSERT INTO login_throttle (throttle_key, failures, last_failure_at, blocked_until)
+         VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) + INTERVAL ? SECOND)`,
+        [key, failures, blockedSeconds],
+      );
+    const failuresOf = async (key: Buffer) => {
+      const [rows] = await admin.execute<RowDataPacket[]>(
+        'SELECT failures FROM login_throttle WHERE throttle_key = ?',
+        [key],
+      );
+      return Number(rows[0]?.['failures']);
+    };
+
+    it('refuses an attempt while its client is blocked without counting it against the account', async () => {
+      const email = 'pair-blocked@example.com';
+      const pair = throttleKey('account+client', email, client);
+      const account = throttleKey('account', email);
+      await seed(pair, 7, 60);
+      await seed(account, 40, null);
+      const reservation = await createLoginThrottle(db).reserve(email, client);
+      assert.ok(
+        reservation.retryAfterSeconds > 55 && reservation.retryAfterSeconds <= 60,
+        `${reservation.retryAfterSeconds}`,
+      );
+      assert.equal(await failuresOf(pair), 7);
+      assert.equal(await failuresOf(account), 40);
+    });
+
+    it('answers the longer wait when both keys are blocked, whichever comes first', async () => {
+      for (const [pairWait, accountWait] of [
+        [20, 5],
+        [5, 20],
+      ] as const) {
+        const email = `both-blocked-${pairWait}@example.com`;
+        await seed(throttleKey('account+client', email, client), 9, pairWait);
+        await seed(throttleKey('account', email), 120, accountWait);
+        const reservation = await createLoginThrottle(db).reserve(email, client);
+        assert.ok(
+          reservation.retryAfterSeconds > 15 && reservation.retryAfterSeconds <= 20,
+          `pair ${pairWait} s, account ${accountWait} s: ${reservation.retryAfterSeconds}`,
+        );
+      }
+    });
+
+    it('counts both keys and answers 0 when neither is blocked, whatever the connection returned before', async () => {
+      const email = 'counted@example.com';
+      // The same pooled connection last handed back a wait through LAST_INSERT_ID; it must not leak into this answer.
+      await seed(throttleKey('account+client', email, 'blocked-before'), 9, 30);
+      const single = createDbPool(
+        { connection, max: 1, maxIdle: 1, acquireTimeoutMs: 5000, idleTimeoutMs: 60_000 },
+        { logger: silentLogger },
+      );
+      try {
+        const throttle = createLoginThrottle(single);
+        assert.ok((await throttle.reserve(email, 'blocked-before')).retryAfterSeconds > 0);
+        assert.equal((await throttle.reserve(email, client)).retryAfterSeconds, 0);
+        assert.equal((await throttle.reserve(email, client)).retryAfterSeconds, 0);
+      } finally {
+        await single.end();
+      }
+      assert.equal(await failuresOf(throttleKey('account+client', email, client)), 2);
+      assert.equal(await failuresOf(throttleKey('account', email)), 2);
+    });
   });
 });

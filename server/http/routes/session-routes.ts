@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { OverloadedError } from '../../admission/admission-limiter.js';
 import { hashingRefusal } from '../../auth/password-hasher.js';
+import type { LoginCandidate } from '../../auth/login-lookup.js';
 import type { NewSession, SessionStore } from '../../auth/session-store.js';
 import { parseBearerToken } from '../../auth/session-token.js';
 import { publicUser, type UserWithPassword } from '../../auth/user-store.js';
@@ -36,21 +37,19 @@ export function requireSession(sessions: SessionStore): Middleware<AppState> {
  */
 async function checkPassword(
   deps: RouteDeps,
+  candidate: LoginCandidate,
   email: string,
   password: string,
   client: string,
   signal: AbortSignal | undefined,
 ): Promise<UserWithPassword | undefined> {
-  let user: UserWithPassword | undefined;
   const matches = await deps.hasher.verifyAdmitted(password, async () => {
     const reservation = await deps.throttle.reserve(email, client, signal);
     if (reservation.retryAfterSeconds > 0) throw httpErrors.tooManyAttempts(reservation.retryAfterSeconds);
-    // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
-    user = await deps.users.findByEmail(email, signal);
     // Unknown emails pay for a full hash too, so timing does not reveal which emails exist.
-    return user?.passwordHash ?? deps.hasher.decoyHash;
+    return candidate.user?.passwordHash ?? deps.hasher.decoyHash;
   });
-  return matches ? user : undefined;
+  return matches ? candidate.user : undefined;
 }
 
 /** POST /api/login: email and password for a new session. */
@@ -63,11 +62,13 @@ function login(deps: RouteDeps): Middleware<AppState> {
     const { signal } = ctx.state;
     // A replay answers what the first login answered without checking a password, so it counts no attempt.
     await deps.idempotency.respond(ctx, 'login', input, async (record) => {
-      // A blocked client is refused before it waits for the hasher: guessing then costs the server one indexed read,
-      // no lock and no hashing slot. (Blocks that start while this one waits are caught when its attempt is counted.)
-      const blockedFor = await deps.throttle.blockedFor(input.email, ctx.ip, signal);
-      if (blockedFor > 0) throw httpErrors.tooManyAttempts(blockedFor);
-      const user = await checkPassword(deps, input.email, input.password, ctx.ip, signal);
+      // A blocked client is refused before it waits for the hasher: guessing then costs the server one indexed read
+      // (the same one that finds the account), no lock and no hashing slot. Blocks that start while this one waits
+      // are caught when its attempt is counted.
+      // Any failure to *look up* the user is a 503 from the boundary; only a wrong answer is a 401.
+      const candidate = await deps.logins.find(input.email, ctx.ip, signal);
+      if (candidate.blockedFor > 0) throw httpErrors.tooManyAttempts(candidate.blockedFor);
+      const user = await checkPassword(deps, candidate, input.email, input.password, ctx.ip, signal);
       if (!user) throw httpErrors.invalidCredentials();
       await deps.throttle.succeeded(input.email, ctx.ip, signal);
       if (deps.hasher.needsRehash(user.passwordHash)) {
@@ -83,7 +84,7 @@ function login(deps: RouteDeps): Middleware<AppState> {
         status: 200,
         body: { token: session.token, expiresAt: session.expiresAt, user: publicUser(user) },
       });
-      const session = await deps.sessions.create(user.id, {
+      const session = await deps.sessions.create(user.id, candidate.checkedAt, {
         signal,
         alsoInTransaction: record && ((connection, created) => record(connection, loggedIn(created))),
       });
