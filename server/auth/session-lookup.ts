@@ -47,23 +47,27 @@ export function createSessionLookup(
 
   async function run(): Promise<void> {
     running++;
-    let batch: Waiting[] = [];
+    let batch: Waiting[] | undefined;
     try {
       const rows = await db.withConnection(async (connection) => {
-        // Taken once it has a connection: everything that arrived while it waited goes in this statement.
-        batch = queue.filter((waiting) => !waiting.done).slice(0, options.maxBatch);
-        queue = queue.filter((waiting) => !waiting.done).slice(batch.length);
+        // Taken once it has a connection: everything that arrived while it waited goes in this statement. When the
+        // pool runs this again (its connection was lost under the read: retry-rule.ts), the batch is the same one.
+        if (!batch) {
+          batch = queue.filter((waiting) => !waiting.done).slice(0, options.maxBatch);
+          queue = queue.filter((waiting) => !waiting.done).slice(batch.length);
+        }
         if (batch.length === 0) return [];
         const [found] = await connection.execute<RowDataPacket[]>(lookupSql, [
           JSON.stringify(batch.map((waiting) => waiting.hash)),
         ]);
-        return found.map((row) => ({ waiting: batch[Number(row['n']) - 1], user: userFromRow(row) }));
+        const taken = batch;
+        return found.map((row) => ({ waiting: taken[Number(row['n']) - 1], user: userFromRow(row) }));
       });
       for (const { waiting, user } of rows) waiting?.resolve(user);
-      for (const waiting of batch) waiting.resolve(undefined);
+      for (const waiting of batch ?? []) waiting.resolve(undefined);
     } catch (error) {
       // The connection never came (its acquire deadline): those waiting now fail as they would have on their own.
-      if (batch.length === 0) {
+      if (!batch || batch.length === 0) {
         batch = queue;
         queue = [];
       }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { createSessionLookup } from '../../server/auth/session-lookup.js';
 import { hashSessionToken } from '../../server/auth/session-token.js';
 import { createDbPool, type DbPool } from '../../server/db/create-db-pool.js';
 import { DatabaseUnavailableError } from '../../server/db/db-errors.js';
 import { freshDatabase, silentLogger, testConnection } from '../../harness/test-database.js';
+import { waitUntil } from '../../harness/wait-until.js';
 
 /*
  * Session lookups that arrive while their batch waits for a pool connection are answered together, by one statement,
@@ -107,5 +108,44 @@ describe('session lookups, answered together under load', function () {
       [1, 2, 1],
     );
     assert.equal(statements, 2);
+  });
+
+  it('answers the lookups of a batch whose connection was lost under it, when the pool runs the batch again', async () => {
+    // DB_FOLLOW_PRIMARY's pool runs a read again once on a fresh connection when its connection was lost (retry-rule.ts).
+    const following = createDbPool(
+      { connection, max: 1, maxIdle: 1, acquireTimeoutMs: 5000, idleTimeoutMs: 60_000, followPrimary: true },
+      { logger: silentLogger },
+    );
+    const lookup = createSessionLookup(following, { maxBatch: 32, concurrency: 1 });
+    const locker = await mysql.createConnection(connection);
+    try {
+      // The batch's statement waits behind a table lock, so it is under way when its connection is killed.
+      await locker.query('LOCK TABLES sessions WRITE, users WRITE');
+      const deadline = AbortSignal.timeout(4000);
+      const answers = Promise.all(
+        ['token-a', 'token-b', 'unknown'].map((token) => lookup.findUser(hashSessionToken(token), deadline)),
+      );
+      let thread: number | undefined;
+      await waitUntil(
+        async () => {
+          const [rows] = await admin.query<RowDataPacket[]>(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%JSON_TABLE%' AND ID <> CONNECTION_ID()",
+          );
+          thread = rows[0] ? Number(rows[0]['ID']) : undefined;
+          return thread !== undefined;
+        },
+        { what: 'the batch waiting for the table lock', timeoutMs: 3000 },
+      );
+      await admin.query(`KILL CONNECTION ${thread}`);
+      await locker.query('UNLOCK TABLES');
+      assert.deepEqual(
+        (await answers).map((user) => user?.email),
+        ['a@example.com', 'b@example.com', undefined],
+      );
+    } finally {
+      await locker.query('UNLOCK TABLES').catch(() => undefined);
+      await locker.end();
+      await following.end();
+    }
   });
 });
