@@ -55,9 +55,7 @@ export async function startCluster(
   options: StartClusterOptions = {},
 ): Promise<ClusterProcess> {
   const port = Number(env['PORT'] ?? (await freePort()));
-  let metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
-  // Two calls can hand out the same just-freed port, and the product refuses METRICS_PORT = PORT.
-  while (env['METRICS_PORT'] === undefined && metricsPort === port) metricsPort = await freePort();
+  const metricsPort = Number(env['METRICS_PORT'] ?? (await freePort()));
   const argv = [...(options.wrapper ?? []), process.execPath, '--enable-source-maps', mainScript];
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: tmpdir(),
