@@ -18,6 +18,8 @@ export interface SendOptions {
   readonly timeoutMs?: number;
   readonly client?: number;
   readonly requestId?: string;
+  /** Told when the request's bytes have been handed to the kernel (the sample's `sentAt`). */
+  readonly onSent?: () => void;
 }
 
 let sequence = 0;
@@ -71,6 +73,7 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
     req.on('finish', () => {
       sentAt = Date.now();
       reusedSocket = req.reusedSocket;
+      options.onSent?.();
     });
     req.on('error', (error) => finish(undefined, codeOf(error), ''));
     req.end(body);
@@ -104,6 +107,8 @@ export interface ClosedLoopOptions {
   readonly stopClientAfter?: (sample: Sample) => boolean;
   /** Told of each sample as it settles, so a test can wait for what the load has done so far. */
   readonly onSample?: (sample: Sample) => void;
+  /** Told as each request is sent (its bytes handed to the kernel), so a test can act while it is in flight. */
+  readonly onSent?: (client: number) => void;
   /**
    * How long each client waits after an answer before its next request (default 0: at once). Paced clients send at a
    * rate of their own while the server keeps up, so what each worker serves follows the connections it holds rather
@@ -125,6 +130,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
           timeoutMs: options.timeoutMs,
           client: n,
           requestId: `c${n}-${i}-${Date.now()}`,
+          onSent: options.onSent && (() => options.onSent?.(n)),
         });
         samples.push(sample);
         options.onSample?.(sample);

@@ -24,8 +24,11 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     const { auth } = await signUp(c.url, 'chaos-term');
     const stopper = new Stopper();
     // Keep-alive clients answered so far, by load: once each has been, its next request goes out on a connection a
-    // worker owns, and every one of them has a request in flight at the signal (the slow ones for a second).
+    // worker owns, and every one of them has a request in flight at the signal (the slow ones for a second). The slow
+    // clients' answers come together, a second after they started: the signal waits until each has sent its next
+    // request, or on a busy machine it can fall between an answer and the next request, with no slow one in flight.
     const answered = { me: new Set<number>(), slow: new Set<number>() };
+    const slowSent = new Map<number, number>();
     // A refused client stops, as a real one would go to another replica; every client also stops at the exit.
     const common = {
       baseUrl: c.url,
@@ -47,6 +50,7 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
         clients: 4,
         next: () => ({ path: '/test/db-sleep?seconds=1' }),
         onSample: (s) => ok(s) && answered.slow.add(s.client),
+        onSent: (client) => slowSent.set(client, (slowSent.get(client) ?? 0) + 1),
       }),
       closedLoop({
         ...common,
@@ -55,10 +59,16 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
         next: (n, i) => ({ path: (n + i) % 2 ? '/healthz' : '/api/me', headers: auth }),
       }),
     ];
-    await waitUntil(() => answered.me.size === 24 && answered.slow.size === 4, {
-      what: 'every keep-alive client answered once',
-      timeoutMs: 30_000,
-    });
+    await waitUntil(
+      () =>
+        answered.me.size === 24 &&
+        answered.slow.size === 4 &&
+        [...answered.slow].every((client) => (slowSent.get(client) ?? 0) >= 2),
+      {
+        what: 'every keep-alive client answered once, and each slow one sent its next request',
+        timeoutMs: 30_000,
+      },
+    );
     const mark = c.logs.length;
     const signalAt = Date.now();
     c.child.kill('SIGTERM');
