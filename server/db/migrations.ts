@@ -6,6 +6,13 @@ export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly statements: readonly string[];
+  /**
+   * The version changes how APP_REPLICAS=auto replicas share the budget (the claims tables and what they mean), so it
+   * is applied only while no replica holds a live claim: a replica of the older version would go on beside it with
+   * the older protocol, its statements refused by the new tables and its grants dealt by rules the others no longer
+   * follow (run-migrations.ts refuses instead, and the older replicas keep serving).
+   */
+  readonly changesReplicaProtocol?: boolean;
 }
 
 export const migrations: readonly Migration[] = [
@@ -77,6 +84,7 @@ export const migrations: readonly Migration[] = [
   {
     version: 4,
     name: 'replica claims judged by their observers',
+    changesReplicaProtocol: true,
     statements: [
       // Registrations go with a server restart, as the thread ids they name do (ids start again from 1): one from
       // before a restart can never get a new owner's thread killed. Each names the server its thread runs on: a

@@ -5,9 +5,39 @@ import { migrations as defaultMigrations, type Migration } from './migrations.js
 
 const lockTimeoutSeconds = 60;
 
+/** A migration that would take the budget away from replicas still running an older version. */
+export class ReplicaProtocolChangeError extends Error {
+  override readonly name = 'ReplicaProtocolChangeError';
+  constructor(
+    readonly migration: Migration,
+    readonly liveClaims: number,
+  ) {
+    super(
+      `schema version ${migration.version} (${migration.name}) changes how APP_REPLICAS=auto replicas share MySQL's ` +
+        `connections, and ${liveClaims} replica(s) of an older version hold live claims: not applied, and this ` +
+        'replica does not start. Stop the older replicas first (scale them to 0, or deploy with the Recreate ' +
+        'strategy); their claims lapse within a lease, then start this version again.',
+    );
+  }
+}
+
+/** Claims not yet expired by MySQL's clock; 0 before the claims table exists. */
+async function liveClaims(connection: Connection): Promise<number> {
+  const [[table]] = await connection.query<RowDataPacket[]>(
+    "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'replica_claims'",
+  );
+  if (Number(table?.['n']) === 0) return 0;
+  const [[claims]] = await connection.query<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM replica_claims WHERE expires_at > UTC_TIMESTAMP(6)',
+  );
+  return Number(claims?.['n']);
+}
+
 /**
  * Applies pending migrations on one connection. A named lock makes replicas that start together take
- * turns, so each version is applied once even with many hosts. Returns the versions it applied.
+ * turns, so each version is applied once even with many hosts. Returns the versions it applied. A version that
+ * changes the replicas' protocol is refused while older replicas hold live claims (ReplicaProtocolChangeError):
+ * the versions before it stay applied, and it is applied by the first start after they are gone.
  */
 export async function runMigrations(
   connection: Connection,
@@ -33,6 +63,10 @@ export async function runMigrations(
     const done: number[] = [];
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(migration.version)) continue;
+      if (migration.changesReplicaProtocol) {
+        const live = await liveClaims(connection);
+        if (live > 0) throw new ReplicaProtocolChangeError(migration, live);
+      }
       for (const statement of migration.statements) await connection.query(statement);
       await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
         migration.version,
