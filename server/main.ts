@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import dotenv from 'dotenv';
 import type { Logger } from 'pino';
 import { createPrimary } from './lifecycle/create-primary.js';
+import { createSignalRouter } from './lifecycle/signal-router.js';
 import {
   decodeWorkerSpec,
   heartbeatIntervalMs,
@@ -62,14 +63,14 @@ async function runPrimary(): Promise<void> {
   );
   // However the primary ends (a failed start included), a local MariaDB it started ends too.
   process.on('exit', () => localDatabase.signalStop());
-  // Until the drain below is in place, SIGTERM or Ctrl-C ends the start by the signal itself, as their default action
-  // would; but a local MariaDB, which nothing would stop afterwards, is told to stop first.
+  // Until the drain below is in place, SIGTERM, Ctrl-C or a hang-up ends the start by the signal itself, as their
+  // default action would; but a local MariaDB, which nothing would stop afterwards, is told to stop first.
   const endStart = (signal: NodeJS.Signals) => {
     localDatabase.signalStop();
-    process.removeListener('SIGTERM', endStart).removeListener('SIGINT', endStart);
+    signals.release();
     process.kill(process.pid, signal);
   };
-  process.on('SIGTERM', endStart).on('SIGINT', endStart);
+  const signals = createSignalRouter({ SIGTERM: endStart, SIGINT: endStart, SIGHUP: endStart }, { process });
   await localDatabase.start().catch((error: unknown) => fail(logger, error, 'cannot start a local MariaDB'));
   // Every worker's messages, through one dispatcher (server/protocol/messages.ts).
   const inbox: PrimaryInbox<Worker> = createInbox(readWorkerMessage);
@@ -211,10 +212,11 @@ async function runPrimary(): Promise<void> {
           .finally(() => process.exit(exitCode)),
       );
   };
-  process.removeListener('SIGTERM', endStart).removeListener('SIGINT', endStart);
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)));
+  signals.route({
+    SIGTERM: stop,
+    SIGINT: stop,
+    SIGHUP: () => void primary.reload().then((outcome) => metrics.reloadEnded(outcome)),
+  });
   void primary.fatal.then((code) => stop('crash loop', code));
   if (!(await primary.start())) return;
   logger.info(

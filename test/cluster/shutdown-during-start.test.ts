@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, lines, startCluster, type ClusterProcess } from '../../harness/cluster-process.js';
+import { freePort } from '../../harness/free-port.js';
+import { repoRoot } from '../../harness/repo-root.js';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { childPids } from '../helpers/worker-processes.js';
 
@@ -101,4 +104,49 @@ describe('SIGTERM while workers are starting (real cluster)', function () {
     await sigtermAndExpectCleanExit(c, seen, 'during a crash restart');
     await watching;
   });
+});
+
+/*
+ * A signal that the primary catches as its start ends, in the moment its drain takes over from "a signal ends the
+ * start": it must still end the service. (It was forgotten: the primary went on, logged "cluster ready" and kept
+ * serving.) The moment is hit from inside, by a module the primary loads first (test/helpers/signal-on-listen.ts): it
+ * signals the primary as /metrics starts listening, the last step before the drain is in place.
+ */
+describe('a signal as the primary finishes starting (real cluster)', function () {
+  this.timeout(60_000);
+  let cluster: ClusterProcess | undefined;
+
+  afterEach(async () => {
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} as /metrics starts listening ends the service, and no worker outlives it`, async () => {
+      const metricsPort = await freePort();
+      cluster = await startCluster(
+        {
+          ...env,
+          METRICS_PORT: String(metricsPort),
+          NODE_OPTIONS: `--require ${resolve(repoRoot, 'dist/test/helpers/signal-on-listen.js')}`,
+          SIGNAL_ON_LISTEN_PORT: String(metricsPort),
+          SIGNAL_ON_LISTEN: signal,
+        },
+        { waitForReady: false },
+      );
+      const c = cluster;
+      const seen = new Set<number>();
+      const ended = c.exitWithin(shutdownTimeoutMs + 10_000);
+      await watchChildren(c, seen, ended);
+      const exit = await ended;
+      // Handled as a stop (a drain, exit 0), or, had it come a moment earlier, as the end of the start (by the signal).
+      assert.ok(
+        exit !== undefined && (exit.code === 0 || exit.signal === signal),
+        `the primary ended: ${JSON.stringify(exit)}\n${c.logs.map((l) => l.msg).join('\n')}`,
+      );
+      assert.deepEqual(lines(c, 'shutdown deadline reached; killing stragglers'), []);
+      await sleep(200);
+      assert.deepEqual([...seen].filter(isAlive), [], 'no worker outlives the primary');
+    });
+  }
 });
