@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { startCluster, type ClusterProcess, type StartClusterOptions } from './cluster-process.js';
 import { startMovingEndpoint, type MovingEndpoint } from './moving-endpoint.js';
 import { startReplicatedMariadb, type ReplicatedMariadb } from './replicated-mariadb.js';
 import type { ThrowawayMariadb } from './throwaway-mariadb.js';
+import { KeepAliveConnection } from './keep-alive-connection.js';
 import { send, type Call, type Sample } from './traffic.js';
 
 /*
@@ -103,7 +103,7 @@ export function startMixedLoad(
   let stopped = false;
   const kinds: OpKind[] = ['read', 'register', 'login'];
   const client = async (n: number) => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const connection = new KeepAliveConnection(new URL(url).origin);
     const kind = kinds[n % kinds.length]!;
     try {
       for (let i = 0; !stopped; i++) {
@@ -119,14 +119,14 @@ export function startMixedLoad(
                 headers: { 'Idempotency-Key': `"${key}"` },
                 json: kind === 'register' ? { email, password, name: options.run } : { email, password },
               };
-        const sample = await send(url, call, { agent, timeoutMs: options.timeoutMs, client: n });
+        const sample = await send(url, call, { connection, timeoutMs: options.timeoutMs, client: n });
         ops.push({ kind, call, email, key, sample });
         const retryAfter = Number(sample.retryAfter);
         if (options.honorRetryAfter && sample.status !== undefined && sample.status >= 500 && retryAfter > 0)
           await sleep(retryAfter * 1000);
       }
     } finally {
-      agent.destroy();
+      await connection.close();
     }
   };
   const running = Promise.all(Array.from({ length: options.clients }, (_, n) => client(n)));

@@ -1,5 +1,6 @@
-import { Agent, request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from 'undici';
+import { KeepAliveConnection } from './keep-alive-connection.js';
 import { RawPool } from './raw-pool.js';
 import { codeOf, type Call, type Sample } from './sample.js';
 
@@ -10,17 +11,25 @@ export { codeOf, type Call, type Sample };
  * A bounded concurrent-traffic driver for fault and overload tests: every loop is bounded in count and in
  * time, every request has a hard client timeout (so a hang is recorded as `TIMEOUT`, never waited out), and
  * every request is recorded with its timings so a test can ask what happened before or after a fault.
- * Plain node:http (not fetch) so connection reuse is explicit: one keep-alive socket per client.
+ * undici, as the load tester and fetch: one keep-alive connection per client, whose socket the driver sees, so a
+ * sample says whether its request went out on a connection an earlier one had used.
  */
 
 export interface SendOptions {
-  readonly agent?: Agent | false;
+  /** A keep-alive connection to send on; without one, a connection of its own that asks the server to close it. */
+  readonly connection?: KeepAliveConnection;
   readonly timeoutMs?: number;
   readonly client?: number;
   readonly requestId?: string;
   /** Told when the request's bytes have been handed to the kernel (the sample's `sentAt`). */
   readonly onSent?: () => void;
 }
+
+/**
+ * undici's names for a connection the server ended under a request, as node's own client names them: the tests ask
+ * for ECONNRESET whichever way the server's end arrived (a reset, or a FIN before the answer).
+ */
+const resetCodes = new Set(['UND_ERR_SOCKET', 'EPIPE']);
 
 let sequence = 0;
 
@@ -30,16 +39,23 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
   const body = call.json === undefined ? undefined : JSON.stringify(call.json);
   const headers: Record<string, string> = { 'X-Request-Id': requestId, ...call.headers };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const url = new URL(call.path, baseUrl);
+  const connection = options.connection ?? new KeepAliveConnection(url.origin);
   const startedAt = Date.now();
   const t0 = performance.now();
   return new Promise((resolve) => {
     let sentAt: number | undefined;
     let reusedSocket = false;
     let settled = false;
-    const finish = (status: number | undefined, error: string | undefined, text: string, retryAfter?: string) => {
+    let abort: ((error?: Error) => void) | undefined;
+    let status: number | undefined;
+    let retryAfter: string | undefined;
+    const chunks: Buffer[] = [];
+    const finish = (error: string | undefined) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (!options.connection) void connection.close();
       resolve({
         client: options.client ?? -1,
         path: call.path,
@@ -52,36 +68,58 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
         status,
         error,
         retryAfter,
-        body: text,
+        body: Buffer.concat(chunks).toString('utf8'),
       });
     };
-    const req = httpRequest(
-      `${baseUrl}${call.path}`,
-      { method: call.method ?? 'GET', headers, agent: options.agent ?? false },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => finish(res.statusCode, undefined, text, header(res.headers['retry-after'])));
-        res.on('error', (error) => finish(res.statusCode, codeOf(error), text));
-      },
-    );
     const timer = setTimeout(() => {
-      finish(undefined, 'TIMEOUT', '');
-      req.destroy();
+      // Whatever had arrived is not an answer.
+      status = undefined;
+      chunks.length = 0;
+      finish('TIMEOUT');
+      if (abort) abort(new Error('timed out'));
+      else connection.discard();
     }, options.timeoutMs ?? 5000);
-    req.on('finish', () => {
-      sentAt = Date.now();
-      reusedSocket = req.reusedSocket;
-      options.onSent?.();
-    });
-    req.on('error', (error) => finish(undefined, codeOf(error), ''));
-    req.end(body);
+    // undici calls onRequestSent once the request is written to its socket; its types do not list it.
+    const handler: Dispatcher.DispatchHandlers & { onRequestSent(): void } = {
+      onConnect(abortRequest) {
+        abort = abortRequest;
+        reusedSocket = connection.markSent();
+      },
+      onRequestSent() {
+        sentAt = Date.now();
+        options.onSent?.();
+      },
+      onHeaders(statusCode, rawHeaders) {
+        status = statusCode;
+        for (let i = 0; i + 1 < (rawHeaders?.length ?? 0); i += 2)
+          if (String(rawHeaders![i]).toLowerCase() === 'retry-after') retryAfter = String(rawHeaders![i + 1]);
+        return true;
+      },
+      onData(chunk) {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete() {
+        finish(undefined);
+      },
+      onError(error) {
+        const code = codeOf(error);
+        finish(resetCodes.has(code) ? 'ECONNRESET' : code);
+      },
+    };
+    connection.dispatcher.dispatch(
+      {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: (call.method ?? 'GET') as 'GET',
+        headers,
+        body,
+        // A connection of its own is closed by the server after the answer, as node's client without an agent asks.
+        reset: !options.connection,
+      },
+      handler,
+    );
   });
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** Lets a test end every loop early (e.g. once a fault has played out); loops also end at their own deadline. */
@@ -122,11 +160,12 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
   const samples: Sample[] = [];
   const until = Date.now() + options.durationMs;
   const client = async (n: number) => {
-    const agent = options.keepAlive === false ? false : new Agent({ keepAlive: true, maxSockets: 1 });
+    const connection =
+      options.keepAlive === false ? undefined : new KeepAliveConnection(new URL(options.baseUrl).origin);
     try {
       for (let i = 0; i < options.maxRequestsPerClient && Date.now() < until && !options.stopper?.stopped; i++) {
         const sample = await send(options.baseUrl, options.next(n, i), {
-          agent,
+          connection,
           timeoutMs: options.timeoutMs,
           client: n,
           requestId: `c${n}-${i}-${Date.now()}`,
@@ -138,7 +177,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
         if (options.pauseMs) await sleep(options.pauseMs);
       }
     } finally {
-      if (agent) agent.destroy();
+      await connection?.close();
     }
   };
   await Promise.all(Array.from({ length: options.clients }, (_, n) => client(n)));
@@ -154,15 +193,26 @@ export interface OpenLoopOptions {
   readonly maxInFlight: number;
   readonly next: (i: number) => Call;
   readonly timeoutMs?: number;
-  /** `raw`: the lean client below instead of node:http, for floods on a machine the server shares. */
-  readonly client?: 'node' | 'raw';
+  /** `raw`: the lean client of raw-pool.ts instead of undici, for floods on a machine the server shares. */
+  readonly client?: 'undici' | 'raw';
 }
 
 /** Sends `ratePerSecond × durationMs` requests on schedule over a keep-alive pool; waits for all to settle. */
 export async function openLoop(
   options: OpenLoopOptions,
 ): Promise<{ samples: Sample[]; skipped: number; sentPerSecond: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.maxInFlight });
+  // Keep-alive connections, at most one per request in flight; the one used last is used first, as node's agents do.
+  const origin = new URL(options.baseUrl).origin;
+  const idle: KeepAliveConnection[] = [];
+  const opened: KeepAliveConnection[] = [];
+  const sendOnIdle = async (call: Call, timeoutMs: number): Promise<Sample> => {
+    const connection = idle.pop() ?? opened[opened.push(new KeepAliveConnection(origin)) - 1]!;
+    try {
+      return await send(options.baseUrl, call, { connection, timeoutMs });
+    } finally {
+      idle.push(connection);
+    }
+  };
   const raw = options.client === 'raw' ? new RawPool(options.baseUrl) : undefined;
   const timeoutMs = options.timeoutMs ?? 5000;
   const total = Math.round((options.ratePerSecond * options.durationMs) / 1000);
@@ -183,7 +233,7 @@ export async function openLoop(
       inFlight++;
       const call = options.next(i);
       pending.push(
-        (raw ? raw.send(call, timeoutMs) : send(options.baseUrl, call, { agent, timeoutMs })).then((sample) => {
+        (raw ? raw.send(call, timeoutMs) : sendOnIdle(call, timeoutMs)).then((sample) => {
           inFlight--;
           samples.push(sample);
         }),
@@ -193,7 +243,7 @@ export async function openLoop(
     await Promise.all(pending);
     return { samples, skipped, sentPerSecond };
   } finally {
-    agent.destroy();
+    await Promise.all(opened.map((connection) => connection.close()));
     raw?.destroy();
   }
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KeepAliveConnection } from '../../harness/keep-alive-connection.js';
 import { createConnectionRebalance, type ConnectionRebalance } from '../../server/listening/connection-rebalance.js';
 
 /*
@@ -18,40 +19,30 @@ interface Answer {
   readonly clientPort: number;
 }
 
-function get(port: number, path: string, agent: Agent): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent }, (res: IncomingMessage) => {
-      // Read now: the agent takes the socket back once the response has ended.
-      const clientPort = res.socket.localPort ?? -1;
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          body,
-          connection: res.headers.connection,
-          clientPort,
-        }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+async function get(port: number, path: string, connection: KeepAliveConnection): Promise<Answer> {
+  const response = await connection.dispatcher.request({ origin: `http://127.0.0.1:${port}`, path, method: 'GET' });
+  // Read as the answer arrives: the next request may open another connection.
+  const clientPort = connection.localPort ?? -1;
+  const connectionHeader = response.headers['connection'];
+  return {
+    status: response.statusCode,
+    body: await response.body.text(),
+    connection: Array.isArray(connectionHeader) ? connectionHeader[0] : connectionHeader,
+    clientPort,
+  };
 }
 
 describe('asking connections to reconnect (a crash restart is ready)', () => {
   let server: Server;
   let rebalance: ConnectionRebalance;
   let port: number;
-  const agents: Agent[] = [];
+  const connections: KeepAliveConnection[] = [];
   let releaseSlow: () => void = () => {};
   let slowArrived: Promise<void>;
 
-  const agent = () => {
-    const created = new Agent({ keepAlive: true, maxSockets: 1 });
-    agents.push(created);
+  const connection = () => {
+    const created = new KeepAliveConnection(`http://127.0.0.1:${port}`);
+    connections.push(created);
     return created;
   };
 
@@ -70,14 +61,14 @@ describe('asking connections to reconnect (a crash restart is ready)', () => {
   });
 
   afterEach(async () => {
-    for (const created of agents.splice(0)) created.destroy();
+    await Promise.all(connections.splice(0).map((created) => created.close()));
     server.closeAllConnections();
     server.close();
     await once(server, 'close');
   });
 
   it('answers the request in flight in full, with Connection: close, and the client reconnects', async () => {
-    const client = agent();
+    const client = connection();
     const first = await get(port, '/', client);
     assert.equal(first.connection, 'keep-alive');
     const slow = get(port, '/slow', client);
@@ -94,7 +85,7 @@ describe('asking connections to reconnect (a crash restart is ready)', () => {
   });
 
   it('leaves an idle connection alone until its next request, whose answer says Connection: close', async () => {
-    const client = agent();
+    const client = connection();
     const first = await get(port, '/', client);
     assert.equal(rebalance.rebalance(), 1);
     // Still open: closing an idle connection races a client sending on it.
@@ -107,7 +98,7 @@ describe('asking connections to reconnect (a crash restart is ready)', () => {
   });
 
   it('asks each connection once: only those open at the time, not the ones that reconnected', async () => {
-    const [a, b] = [agent(), agent()];
+    const [a, b] = [connection(), connection()];
     await Promise.all([get(port, '/', a), get(port, '/', b)]);
     assert.equal(rebalance.rebalance(), 2);
     await Promise.all([get(port, '/', a), get(port, '/', b)]); // answered with Connection: close

@@ -1,36 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import type { ClusterProcess } from '../../harness/cluster-process.js';
-
-export interface RawResponse {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-}
-
-/** One request on a fresh TCP connection (no keep-alive pool), so each one is a new `accept` in the primary. */
-export function rawRequest(
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      { method: init.method ?? 'GET', headers: init.headers, agent: false, timeout: 10_000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(init.body);
-  });
-}
+import { send } from '../../harness/traffic.js';
 
 const paths = ['/healthz', '/api/me'] as const;
 
@@ -55,10 +26,13 @@ export async function pathsByPid(
     for (const end = Math.min(maxRequests, sent + 8); sent < end; sent++) {
       const id = `lifecycle-${randomUUID()}`;
       const path = paths[sent % paths.length]!;
-      const res = await rawRequest(`${cluster.url}${path}`, {
-        headers: { 'X-Request-Id': id, Authorization: `Bearer ${token}` },
-      });
-      assert.equal(res.status, 200, `${path}: ${res.body}`);
+      // A connection of its own for each request: each one is a new `accept`.
+      const answer = await send(
+        cluster.url,
+        { path, headers: { Authorization: `Bearer ${token}` } },
+        { requestId: id, timeoutMs: 10_000 },
+      );
+      assert.equal(answer.status, 200, `${path}: ${answer.error ?? answer.body}`);
       batch.push({ id, path });
     }
     for (const { id, path } of batch) {
