@@ -21,8 +21,8 @@ export interface SendOptions {
   readonly timeoutMs?: number;
   readonly client?: number;
   readonly requestId?: string;
-  /** Told when the request's bytes have been handed to the kernel (the sample's `sentAt`). */
-  readonly onSent?: () => void;
+  /** Told when the request's bytes have been handed to the kernel, with the sample's `sentAt`. */
+  readonly onSent?: (sentAt: number) => void;
 }
 
 /**
@@ -87,7 +87,7 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
       },
       onRequestSent() {
         sentAt = Date.now();
-        options.onSent?.();
+        options.onSent?.(sentAt);
       },
       onHeaders(statusCode, rawHeaders) {
         status = statusCode;
@@ -145,8 +145,8 @@ export interface ClosedLoopOptions {
   readonly stopClientAfter?: (sample: Sample) => boolean;
   /** Told of each sample as it settles, so a test can wait for what the load has done so far. */
   readonly onSample?: (sample: Sample) => void;
-  /** Told as each request is sent (its bytes handed to the kernel), so a test can act while it is in flight. */
-  readonly onSent?: (client: number) => void;
+  /** Told as each request is sent (its bytes handed to the kernel, at `sentAt`), so a test can act while it is in flight. */
+  readonly onSent?: (client: number, sentAt: number) => void;
   /**
    * How long each client waits after an answer before its next request (default 0: at once). Paced clients send at a
    * rate of their own while the server keeps up, so what each worker serves follows the connections it holds rather
@@ -169,7 +169,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<Sample[]> 
           timeoutMs: options.timeoutMs,
           client: n,
           requestId: `c${n}-${i}-${Date.now()}`,
-          onSent: options.onSent && (() => options.onSent?.(n)),
+          onSent: options.onSent && ((sentAt) => options.onSent?.(n, sentAt)),
         });
         samples.push(sample);
         options.onSample?.(sample);

@@ -13,6 +13,10 @@ import { describeFailures, figures, lines, ok, signUp, clusterOnThrowawayMariadb
  */
 
 const shutdownTimeoutMs = 8000;
+// Keep-alive requests (of 28 clients) a worker holds when SIGTERM comes: the test signals once at least so many are.
+const inFlightAtSignal = 20;
+// The slow clients' numbers in the table of requests waiting for their answer, after the 24 /api/me clients'.
+const slowClientBase = 24;
 
 describe('chaos: graceful shutdown (SIGTERM) under load', function () {
   this.timeout(60_000);
@@ -24,11 +28,19 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     const { auth } = await signUp(c.url, 'chaos-term');
     const stopper = new Stopper();
     // Keep-alive clients answered so far, by load: once each has been, its next request goes out on a connection a
-    // worker owns, and every one of them has a request in flight at the signal (the slow ones for a second). The slow
-    // clients' answers come together, a second after they started: the signal waits until each has sent its next
-    // request, or on a busy machine it can fall between an answer and the next request, with no slow one in flight.
+    // worker owns. The signal waits until most of them have a request in flight, every slow one included: the slow
+    // clients' answers come together, a second after they started, and on a busy machine a signal sent then can fall
+    // between those answers and the next requests, with no slow one in flight.
     const answered = { me: new Set<number>(), slow: new Set<number>() };
-    const slowSent = new Map<number, number>();
+    // When each keep-alive client sent the request it waits for now (the loads' client numbers do not overlap). A
+    // client is between requests for a moment after each answer: undici writes the next request on a socket one turn
+    // of the event loop after the last answer, so on a busy machine many may be between requests at once.
+    const waitingSince = new Map<number, number>();
+    const sentOnKeptAlive = (client: number, sentAt: number) => waitingSince.set(client, sentAt);
+    const settledOnKeptAlive = (client: number) => waitingSince.delete(client);
+    // Sent in an earlier millisecond than now, so before a signal sent now by the samples' clock too.
+    const inFlightNow = (clients = [...waitingSince.keys()]) =>
+      clients.filter((client) => (waitingSince.get(client) ?? Date.now()) < Date.now()).length;
     // A refused client stops, as a real one would go to another replica; every client also stops at the exit.
     const common = {
       baseUrl: c.url,
@@ -43,14 +55,21 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
         ...common,
         clients: 24,
         next: () => ({ path: '/api/me', headers: auth }),
-        onSample: (s) => ok(s) && answered.me.add(s.client),
+        onSample: (s) => {
+          settledOnKeptAlive(s.client);
+          if (ok(s)) answered.me.add(s.client);
+        },
+        onSent: sentOnKeptAlive,
       }),
       closedLoop({
         ...common,
         clients: 4,
         next: () => ({ path: '/test/db-sleep?seconds=1' }),
-        onSample: (s) => ok(s) && answered.slow.add(s.client),
-        onSent: (client) => slowSent.set(client, (slowSent.get(client) ?? 0) + 1),
+        onSample: (s) => {
+          settledOnKeptAlive(s.client + slowClientBase);
+          if (ok(s)) answered.slow.add(s.client);
+        },
+        onSent: (client, sentAt) => sentOnKeptAlive(client + slowClientBase, sentAt),
       }),
       closedLoop({
         ...common,
@@ -63,9 +82,10 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
       () =>
         answered.me.size === 24 &&
         answered.slow.size === 4 &&
-        [...answered.slow].every((client) => (slowSent.get(client) ?? 0) >= 2),
+        inFlightNow([0, 1, 2, 3].map((client) => client + slowClientBase)) === 4 &&
+        inFlightNow() >= inFlightAtSignal,
       {
-        what: 'every keep-alive client answered once, and each slow one sent its next request',
+        what: `every keep-alive client answered once, and ${inFlightAtSignal} of them in flight, the 4 slow ones included`,
         timeoutMs: 30_000,
       },
     );
@@ -113,7 +133,7 @@ describe('chaos: graceful shutdown (SIGTERM) under load', function () {
     });
 
     // Everything a worker had accepted completed successfully, slow requests included.
-    assert.ok(inFlight.length >= 20, `${inFlight.length} requests in flight at the signal`);
+    assert.ok(inFlight.length >= inFlightAtSignal, `${inFlight.length} requests in flight at the signal`);
     assert.ok(slowInFlight.length >= 3, `${slowInFlight.length} slow requests in flight at the signal`);
     assert.deepEqual(
       accepted.filter((s) => !ok(s)).map((s) => `${s.path} → ${s.error ?? s.status} ${s.body}`),

@@ -120,10 +120,10 @@ describe('harness: the traffic driver', () => {
     const echoed = await send(
       url,
       { method: 'POST', path: '/echo', json: { a: 1 } },
-      { onSent: () => (toldAt = Date.now()) },
+      { onSent: (sentAt) => (toldAt = sentAt) },
     );
     assert.deepEqual([echoed.status, echoed.body], [200, 'POST application/json {"a":1}']);
-    assert.ok(echoed.sentAt !== undefined && toldAt === echoed.sentAt, 'told as sentAt was taken');
+    assert.ok(echoed.sentAt !== undefined && toldAt === echoed.sentAt, 'told with the sample’s sentAt');
     assert.ok(echoed.startedAt <= echoed.sentAt && echoed.sentAt <= echoed.endedAt);
     const busy = await send(url, { path: '/busy' });
     assert.deepEqual([busy.status, busy.retryAfter, busy.body], [503, '2', '{"error":"busy"}']);
