@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { loginBench, type LoginRound } from './login-bench.js';
 import { originalFailureBench } from './original-failure-bench.js';
-import type { LoadResult } from './autocannon-load.js';
+import type { LoadResult } from './steady-load.js';
 import { overheadBench, ratioSummary } from './overhead-bench.js';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { tailBench } from './tail-bench.js';

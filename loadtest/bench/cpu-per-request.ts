@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,11 +13,12 @@ import { createBaselineApp } from '../baseline/baseline-app.js';
 import { benchToken } from './bench-processes.js';
 import { numberFlag } from './bench-flags.js';
 import { printTable, writeResult } from './bench-results.js';
+import { runSteadyLoadInChild } from './steady-load.js';
 
 /*
  * `npm run bench:cpu`: CPU per `GET /api/me`, the product against the hand-written baseline and against
  * itself without its request lines or its instrumentation. Throughput at saturation (`npm run bench`) swings between runs;
- * this is steadier: every variant runs in this one process on its own port, autocannon drives
+ * this is steadier: every variant runs in this one process on its own port, the benches' steady load drives
  * them at the same fixed arrival rate from a child process (so its CPU is not counted), the rounds are interleaved,
  * and `process.cpuUsage()` divided by the requests served gives µs per request. It is how the overhead was found.
  */
@@ -70,38 +70,21 @@ async function productVariant(
   };
 }
 
-/** Runs autocannon in a child process at a fixed arrival rate; returns its non-2xx and error counts. */
-function drive(
+/** Drives `url` from a child process (so its CPU is not counted), at the fixed rate or as fast as it answers. */
+async function drive(
   url: string,
   token: string,
   seconds: number,
   fixedRate: boolean,
 ): Promise<{ non2xx: number; errors: number }> {
-  const args = [
-    require.resolve('autocannon/autocannon.js'),
-    '-j',
-    '-c',
-    '20',
-    '-d',
-    String(seconds),
-    '-H',
-    `authorization=Bearer ${token}`,
-  ];
-  if (fixedRate) args.push('-R', String(rate));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args, url], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', () => {
-      try {
-        const result = JSON.parse(out) as { non2xx: number; errors: number };
-        resolve({ non2xx: result.non2xx, errors: result.errors });
-      } catch (error) {
-        reject(error instanceof Error ? error : new Error(String(error)));
-      }
-    });
+  const load = await runSteadyLoadInChild({
+    url,
+    connections: 20,
+    durationSeconds: seconds,
+    headers: { authorization: `Bearer ${token}` },
+    ...(fixedRate ? { overallRate: rate } : {}),
   });
+  return { non2xx: load.non2xx, errors: load.errors };
 }
 
 const median = (values: readonly number[]) =>

@@ -3,7 +3,7 @@ import { createPasswordHasher } from '../../server/auth/password-hasher.js';
 import { globalStatus } from '../../harness/test-database.js';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { runAutocannon } from './autocannon-load.js';
+import { runSteadyLoad } from './steady-load.js';
 import { ratioSummary } from './overhead-bench.js';
 
 export interface LoginRound {
@@ -68,7 +68,7 @@ export async function loginBench(options: {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'bench@example.com', password: 'bench-password' }),
     };
-    await runAutocannon({ ...login, durationSeconds: 2 });
+    await runSteadyLoad({ ...login, durationSeconds: 2 });
     const rounds: LoginRound[] = [];
     for (let round = 0; round < options.rounds; round++) {
       // While scrypt runs alone the product idles: what MySQL counts then is the background (the primary's and the
@@ -77,7 +77,7 @@ export async function loginBench(options: {
       const rawKdfPerSecond = await rawKdfRate(options.hashCost, options.durationSeconds);
       const background = (await globalStatus(admin, 'Questions')) - idleBefore - 1;
       const questionsBefore = await globalStatus(admin, 'Questions');
-      const load = await runAutocannon({ ...login, durationSeconds: options.durationSeconds });
+      const load = await runSteadyLoad({ ...login, durationSeconds: options.durationSeconds });
       const statements = (await globalStatus(admin, 'Questions')) - questionsBefore - 1 - background;
       rounds.push({
         rawKdfPerSecond,

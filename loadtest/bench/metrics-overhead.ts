@@ -4,7 +4,7 @@ import type { ClusterProcess } from '../../harness/cluster-process.js';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { percentile } from '../../harness/traffic.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { runAutocannon, type LoadResult } from './autocannon-load.js';
+import { runSteadyLoad, type LoadResult } from './steady-load.js';
 import { numberFlag } from './bench-flags.js';
 import { mean, printTable, writeResult } from './bench-results.js';
 
@@ -32,7 +32,7 @@ async function startVariant(instrumented: boolean): Promise<{ cluster: ClusterPr
   try {
     const token = await benchToken(cluster.url);
     // Warm up: JIT, pool connections, prepared statements.
-    await runAutocannon({
+    await runSteadyLoad({
       url: `${cluster.url}/api/me`,
       connections,
       durationSeconds: 2,
@@ -58,7 +58,7 @@ async function measure(instrumented: boolean): Promise<{ load: LoadResult; scrap
     }
   })();
   try {
-    const load = await runAutocannon({
+    const load = await runSteadyLoad({
       url: `${cluster.url}/api/me`,
       connections,
       durationSeconds,

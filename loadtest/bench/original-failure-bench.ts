@@ -2,7 +2,7 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { parseDatabaseUrl } from '../../server/config/database-url.js';
 import { startThrowawayMariadb } from '../../harness/throwaway-mariadb.js';
 import { benchToken, metricValue, startBaseline, startProduct } from './bench-processes.js';
-import { runAutocannon, successRate } from './autocannon-load.js';
+import { runSteadyLoad, successRate } from './steady-load.js';
 
 export interface FailureRun {
   /** Every request sent, answered or not. */
@@ -45,7 +45,7 @@ export async function originalFailureBench(options: {
   const measure = async (url: string, token: string): Promise<FailureRun> => {
     await admin.query('FLUSH STATUS');
     const refusedBefore = await status(admin, 'Connection_errors_max_connections');
-    const load = await runAutocannon({
+    const load = await runSteadyLoad({
       url: `${url}/api/me`,
       connections: options.connections,
       durationSeconds: options.durationSeconds,

@@ -1,6 +1,6 @@
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken, startBaseline, startProduct } from './bench-processes.js';
-import { runAutocannon, type LoadResult } from './autocannon-load.js';
+import { runSteadyLoad, type LoadResult } from './steady-load.js';
 
 export type Variant = 'product' | 'unbatched' | 'koa' | 'bare';
 
@@ -44,7 +44,7 @@ export async function overheadBench(options: {
   );
   let token = '';
   const load = (url: string, connections: number, durationSeconds = options.durationSeconds) =>
-    runAutocannon({
+    runSteadyLoad({
       url: `${url}/api/me`,
       connections,
       durationSeconds,

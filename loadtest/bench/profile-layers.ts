@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Session } from 'node:inspector/promises';
@@ -15,11 +14,12 @@ import { freshDatabase, testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken } from './bench-processes.js';
 import { numberFlag, stringFlag } from './bench-flags.js';
 import { printTable, writeResult } from './bench-results.js';
+import { runSteadyLoadInChild } from './steady-load.js';
 
 /*
  * `npm run bench:profile`: where a request's CPU goes, layer by layer. One product worker (composeWorker, as shipped)
  * serves GET /api/me (or, with `--route login`, POST /api/login) in this process under V8's sampling profiler while
- * autocannon, in a child process, drives it at a fixed rate; every sample's self time is put in the layer its code
+ * the benches' steady load, from a child process, drives it at a fixed rate; every sample's self time is put in the layer its code
  * belongs to (by file: the router, the request line, the deadlines, the pool, mysql2, metrics, logging, node:http…).
  * The CPU per request is the main thread's own, read from /proc, so that a login's hash on libuv's threads is not
  * counted as the event loop's work. The profile itself is written too (docs/profiles/<route>.cpuprofile: open it in
@@ -102,36 +102,28 @@ function layerOf(node: ProfileNode, parentOf: ReadonlyMap<number, ProfileNode>):
     : 'node: event loop, streams, timers';
 }
 
-function drive(root: string, token: string, seconds: number): Promise<number> {
-  const args = [
-    require.resolve('autocannon/autocannon.js'),
-    '-j',
-    '-c',
-    route === 'me' ? '50' : '6',
-    '-d',
-    String(seconds),
-    '-R',
-    String(rate),
-  ];
-  if (route === 'me') args.push('-H', `authorization=Bearer ${token}`, `${root}/api/me`);
-  else {
-    const body = JSON.stringify({ email: 'bench@example.com', password: 'bench-password' });
-    args.push('-m', 'POST', '-H', 'content-type=application/json', '-b', body, `${root}/api/login`);
-  }
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', () => {
-      try {
-        const result = JSON.parse(text) as { non2xx: number; errors: number };
-        resolveRun(result.non2xx + result.errors);
-      } catch (error) {
-        reject(error instanceof Error ? error : new Error(String(error)));
-      }
-    });
-  });
+/** Drives the worker from a child process at the fixed rate; the requests that did not end in a 2xx. */
+async function drive(root: string, token: string, seconds: number): Promise<number> {
+  const load = await runSteadyLoadInChild(
+    route === 'me'
+      ? {
+          url: `${root}/api/me`,
+          connections: 50,
+          durationSeconds: seconds,
+          overallRate: rate,
+          headers: { authorization: `Bearer ${token}` },
+        }
+      : {
+          url: `${root}/api/login`,
+          connections: 6,
+          durationSeconds: seconds,
+          overallRate: rate,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'bench@example.com', password: 'bench-password' }),
+        },
+  );
+  return load.non2xx + load.errors;
 }
 
 async function main(): Promise<void> {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { testDatabaseUrl } from '../../harness/test-database.js';
 import { scrape, type Scrape } from '../../harness/scrape.js';
 import { benchToken, startProduct } from './bench-processes.js';
-import { runAutocannon, successRate } from './autocannon-load.js';
+import { runSteadyLoad, successRate } from './steady-load.js';
 import { numberFlag } from './bench-flags.js';
 import { printTable, writeResult } from './bench-results.js';
 
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const samples = new Map<string, Sample[]>();
     const started = performance.now();
     let loadDone = false;
-    const load = runAutocannon({
+    const load = runSteadyLoad({
       url: `${cluster.url}/api/me`,
       connections: 50,
       durationSeconds,
