@@ -30,6 +30,8 @@ export interface ThrowawayMariadb {
   /** e.g. mysql://root@127.0.0.1:PORT/app (root, empty password, database 'app') */
   readonly url: string;
   readonly datadir: string;
+  /** The running mariadbd's process id; undefined while it is stopped. */
+  readonly pid: number | undefined;
   /** Graceful stop (SIGTERM, wait for exit); start() can bring it back. */
   stop(): Promise<void>;
   /** (Re)start on the same port and datadir; resolves once it answers a query. */
@@ -206,6 +208,11 @@ class Server implements ThrowawayMariadb {
     if (!child) return;
     child.kill('SIGKILL');
     await this.childExited;
+  }
+
+  get pid(): number | undefined {
+    const running = this.child && this.child.exitCode === null && this.child.signalCode === null;
+    return running ? this.child?.pid : undefined;
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -2,11 +2,17 @@ import { createHash } from 'node:crypto';
 import type { RequestListener, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import mysql from 'mysql2/promise';
+import { createLoginLookup } from '../../server/auth/login-lookup.js';
+import { createLoginThrottle } from '../../server/auth/login-throttle.js';
+import { createPasswordHasher } from '../../server/auth/password-hasher.js';
+import { hashSessionToken, newSessionToken } from '../../server/auth/session-token.js';
+import type { DbPool } from '../../server/db/create-db-pool.js';
 
 /*
  * The benchmark's baseline: the smallest hand-written koa + mysql2 server that answers
- * GET /api/me with the same SQL as the product. No validation, metrics, logging, budget or error
- * boundary: whatever the product costs beyond this is its overhead.
+ * GET /api/me with the same SQL as the product, and (pool mode) POST /api/login with the product's four statements
+ * around one scrypt verification. No validation, metrics, logging, budget, deadlines, admission or error boundary:
+ * whatever the product costs beyond this is its overhead.
  *
  * mode `pool`         one mysql2 pool of `poolSize` connections (the fair comparison)
  * mode `per-request`  a new connection per request, closed afterwards: the system the product replaces
@@ -51,14 +57,78 @@ export function createBareHandler(options: Omit<BaselineOptions, 'mode'>): {
   return { handler, close: () => pool.end() };
 }
 
+const insertSession = 'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)';
+
+/**
+ * A login as a hand-written server would do it with the product's schema: the product's lookup and throttle
+ * statements (their SQL is the product's own, run on a bare mysql2 pool), one scrypt verification on libuv's threads,
+ * and the session's insert. Every error is a 500. Like the product, a worker counts and hashes two logins at a time:
+ * counted all at once, more than the throttle's free attempts from one client would block it.
+ */
+function baselineLogin(pool: mysql.Pool): Koa.Middleware {
+  const statements: Pick<DbPool, 'execute'> = {
+    execute: async <T extends mysql.RowDataPacket[] | mysql.ResultSetHeader>(sql: string, params?: unknown[]) =>
+      (await pool.execute<T>(sql, params as never))[0],
+  };
+  const throttle = createLoginThrottle(statements);
+  const lookup = createLoginLookup(statements, throttle);
+  // The hasher's own cost is only that of hashes it makes; verifying reads the cost stored in each hash.
+  const hasher = createPasswordHasher({ cost: 10 });
+  const slots = { free: 2, waiting: [] as (() => void)[] };
+  const inSlot = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (slots.free > 0) slots.free--;
+    else await new Promise<void>((resume) => slots.waiting.push(resume));
+    try {
+      return await work();
+    } finally {
+      const next = slots.waiting.shift();
+      if (next) next();
+      else slots.free++;
+    }
+  };
+  return async (ctx) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of ctx.req) chunks.push(chunk as Buffer);
+    const { email, password } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, string>;
+    if (typeof email !== 'string' || typeof password !== 'string') {
+      ctx.status = 400;
+      return;
+    }
+    const candidate = await lookup.find(email, ctx.ip);
+    const { user } = candidate;
+    const outcome = await inSlot(async () => {
+      if (candidate.blockedFor > 0 || (await throttle.reserve(email, ctx.ip)).retryAfterSeconds > 0) return 429;
+      return user && (await (await hasher).verify(password, user.passwordHash)) ? 200 : 401;
+    });
+    if (outcome !== 200 || !user) {
+      ctx.status = outcome;
+      return;
+    }
+    await throttle.succeeded(email, ctx.ip);
+    const token = newSessionToken();
+    const expiresAt = new Date(candidate.checkedAt.getTime() + 3600_000);
+    await pool.execute(insertSession, [hashSessionToken(token), user.id, candidate.checkedAt, expiresAt]);
+    ctx.body = { token, expiresAt, user: { id: user.id, email, name: user.name, createdAt: user.createdAt } };
+  };
+}
+
 export function createBaselineApp(options: BaselineOptions): { app: Koa; close(): Promise<void> } {
   const connection = { ...options.connection, timezone: 'Z' };
   const pool =
     options.mode === 'pool' ? mysql.createPool({ ...connection, connectionLimit: options.poolSize }) : undefined;
+  const login = pool && baselineLogin(pool);
   const app = new Koa();
   app.use(async (ctx) => {
     if (ctx.path === '/healthz') {
       ctx.body = { status: 'ok' };
+      return;
+    }
+    if (login && ctx.method === 'POST' && ctx.path === '/api/login') {
+      try {
+        await login(ctx, async () => {});
+      } catch {
+        ctx.status = 500;
+      }
       return;
     }
     const token = /^Bearer (.+)$/.exec(ctx.get('Authorization'))?.[1];

@@ -31,6 +31,8 @@ export async function metricValue(cluster: ClusterProcess, name: string): Promis
 
 export interface BaselineProcess {
   readonly url: string;
+  /** The baseline's primary, whose children are its workers. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -49,7 +51,9 @@ export async function startBaseline(env: Record<string, string>): Promise<Baseli
     await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
   };
   for (let attempt = 0; attempt < 100; attempt++) {
-    if ((await request(`${url}/healthz`).catch(() => undefined))?.status === 200) return { url, stop };
+    if ((await request(`${url}/healthz`).catch(() => undefined))?.status === 200) {
+      return { url, pid: child.pid ?? 0, stop };
+    }
     await sleep(100);
   }
   await stop();

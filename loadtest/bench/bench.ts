@@ -112,14 +112,50 @@ async function main(): Promise<void> {
       },
       {
         benchmark: '',
-        measure: "statements per successful login (MySQL's Questions)",
+        measure: 'hand-written koa + mysql2 login, same statements, vs raw scrypt/s',
+        value: `${mean((x) => x.baselineLoginsPerSecond).toFixed(1)}/s, p99 ${mean((x) => x.baselineP99Ms).toFixed(0)} ms`,
+        ratio: r.baselineRatio.text,
+        target: '(no target)',
+      },
+      {
+        benchmark: '',
+        measure: 'product logins/s ÷ hand-written logins/s',
         value: '',
+        ratio: r.versusBaseline.text,
+        target: '(no target)',
+      },
+      {
+        benchmark: '',
+        measure: 'CPU per login, product vs hand-written (ms, median); ratio: event loops',
+        value: (['eventLoops', 'mariadb', 'loadGenerator', 'otherThreads'] as const)
+          .map((part) => {
+            const median = (of: (round: LoginRound) => number) => ratioSummary(r.rounds.map(of)).median.toFixed(2);
+            const label = {
+              eventLoops: 'event loops',
+              mariadb: 'MariaDB',
+              loadGenerator: 'load generator',
+              otherThreads: 'hash and V8',
+            }[part];
+            return `${label} ${median((x) => x.productCpu[part])} vs ${median((x) => x.baselineCpu[part])}`;
+          })
+          .join('; '),
+        ratio: ratioSummary(r.rounds.map((x) => x.productCpu.eventLoops / x.baselineCpu.eventLoops)).text,
+        target: '(no target)',
+      },
+      {
+        benchmark: '',
+        measure: "statements per successful login (MySQL's Questions); value: per login sent",
+        value: r.statementsPerLoginSent.text,
         ratio: r.statementsPerLogin.text,
-        target: '≤ 4',
+        target: '≤ 4 per login sent',
       },
     );
     if (r.ratio.median < 0.9) missed.push(`logins ÷ raw scrypt: ${r.ratio.text}`);
-    if (r.statementsPerLogin.median > 4.05) missed.push(`statements per login: ${r.statementsPerLogin.text}`);
+    if (r.statementsPerLoginSent.median > 4) {
+      missed.push(
+        `statements per login sent: ${r.statementsPerLoginSent.text} (per successful login ${r.statementsPerLogin.text})`,
+      );
+    }
   }
   if (wants('tail')) {
     // With wrk (apt-get install wrk); `npm run bench:storm` adds the other ways of accepting connections.

@@ -1,4 +1,4 @@
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { freshDatabase, testDatabaseUrl } from '../../harness/test-database.js';
 import { benchToken } from './bench-processes.js';
 import { numberFlag, stringFlag } from './bench-flags.js';
 import { printTable, writeResult } from './bench-results.js';
+import { mainThreadCpuMs } from './process-cpu.js';
 import { runSteadyLoadInChild } from './steady-load.js';
 
 /*
@@ -34,12 +35,8 @@ const hashCost = numberFlag('cost', 10);
 const out = stringFlag('out') ?? `docs/profiles/${route === 'me' ? 'api-me' : 'api-login'}.cpuprofile`;
 const poolSize = 8;
 
-/** CPU time of this process's main thread in µs (utime + stime from /proc, in clock ticks of 10 ms). */
-function mainThreadCpuMicros(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
+/** CPU time of this process's main thread in µs (libuv's threads, where a login's hash runs, are not counted). */
+const mainThreadCpuMicros = () => mainThreadCpuMs(process.pid) * 1000;
 
 interface ProfileNode {
   readonly id: number;

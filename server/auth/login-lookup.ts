@@ -21,7 +21,7 @@ export interface LoginLookup {
  * hash), whether the throttle blocks this client from it, and MySQL's time. The one-row derived table keeps the wait when the email
  * is unknown, which the throttle treats exactly like a known one.
  */
-export function createLoginLookup(db: DbPool, throttle: LoginThrottle): LoginLookup {
+export function createLoginLookup(db: Pick<DbPool, 'execute'>, throttle: LoginThrottle): LoginLookup {
   return {
     async find(email, client, signal) {
       const blocked = throttle.blockedWait(email, client);

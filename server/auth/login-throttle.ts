@@ -71,7 +71,10 @@ const waitSeconds = 'CEIL(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), blocked_u
 const blockedWaitSql = `(SELECT COALESCE(MAX(${waitSeconds}), 0) FROM login_throttle
   WHERE throttle_key IN (?, ?) AND blocked_until > UTC_TIMESTAMP(3))`;
 
-export function createLoginThrottle(db: DbPool, policy: ThrottlePolicy = defaultThrottlePolicy): LoginThrottle {
+export function createLoginThrottle(
+  db: Pick<DbPool, 'execute'>,
+  policy: ThrottlePolicy = defaultThrottlePolicy,
+): LoginThrottle {
   const keys = (email: string, client: string) => ({
     pair: digest('account+client', email, client),
     account: digest('account', email),
