@@ -144,18 +144,14 @@ async function main(): Promise<void> {
       },
       {
         benchmark: '',
-        measure: "statements per successful login (MySQL's Questions); value: per login sent",
-        value: r.statementsPerLoginSent.text,
+        measure: "statements per login (MySQL's Com_stmt_execute); value: everything asked (Questions) per login",
+        value: r.questionsPerLogin.text,
         ratio: r.statementsPerLogin.text,
-        target: '≤ 4 per login sent',
+        target: '≤ 4',
       },
     );
     if (r.ratio.median < 0.9) missed.push(`logins ÷ raw scrypt: ${r.ratio.text}`);
-    if (r.statementsPerLoginSent.median > 4) {
-      missed.push(
-        `statements per login sent: ${r.statementsPerLoginSent.text} (per successful login ${r.statementsPerLogin.text})`,
-      );
-    }
+    if (r.statementsPerLogin.median > 4) missed.push(`statements per login: ${r.statementsPerLogin.text}`);
   }
   if (wants('tail')) {
     // With wrk (apt-get install wrk); `npm run bench:storm` adds the other ways of accepting connections.

@@ -45,6 +45,12 @@ export interface LoadOptions {
   readonly overallRate?: number;
   /** A request unanswered this long is given up (an error). */
   readonly timeoutMs?: number;
+  /**
+   * When the time is up, let the requests in flight finish (still counted as in flight at the end, not as answered)
+   * before closing the connections, instead of cutting them off: the server then abandons none of them, and its
+   * work for every request sent is done by the time the run returns.
+   */
+  readonly drain?: boolean;
 }
 
 const defaultTimeoutMs = 10_000;
@@ -96,6 +102,7 @@ export async function runSteadyLoad(options: LoadOptions): Promise<LoadResult> {
   const users = Array.from({ length: options.connections }, (_, index) => connection(index));
   await stopped;
   const elapsedS = (performance.now() - startedAt) / 1000;
+  if (options.drain) await Promise.all(users);
   await connections.destroy();
   await Promise.all(users);
   const ended = counts.answered + counts.errors;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runSteadyLoad, runSteadyLoadInChild, successRate } from '../../loadtest/bench/steady-load.js';
@@ -14,7 +15,7 @@ describe('the benches’ steady load', function () {
   this.timeout(30_000);
   let server: Server;
   let url: string;
-  const seen = { requests: 0, lastBody: '', lastHeader: '', lastMethod: '' };
+  const seen = { requests: 0, lastBody: '', lastHeader: '', lastMethod: '', cutOff: 0, finished: 0 };
 
   before(async () => {
     server = createServer((req, res) => {
@@ -24,6 +25,12 @@ describe('the benches’ steady load', function () {
       req.on('end', () => {
         [seen.lastBody, seen.lastHeader, seen.lastMethod] = [body, String(req.headers['x-test']), req.method ?? ''];
         if (req.url === '/hang') return; // never answered
+        if (req.url === '/slow') {
+          // Answered 200 ms late; a client that closes the connection first cuts the request off.
+          res.on('close', () => (res.writableFinished ? seen.finished++ : seen.cutOff++));
+          setTimeout(() => res.writeHead(200).end('ok'), 200);
+          return;
+        }
         res.writeHead(req.url === '/busy' && seen.requests % 2 === 0 ? 503 : 200).end('ok');
       });
     });
@@ -36,6 +43,24 @@ describe('the benches’ steady load', function () {
     server.closeAllConnections();
     server.close();
     await once(server, 'close');
+  });
+
+  it('with `drain`, lets the requests in flight at the end finish instead of cutting them off', async () => {
+    const run = async (drain: boolean) => {
+      [seen.cutOff, seen.finished] = [0, 0];
+      const load = await runSteadyLoad({ url: `${url}/slow`, connections: 3, durationSeconds: 0.5, drain });
+      // The server sees a connection close a moment after the client closes it.
+      for (let i = 0; i < 100 && seen.cutOff + seen.finished < load.sent; i++) await sleep(10);
+      return load;
+    };
+    const cut = await run(false);
+    assert.equal(cut.inFlightAtEnd, 3);
+    assert.equal(seen.cutOff, 3, 'without drain, the requests in flight are cut off');
+    const drained = await run(true);
+    assert.equal(drained.inFlightAtEnd, 3, 'still in flight when the time was up, so not counted as answered');
+    assert.equal(drained.answered, drained.sent - 3);
+    assert.equal(seen.cutOff, 0);
+    assert.equal(seen.finished, drained.sent, 'every request sent was answered in full');
   });
 
   it('counts every request sent as answered (2xx or not) or in flight at the end, and sends what was asked', async () => {
