@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from './create-process-registry.js';
 import type { ReloadOutcome } from '../lifecycle/rolling-reload.js';
 import type { ConnectionBudget } from '../budget/connection-budget.js';
 
@@ -32,7 +33,7 @@ export function createPrimaryMetrics(
   config: { auto: boolean } = { auto: false },
 ): PrimaryMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, labels: { worker: 'primary' } });
+  collectProcessMetrics(registry, { worker: 'primary' });
   const registers = [registry];
   const { budget } = deps;
   const gauge = (name: string, help: string) => new Gauge({ name, help, registers, aggregator: 'first' });
