@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
+import { isConnectionReset } from '../loadtest/engine/errors.js';
 import { KeepAliveConnection } from './keep-alive-connection.js';
 import { RawPool } from './raw-pool.js';
 import { codeOf, type Call, type Sample } from './sample.js';
@@ -25,17 +27,9 @@ export interface SendOptions {
   readonly onSent?: (sentAt: number) => void;
 }
 
-/**
- * undici's names for a connection the server ended under a request, as node's own client names them: the tests ask
- * for ECONNRESET whichever way the server's end arrived (a reset, or a FIN before the answer).
- */
-const resetCodes = new Set(['UND_ERR_SOCKET', 'EPIPE']);
-
-let sequence = 0;
-
 /** One request; never rejects: failures are samples with `error` set. */
 export function send(baseUrl: string, call: Call, options: SendOptions = {}): Promise<Sample> {
-  const requestId = options.requestId ?? `traffic-${process.pid}-${++sequence}`;
+  const requestId = options.requestId ?? `traffic-${randomUUID()}`;
   const body = call.json === undefined ? undefined : JSON.stringify(call.json);
   const headers: Record<string, string> = { 'X-Request-Id': requestId, ...call.headers };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -104,7 +98,8 @@ export function send(baseUrl: string, call: Call, options: SendOptions = {}): Pr
       },
       onError(error) {
         const code = codeOf(error);
-        finish(resetCodes.has(code) ? 'ECONNRESET' : code);
+        // The tests ask for ECONNRESET whichever way the server's end arrived (a reset, or a FIN before the answer).
+        finish(isConnectionReset(code) ? 'ECONNRESET' : code);
       },
     };
     connection.dispatcher.dispatch(

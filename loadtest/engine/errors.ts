@@ -14,6 +14,11 @@ const timeoutCodes = new Set([
 // UND_ERR_SOCKET is undici's "other side closed": the server closed a socket a request was using.
 const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
 
+/** The server ended the connection under a request: a reset, or its end (FIN) before the answer, however named. */
+export function isConnectionReset(code: string): boolean {
+  return resetCodes.has(code);
+}
+
 /** The error's code (ECONNRESET, UND_ERR_HEADERS_TIMEOUT, EMFILE...), or its class name. */
 export function socketErrorCode(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;
@@ -23,7 +28,7 @@ export function socketErrorCode(error: Error): string {
 export function causeOfError(error: Error): Cause {
   const code = socketErrorCode(error);
   if (timeoutCodes.has(code)) return 'timeout';
-  if (resetCodes.has(code)) return 'reset';
+  if (isConnectionReset(code)) return 'reset';
   if (code === 'ECONNREFUSED') return 'refused';
   return 'other';
 }
