@@ -26,9 +26,10 @@ describe('the benches’ steady load', function () {
         [seen.lastBody, seen.lastHeader, seen.lastMethod] = [body, String(req.headers['x-test']), req.method ?? ''];
         if (req.url === '/hang') return; // never answered
         if (req.url === '/slow') {
-          // Answered 200 ms late; a client that closes the connection first cuts the request off.
+          // Answered a second late, long after the run's time is up: a client that closes the connection first cuts
+          // the request off.
           res.on('close', () => (res.writableFinished ? seen.finished++ : seen.cutOff++));
-          setTimeout(() => res.writeHead(200).end('ok'), 200);
+          setTimeout(() => res.writeHead(200).end('ok'), 1000);
           return;
         }
         res.writeHead(req.url === '/busy' && seen.requests % 2 === 0 ? 503 : 200).end('ok');
