@@ -31,3 +31,11 @@ export function codeOf(error: unknown): string {
   const e = error as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
   return String(e.code ?? e.cause?.code ?? e.message);
 }
+
+// UND_ERR_SOCKET is undici's "other side closed": the server closed a socket a request was using.
+const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+
+/** The server ended the connection under a request: a reset, or its end (FIN) before the answer, however named. */
+export function isConnectionReset(code: string): boolean {
+  return resetCodes.has(code);
+}

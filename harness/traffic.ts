@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { isConnectionReset } from '../loadtest/engine/errors.js';
 import { KeepAliveConnection } from './keep-alive-connection.js';
 import { RawPool } from './raw-pool.js';
-import { codeOf, type Call, type Sample } from './sample.js';
+import { codeOf, isConnectionReset, type Call, type Sample } from './sample.js';
 
 // What every user of the traffic driver reads its results with.
 export { codeOf, type Call, type Sample };

@@ -1,3 +1,4 @@
+import { isConnectionReset } from '../../harness/sample.js';
 import { problemCode } from './api.js';
 
 /** Why a request failed, in the buckets the report and the live line show. */
@@ -11,13 +12,6 @@ const timeoutCodes = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'ETIMEDOUT',
 ]);
-// UND_ERR_SOCKET is undici's "other side closed": the server closed a socket a request was using.
-const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
-
-/** The server ended the connection under a request: a reset, or its end (FIN) before the answer, however named. */
-export function isConnectionReset(code: string): boolean {
-  return resetCodes.has(code);
-}
 
 /** The error's code (ECONNRESET, UND_ERR_HEADERS_TIMEOUT, EMFILE...), or its class name. */
 export function socketErrorCode(error: Error): string {
