@@ -40,6 +40,11 @@ export interface Reading {
   readonly total: number;
   /** Threads registered under a claim: the ones the grants pay for. */
   readonly registered: number;
+  /**
+   * Unregistered threads idle since they connected, less than a second ago: a pool connection between its handshake
+   * and its registration (its grant already pays for it), or a reserve user's that has yet to send anything.
+   */
+  readonly justOpened: number;
   /** Σ granted over every claim, live or expired. */
   readonly granted: number;
   /** Claims whose registered threads outnumber their grant (one without a grant yet: its coordination connection, from the reserve). */
@@ -72,7 +77,8 @@ export function startMonitor(mariadb: ThrowawayMariadb) {
           'SELECT (SELECT COALESCE(SUM(granted), 0) FROM app.replica_claims) AS granted,' +
             ' (SELECT COUNT(*) FROM (SELECT c.replica_id FROM app.replica_claims c JOIN app.replica_connections r ON r.replica_id = c.replica_id' +
             '   JOIN information_schema.PROCESSLIST p ON p.ID = r.connection_id GROUP BY c.replica_id, c.granted HAVING COUNT(*) > GREATEST(c.granted, 1)) o) AS over_grant,' +
-            ' COUNT(*) AS total, COUNT(r.connection_id) AS registered FROM information_schema.PROCESSLIST p' +
+            ' COUNT(*) AS total, COUNT(r.connection_id) AS registered,' +
+            " SUM(r.connection_id IS NULL AND p.COMMAND = 'Sleep' AND p.TIME = 0) AS just_opened FROM information_schema.PROCESSLIST p" +
             " LEFT JOIN app.replica_connections r ON r.connection_id = p.ID WHERE p.ID <> CONNECTION_ID() AND p.USER = 'root'",
         );
         const row: RowDataPacket = rows[0] ?? ({} as RowDataPacket);
@@ -80,6 +86,7 @@ export function startMonitor(mariadb: ThrowawayMariadb) {
           at: Date.now(),
           total: Number(row['total']),
           registered: Number(row['registered']),
+          justOpened: Number(row['just_opened'] ?? 0),
           granted: Number(row['granted']),
           over: Number(row['over_grant']),
         });
